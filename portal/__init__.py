@@ -1,0 +1,117 @@
+"""Compte territorial: the residents' portal.
+
+``create_app`` reads as the list of what the portal is made of; each step is small and
+lives next to the feature it configures.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from portal.config import PROJECT_ROOT, Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
+    """Build a portal. ``settings`` wins; otherwise ``PORTAL_*`` variables, then ``overrides``."""
+    settings = settings or load_settings(**overrides)
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    configure_settings(app, settings)
+    configure_logging(app)
+    configure_extensions(app)
+    configure_i18n(app)
+    configure_security(app)
+    configure_auth(app)
+    configure_blueprints(app)
+    configure_templates(app)
+    return app
+
+
+def configure_settings(app: Flask, settings: Settings) -> None:
+    app.extensions["portal_settings"] = settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        BABEL_DEFAULT_LOCALE="fr",
+        BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "translations"),
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        COMPRESS_MIMETYPES=[
+            "text/html",
+            "text/css",
+            "text/javascript",
+            "application/javascript",
+            "application/json",
+            "image/svg+xml",
+        ],
+        COMPRESS_MIN_SIZE=256,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+
+
+def configure_extensions(app: Flask) -> None:
+    from portal.extensions import compress, csrf, db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    compress.init_app(app)
+    import portal.models  # noqa: F401  (register the tables with the metadata)
+
+
+def configure_i18n(app: Flask) -> None:
+    from portal.i18n import init_i18n
+
+    init_i18n(app)
+
+
+def configure_security(app: Flask) -> None:
+    from portal.security import init_security
+
+    init_security(app)
+
+
+def configure_auth(app: Flask) -> None:
+    from portal.auth.session import init_sessions
+
+    init_sessions(app)
+
+
+def configure_blueprints(app: Flask) -> None:
+    from portal.auth import bp as auth_bp
+    from portal.errors import bp as errors_bp
+    from portal.main import bp as main_bp
+
+    app.register_blueprint(errors_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+
+
+def configure_templates(app: Flask) -> None:
+    from portal.htmx import init_htmx
+    from portal.journeys import init_journeys
+
+    init_htmx(app)
+    init_journeys(app)

@@ -1,0 +1,216 @@
+"""Sign-in with FranceConnect, sign-out of the portal and of FranceConnect."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date
+
+from flask import flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from portal.auth import bp, fc_client
+from portal.auth.oidc import OIDCError, new_state_or_nonce
+from portal.auth.session import end_session, safe_next, see_other, start_session
+from portal.config import current_settings
+from portal.extensions import db, limiter
+from portal.journeys import journey
+from portal.models import Citizen, JournalEntry
+from portal.models._types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: A sign-in left unfinished longer than this is refused (FranceConnect codes live 30 s;
+#: the person may however take their time on the provider's pages).
+PENDING_MAX_AGE_S = 15 * 60
+
+
+def _signin_limit() -> str:
+    return current_settings().signin_rate_limit
+
+
+def _fail(message: str) -> Response:
+    flash(message, "error")
+    return see_other(url_for("auth.login"))
+
+
+def provider_error_message(error: str) -> str:
+    if error == "access_denied":
+        return _(
+            "Vous avez annulé la connexion avec FranceConnect. "
+            "Vous pouvez réessayer quand vous le souhaitez."
+        )
+    if error in {"temporarily_unavailable", "server_error"}:
+        return _(
+            "FranceConnect est momentanément indisponible. "
+            "Veuillez réessayer dans quelques minutes."
+        )
+    return _(
+        "La connexion avec FranceConnect n'a pas pu aboutir. Veuillez réessayer. "
+        "Si le problème continue, contactez le service d'aide."
+    )
+
+
+def oidc_error_message(exc: OIDCError) -> str:
+    if exc.kind == "unreachable":
+        return _(
+            "FranceConnect ne répond pas pour le moment. Vous n'êtes pas connecté(e). "
+            "Veuillez réessayer dans quelques minutes."
+        )
+    if exc.kind == "provider":
+        return provider_error_message("")
+    return _(
+        "La réponse de FranceConnect n'a pas pu être vérifiée. Par sécurité, vous n'êtes "
+        "pas connecté(e). Veuillez réessayer."
+    )
+
+
+@bp.get("/login")
+@journey("auth", "sign-in-page")
+def login() -> str | Response:
+    if g.get("citizen") is not None:
+        return redirect(safe_next(request.args.get("next")) or url_for("main.home"))
+    return render_template("auth/login.html", next=safe_next(request.args.get("next")))
+
+
+@bp.get("/franceconnect/login")
+@limiter.limit(_signin_limit)
+@journey("auth", "start")
+def fc_login() -> Response:
+    state, nonce = new_state_or_nonce(), new_state_or_nonce()
+    try:
+        url = fc_client().authorization_url(state=state, nonce=nonce)
+    except OIDCError as exc:
+        log.warning("sign-in start failed: %s", exc)
+        return _fail(oidc_error_message(exc))
+    session["fc_pending"] = {
+        "state": state,
+        "nonce": nonce,
+        "next": safe_next(request.args.get("next")),
+        "at": int(time.time()),
+    }
+    return redirect(url, code=302)
+
+
+@bp.get("/franceconnect/callback")
+@limiter.limit(_signin_limit)
+@journey("auth", "callback")
+def fc_callback() -> Response:
+    pending = session.pop("fc_pending", None)
+    args = request.args
+    if (
+        not isinstance(pending, dict)
+        or not args.get("state")
+        or args["state"] != pending.get("state")
+    ):
+        log.warning("sign-in callback refused: missing or mismatched state")
+        return _fail(
+            _(
+                "Votre demande de connexion n'a pas pu être vérifiée : elle a expiré ou a été "
+                "commencée dans un autre onglet. Veuillez recommencer."
+            )
+        )
+    if time.time() - float(pending.get("at", 0)) > PENDING_MAX_AGE_S:
+        return _fail(_("Votre demande de connexion a expiré. Veuillez recommencer."))
+    client = fc_client()
+    if "iss" in args:
+        try:
+            expected = client.metadata().issuer
+        except OIDCError as exc:
+            return _fail(oidc_error_message(exc))
+        if args["iss"] != expected:
+            log.warning("sign-in callback refused: iss mismatch")
+            return _fail(oidc_error_message(OIDCError("invalid", "iss")))
+    if "error" in args:
+        error = args.get("error", "")[:64]
+        log.info("sign-in returned error %r", error)
+        return _fail(provider_error_message(error))
+    code = args.get("code")
+    if not code:
+        return _fail(provider_error_message(""))
+    try:
+        result = client.complete(code, nonce=str(pending.get("nonce")))
+    except OIDCError as exc:
+        log.warning("sign-in refused: %s", exc)
+        return _fail(oidc_error_message(exc))
+
+    citizen = upsert_citizen(result.id_claims["sub"], result.userinfo)
+    start_session(citizen, result.id_token)
+    JournalEntry.record(citizen.id, "sign_in", detail="FranceConnect")
+    db.session.commit()
+    log.info("citizen %s signed in", citizen.id)
+    return see_other(pending.get("next") or url_for("main.home"))
+
+
+def upsert_citizen(sub: str, info: dict[str, object]) -> Citizen:
+    """Find by ``sub`` only, and refresh what FranceConnect says about the person."""
+    citizen = db.session.execute(db.select(Citizen).filter_by(sub=sub)).scalar_one_or_none()
+    if citizen is None:
+        citizen = Citizen(sub=sub)
+        db.session.add(citizen)
+    citizen.given_name = _text(info.get("given_name"))
+    citizen.family_name = _text(info.get("family_name"))
+    citizen.usage_name = _text(info.get("preferred_username"))
+    citizen.email = _text(info.get("email"), 320)
+    citizen.birthdate = _parse_date(info.get("birthdate"))
+    citizen.last_sign_in_at = utcnow()
+    db.session.flush()
+    return citizen
+
+
+def _text(value: object, limit: int = 255) -> str:
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _parse_date(value: object) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@bp.post("/logout")
+@journey("auth", "sign-out")
+def logout() -> Response:
+    auth = end_session()
+    settings = current_settings()
+    if auth is not None:
+        JournalEntry.record(auth.citizen_id, "sign_out", detail="FranceConnect")
+    db.session.commit()
+    if auth is None or not auth.id_token:
+        return see_other(url_for("auth.logged_out"))
+    state = new_state_or_nonce()
+    session["fc_logout_state"] = state
+    try:
+        url = fc_client().end_session_url(
+            id_token_hint=auth.id_token,
+            state=state,
+            post_logout_uri=settings.post_logout_redirect_uri,
+        )
+    except OIDCError as exc:
+        log.warning("FranceConnect logout unavailable: %s", exc)
+        url = None
+    if url is None:
+        session.pop("fc_logout_state", None)
+        session["fc_logout_incomplete"] = True
+        return see_other(url_for("auth.logged_out"))
+    return see_other(url)
+
+
+@bp.get("/franceconnect/logged-out")
+@journey("auth", "signed-out")
+def logged_out() -> str:
+    expected = session.pop("fc_logout_state", None)
+    incomplete = session.pop("fc_logout_incomplete", False)
+    returned = request.args.get("state")
+    confirmed = bool(expected) and returned == expected
+    if returned is not None and not confirmed:
+        log.warning("logout return with an unexpected state")
+    return render_template(
+        "auth/logged_out.html",
+        fc_confirmed=confirmed,
+        fc_unconfirmed=incomplete or (returned is not None and not confirmed),
+    )

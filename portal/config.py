@@ -1,0 +1,180 @@
+"""Settings: one frozen, typed object read from ``PORTAL_*`` environment variables.
+
+Why one object: every setting is validated once, at start, so a misconfigured production
+instance refuses to start instead of failing on the first resident's request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Development defaults match the sandbox identity provider (``sandbox/``), so that
+#: ``make run`` works with no configuration at all. Production refuses every one of them.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 (refused in production)
+DEV_FC_ISSUER = "http://127.0.0.1:5001/api/v2"
+DEV_FC_CLIENT_ID = "compte-territorial-dev"
+DEV_FC_CLIENT_SECRET = "sandbox-secret-not-for-production"  # noqa: S105
+DEFAULT_SCOPES = "openid given_name family_name birthdate email"
+
+
+class ConfigError(ValueError):
+    """Raised at start when the environment does not describe a runnable portal."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: str = "development"
+    secret_key: str = DEV_SECRET_KEY
+    base_url: str = "http://127.0.0.1:5000"
+    database_url: str = ""
+    fc_issuer: str = DEV_FC_ISSUER
+    fc_client_id: str = DEV_FC_CLIENT_ID
+    fc_client_secret: str = DEV_FC_CLIENT_SECRET
+    fc_scopes: str = DEFAULT_SCOPES
+    #: Accept HS256 ID tokens signed with the client secret. Only FranceConnect v1 did
+    #: this; it stays off unless an operator explicitly needs a legacy provider.
+    fc_allow_hs256: bool = False
+    redis_url: str = ""
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    #: Flask-Limiter syntax; applies per client address to sign-in start and callback.
+    signin_rate_limit: str = "30 per minute"
+    #: Seconds of clock skew tolerated on ``exp``/``iat``. FranceConnect tokens live 60 s.
+    jwt_leeway_s: int = 30
+    #: Deadline for one call to the identity provider (discovery, token, userinfo, JWKS).
+    fc_timeout_s: float = 5.0
+    testing: bool = False
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.base_url + "/auth/franceconnect/callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        return self.base_url + "/auth/franceconnect/logged-out"
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.fc_scopes.split()
+
+    def validate(self) -> Settings:
+        """Fail fast with a message an operator can act on."""
+        problems: list[str] = []
+        if self.env not in {"development", "production"}:
+            problems.append("PORTAL_ENV must be 'development' or 'production'")
+        for name, value in (
+            ("PORTAL_BASE_URL", self.base_url),
+            ("PORTAL_FC_ISSUER", self.fc_issuer),
+        ):
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.netloc:
+                problems.append(f"{name} must be an absolute http(s) URL, got {value!r}")
+        if "openid" not in self.scopes:
+            problems.append("PORTAL_FC_SCOPES must contain 'openid'")
+        if self.session_idle_minutes <= 0 or self.session_absolute_hours <= 0:
+            problems.append("session timeouts must be positive")
+        if self.is_production:
+            if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+                problems.append("PORTAL_SECRET_KEY must be set to a random value of 32+ characters")
+            if not self.fc_client_id or self.fc_client_id == DEV_FC_CLIENT_ID:
+                problems.append("PORTAL_FC_CLIENT_ID must be set")
+            if not self.fc_client_secret or self.fc_client_secret == DEV_FC_CLIENT_SECRET:
+                problems.append("PORTAL_FC_CLIENT_SECRET must be set")
+            if self.fc_issuer == DEV_FC_ISSUER:
+                problems.append("PORTAL_FC_ISSUER must be set")
+            if urlsplit(self.base_url).scheme != "https":
+                problems.append("PORTAL_BASE_URL must use https in production")
+            if urlsplit(self.fc_issuer).scheme != "https":
+                problems.append("PORTAL_FC_ISSUER must use https in production")
+        if problems:
+            raise ConfigError("Invalid configuration: " + "; ".join(problems))
+        return self
+
+
+_ENV_NAMES = {
+    "env": "PORTAL_ENV",
+    "secret_key": "PORTAL_SECRET_KEY",
+    "base_url": "PORTAL_BASE_URL",
+    "database_url": "PORTAL_DATABASE_URL",
+    "fc_issuer": "PORTAL_FC_ISSUER",
+    "fc_client_id": "PORTAL_FC_CLIENT_ID",
+    "fc_client_secret": "PORTAL_FC_CLIENT_SECRET",
+    "fc_scopes": "PORTAL_FC_SCOPES",
+    "fc_allow_hs256": "PORTAL_FC_ALLOW_HS256",
+    "redis_url": "PORTAL_REDIS_URL",
+    "session_idle_minutes": "PORTAL_SESSION_IDLE_MINUTES",
+    "session_absolute_hours": "PORTAL_SESSION_ABSOLUTE_HOURS",
+    "signin_rate_limit": "PORTAL_SIGNIN_RATE_LIMIT",
+}
+
+
+def _coerce(name: str, raw: str, kind: type) -> object:
+    if kind is bool:
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    return raw.strip()
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment (or ``environ``), then apply ``overrides``.
+
+    Environment production settings are refused individually when they are left at
+    a development default, so the refusal names the variable to set.
+    """
+    environ = os.environ if environ is None else environ
+    defaults = Settings()
+    values: dict[str, object] = {}
+    types = {f.name: type(getattr(defaults, f.name)) for f in fields(Settings)}
+    for attr, var in _ENV_NAMES.items():
+        if var in environ:
+            values[attr] = _coerce(var, environ[var], types[attr])
+    if values.get("env") == "production":
+        # In production nothing falls back to a development default.
+        for attr in ("secret_key", "fc_client_id", "fc_client_secret", "fc_issuer"):
+            values.setdefault(attr, "")
+    settings = replace(defaults, **values, **overrides)
+    settings = replace(
+        settings,
+        base_url=settings.base_url.rstrip("/"),
+        fc_issuer=settings.fc_issuer.rstrip("/"),
+        database_url=normalise_database_url(settings.database_url or default_database_url()),
+    )
+    return settings.validate()
+
+
+def default_database_url() -> str:
+    return "sqlite:///" + str(PROJECT_ROOT / "instance" / "portal.sqlite3")
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the operator gave."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def current_settings() -> Settings:
+    """The settings of the app handling the current request."""
+    from flask import current_app
+
+    return current_app.extensions["portal_settings"]

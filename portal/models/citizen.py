@@ -1,0 +1,39 @@
+"""A resident known to the portal through FranceConnect."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.models._types import UTCDateTime, utcnow
+
+
+class Citizen(db.Model):
+    """Only what the journeys need, refreshed from FranceConnect at every sign-in.
+
+    The FranceConnect ``sub`` is the only key: it is pairwise and stable, whereas an
+    e-mail address can change hands, so accounts are never matched on e-mail.
+    """
+
+    __tablename__ = "citizen"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub: Mapped[str] = mapped_column(String(255), unique=True)
+    given_name: Mapped[str] = mapped_column(String(255), default="")
+    family_name: Mapped[str] = mapped_column(String(255), default="")
+    #: FranceConnect's ``preferred_username``: the usage name, when the person has one.
+    usage_name: Mapped[str] = mapped_column(String(255), default="")
+    birthdate: Mapped[date | None] = mapped_column(default=None)
+    email: Mapped[str] = mapped_column(String(320), default="")
+    preferred_locale: Mapped[str | None] = mapped_column(String(8), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    @property
+    def display_name(self) -> str:
+        """Given names then the name the person uses day to day."""
+        return f"{self.given_name} {self.usage_name or self.family_name}".strip()
