@@ -310,10 +310,21 @@ class FranceConnectClient:
                 key = self.keyset(force=True)
                 if not _has_kid(key, kid):
                     raise OIDCError("invalid", f"{what} signed with an unknown key")
-        try:
-            decoded = jwt.decode(token, key, algorithms=[alg])
-        except (JoseError, ValueError) as exc:
-            raise OIDCError("invalid", f"{what} signature rejected: {type(exc).__name__}") from None
+        candidates: list[KeySet | OctKey | Any] = [key]
+        if isinstance(key, KeySet) and header.get("kid") is None:
+            # No kid: some providers publish a single key and omit it. Try the keys
+            # of the right type; the signature still has to verify.
+            kty = "EC" if alg.startswith("ES") else "RSA"
+            candidates = [k for k in key.keys if k.key_type == kty]
+        decoded = None
+        for candidate in candidates:
+            try:
+                decoded = jwt.decode(token, candidate, algorithms=[alg])
+                break
+            except (JoseError, ValueError):
+                continue
+        if decoded is None:
+            raise OIDCError("invalid", f"{what} signature rejected")
         claims = decoded.claims
         if not isinstance(claims, dict):
             raise OIDCError("invalid", f"{what} claims are not an object")

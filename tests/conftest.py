@@ -1,0 +1,79 @@
+"""Shared fixtures: the sandbox over real HTTP, a database (SQLite, or PostgreSQL when
+``TEST_DATABASE_URL`` is set), and portals built from test settings.
+
+The sandbox runs in a thread on a real loopback port, so every call the portal makes to
+"FranceConnect" goes through its real HTTP client, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+import sandbox
+from portal import create_app
+from portal.config import load_settings, normalise_database_url
+from tests.support import Sandbox, ServerThread, empty_tables, portal_settings
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[ServerThread]:
+    server = ServerThread(sandbox.create_app({"TESTING": True})).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fc_sandbox(sandbox_server: ServerThread) -> Iterator[Sandbox]:
+    box = Sandbox(sandbox_server.url)
+    box.reset()
+    yield box
+    box.reset()
+    box.http.close()
+
+
+# -- database ------------------------------------------------------------------------------
+
+
+def _test_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return normalise_database_url(url)
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "portal.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database migrated from empty with the real migrations, once per run."""
+    url = _test_database_url(tmp_path_factory)
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    meta.drop_all(engine)
+    engine.dispose()
+    app = create_app(load_settings({}, database_url=url, testing=True))
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+    return url
+
+
+# -- the portal ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(database_url: str, fc_sandbox: Sandbox) -> Iterator[Flask]:
+    app = create_app(portal_settings(database_url, fc_sandbox.issuer))
+    yield app
+    empty_tables(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

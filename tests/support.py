@@ -1,0 +1,126 @@
+"""Helpers the tests share: servers on loopback, the sandbox's controls, and the
+person's side of a FranceConnect sign-in."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from portal.config import Settings, load_settings
+
+
+class ServerThread:
+    """A WSGI app served on 127.0.0.1 on a free port, in a daemon thread."""
+
+    def __init__(self, app: object) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Sandbox:
+    """Handle on the running sandbox and its test controls."""
+
+    url: str
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+
+    @property
+    def issuer(self) -> str:
+        return self.url + "/api/v2"
+
+    def behave(self, **behaviour: object) -> None:
+        r = self.http.post(self.url + "/_admin/idp/behaviour", json=behaviour)
+        r.raise_for_status()
+
+    def rotate_keys(self) -> None:
+        self.http.post(self.url + "/_admin/idp/rotate-keys").raise_for_status()
+
+    def reset(self) -> None:
+        self.http.post(self.url + "/_admin/reset").raise_for_status()
+
+
+def empty_tables(app: Flask) -> None:
+    from portal.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+
+
+def portal_settings(database_url: str, issuer: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "fc_issuer": issuer,
+        "base_url": "http://localhost",
+        "testing": True,
+        "signin_rate_limit": "1000 per minute",
+    }
+    values.update(overrides)
+    return load_settings({}, **values)
+
+
+# -- signing in through the sandbox, over HTTP ---------------------------------------------
+
+TRANSACTION_RE = re.compile(r'name="transaction_id"\s+value="([^"]+)"')
+
+
+@dataclass
+class Authorize:
+    """The browser's trip to the provider: what the portal sent and what came back."""
+
+    request_url: str
+    params: dict[str, str]
+    callback_path: str = ""
+
+
+def start_sign_in(client: FlaskClient) -> Authorize:
+    r = client.get("/auth/franceconnect/login")
+    assert r.status_code == 302, r.status_code
+    url = r.headers["Location"]
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    return Authorize(request_url=url, params=params)
+
+
+def choose_identity(auth: Authorize, identity: str | None, *, cancel: bool = False) -> str:
+    """Play the person on the provider's page; return the callback path+query."""
+    with httpx.Client(timeout=10) as http:
+        page = http.get(auth.request_url)
+        assert page.status_code == 200, page.text
+        match = TRANSACTION_RE.search(page.text)
+        assert match, "the provider's page has no transaction"
+        form = {"transaction_id": match.group(1)}
+        if cancel:
+            form["cancel"] = "1"
+        else:
+            form["identity"] = identity or ""
+        decision = http.post(
+            auth.request_url.split("/authorize")[0] + "/authorize/decision", data=form
+        )
+    assert decision.status_code in (302, 303), decision.text
+    location = urlsplit(decision.headers["Location"])
+    return f"{location.path}?{location.query}"
+
+
+def sign_in(client: FlaskClient, identity: str = "marie-therese"):
+    auth = start_sign_in(client)
+    callback = choose_identity(auth, identity)
+    return client.get(callback)
