@@ -49,6 +49,9 @@ class Settings:
     jwt_leeway_s: int = 30
     #: Deadline for one call to the identity provider (discovery, token, userinfo, JWKS).
     fc_timeout_s: float = 5.0
+    #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
+    #: set X-Forwarded-For/-Proto. Rate limits key on the client address they report.
+    trusted_proxies: int = 0
     testing: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -83,7 +86,11 @@ class Settings:
         if "openid" not in self.scopes:
             problems.append("PORTAL_FC_SCOPES must contain 'openid'")
         if self.session_idle_minutes <= 0 or self.session_absolute_hours <= 0:
-            problems.append("session timeouts must be positive")
+            problems.append(
+                "PORTAL_SESSION_IDLE_MINUTES and PORTAL_SESSION_ABSOLUTE_HOURS must be positive"
+            )
+        if self.trusted_proxies < 0:
+            problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
         if self.is_production:
             if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
                 problems.append("PORTAL_SECRET_KEY must be set to a random value of 32+ characters")
@@ -116,6 +123,7 @@ _ENV_NAMES = {
     "session_idle_minutes": "PORTAL_SESSION_IDLE_MINUTES",
     "session_absolute_hours": "PORTAL_SESSION_ABSOLUTE_HOURS",
     "signin_rate_limit": "PORTAL_SIGNIN_RATE_LIMIT",
+    "trusted_proxies": "PORTAL_TRUSTED_PROXIES",
 }
 
 

@@ -27,16 +27,18 @@ from urllib.parse import urlencode
 
 # Authlib 1.9 warns when it runs on httpx rather than its fork httpx2; httpx is this
 # project's HTTP client, and Authlib still supports it fully. Authlib installs its own
-# "always" filter when ``authlib.deprecate`` is imported, so ours must come after it.
+# "always" filter when ``authlib.deprecate`` is imported, so silence the import itself.
+import authlib.deprecate  # noqa: F401
 import httpx
 
-warnings.filterwarnings("ignore", message="The httpx module is deprecated")
-from authlib.common.errors import AuthlibBaseError  # noqa: E402
-from authlib.integrations.httpx_client import OAuth2Client  # noqa: E402
-from joserfc import jws, jwt  # noqa: E402
-from joserfc.errors import JoseError  # noqa: E402
-from joserfc.jwk import KeySet, OctKey  # noqa: E402
-from joserfc.jwt import JWTClaimsRegistry  # noqa: E402
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import OAuth2Client
+from authlib.common.errors import AuthlibBaseError
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OctKey
+from joserfc.jwt import JWTClaimsRegistry
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,113 @@
+"""An operator who misconfigures the portal is told so at start, by variable name."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal import create_app
+from portal.config import ConfigError, load_settings
+
+PRODUCTION = {
+    "PORTAL_ENV": "production",
+    "PORTAL_SECRET_KEY": "k" * 48,
+    "PORTAL_BASE_URL": "https://compte.example.fr/",
+    "PORTAL_FC_ISSUER": "https://fcp-low.sbx.dev-franceconnect.fr/api/v2",
+    "PORTAL_FC_CLIENT_ID": "a-client-id",
+    "PORTAL_FC_CLIENT_SECRET": "a-client-secret",
+    "PORTAL_DATABASE_URL": "postgresql://portal@db/portal",
+}
+
+
+def test_development_needs_no_configuration_at_all() -> None:
+    settings = load_settings({})
+    assert settings.env == "development"
+    assert settings.fc_issuer == "http://127.0.0.1:5001/api/v2"
+    assert settings.scopes == ["openid", "given_name", "family_name", "birthdate", "email"]
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.redirect_uri == "http://127.0.0.1:5000/auth/franceconnect/callback"
+
+
+def test_a_complete_production_configuration_is_accepted() -> None:
+    settings = load_settings(PRODUCTION)
+    assert settings.is_production
+    assert settings.base_url == "https://compte.example.fr"  # trailing slash dropped
+    assert settings.redirect_uri == "https://compte.example.fr/auth/franceconnect/callback"
+    assert settings.database_url == "postgresql+psycopg://portal@db/portal"
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("PORTAL_SECRET_KEY", "PORTAL_SECRET_KEY"),
+        ("PORTAL_FC_CLIENT_ID", "PORTAL_FC_CLIENT_ID"),
+        ("PORTAL_FC_CLIENT_SECRET", "PORTAL_FC_CLIENT_SECRET"),
+        ("PORTAL_FC_ISSUER", "PORTAL_FC_ISSUER"),
+    ],
+)
+def test_production_refuses_to_start_without_a_credential(missing: str, named: str) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(ConfigError, match=named):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_SECRET_KEY", "dev-only-secret-key-change-me"),
+        ("PORTAL_SECRET_KEY", "short"),
+        ("PORTAL_BASE_URL", "http://compte.example.fr"),
+        ("PORTAL_FC_ISSUER", "http://fc.example.fr/api/v2"),
+        ("PORTAL_FC_CLIENT_SECRET", "sandbox-secret-not-for-production"),
+    ],
+)
+def test_production_refuses_development_defaults_and_plain_http(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**PRODUCTION, name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_ENV", "staging"),
+        ("PORTAL_BASE_URL", "not a url"),
+        ("PORTAL_FC_SCOPES", "given_name family_name"),
+        ("PORTAL_SESSION_IDLE_MINUTES", "soon"),
+        ("PORTAL_SESSION_ABSOLUTE_HOURS", "0"),
+        ("PORTAL_FC_ALLOW_HS256", "perhaps"),
+        ("PORTAL_TRUSTED_PROXIES", "-1"),
+    ],
+)
+def test_nonsense_is_refused_with_the_variable_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings({})
+    with pytest.raises(AttributeError):
+        settings.secret_key = "changed"  # type: ignore[misc]
+
+
+def test_production_headers_and_cookies(tmp_path) -> None:
+    env = {**PRODUCTION, "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"}
+    app = create_app(load_settings(env))
+    r = app.test_client().get("/accessibilite")
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "form-action 'self' https://fcp-low.sbx.dev-franceconnect.fr" in csp
+    assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "same-origin"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_development_has_no_hsts(tmp_path) -> None:
+    app = create_app(load_settings({}, database_url=f"sqlite:///{tmp_path}/p.db"))
+    r = app.test_client().get("/accessibilite")
+    assert "Strict-Transport-Security" not in r.headers
+    assert "Content-Security-Policy" in r.headers
+    assert "HX-Request" in r.headers["Vary"]
