@@ -1,0 +1,58 @@
+# Compte territorial: `make run` serves the portal with its sandbox, `make test` runs
+# every test. Both work on a fresh machine with only Python 3.11+.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test lint format install translations migrate browser clean
+
+run: install translations migrate  ## portal on :5000 and sandbox on :5001
+	@echo "Portal:  http://127.0.0.1:5000   (sign in through the sandbox on :5001)"
+	$(BIN)/honcho start -f Procfile.dev
+
+test: install translations browser lint  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
+	env -u TEST_DATABASE_URL $(BIN)/pytest
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "--- again on PostgreSQL ($$TEST_DATABASE_URL)"; \
+		$(BIN)/pytest; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+translations: install $(MO_FILES)
+
+%.mo: %.po
+	$(BIN)/pybabel compile -i $< -o $@
+
+migrate: install
+	$(BIN)/flask --app portal db upgrade
+
+# Debian's chromium for the browser tests (browser downloads are not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; \
+	}
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache test-results
+	find translations -name '*.mo' -delete
