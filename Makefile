@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test lint format install translations migrate browser clean
+.PHONY: run test lint format install translations messages migrate browser clean
 
 run: install translations migrate  ## portal on :5000 and sandbox on :5001
 	@echo "Portal:  http://127.0.0.1:5000   (sign in through the sandbox on :5001)"
@@ -41,6 +41,11 @@ translations: install $(MO_FILES)
 
 %.mo: %.po
 	$(BIN)/pybabel compile -i $< -o $@
+
+messages: install  ## after changing text: extract, then update both catalogues
+	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* __pycache__" -k _l -k lazy_gettext -k _ \
+		-o translations/messages.pot --project "Compte territorial" --no-wrap --sort-by-file portal templates
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap
 
 migrate: install
 	$(BIN)/flask --app portal db upgrade
