@@ -3,6 +3,8 @@ then French. The choice made with the language switch sticks for the session."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Flask, g, request, session
 from flask_babel import get_locale
 
@@ -34,6 +36,13 @@ def init_i18n(app: Flask) -> None:
         asked = request.args.get("lang")
         if asked in LOCALES and session.get("lang") != asked:
             session["lang"] = asked
+
+    @app.template_global()
+    def lang_url(code: str) -> str:
+        """This page in another language, keeping its query (``next``, filters…)."""
+        args = request.args.to_dict(flat=False)
+        args["lang"] = [code]
+        return request.path + "?" + urlencode(args, doseq=True)
 
     @app.context_processor
     def language_context() -> dict[str, object]:

@@ -1,0 +1,143 @@
+"""Fixtures for the browser tests: the sandbox and the portal on real loopback ports, and
+Debian's chromium driven by Playwright, with a fresh context (cookies, cache) per test.
+
+The portal must know its own address (``base_url``) before it is built, because that is
+where FranceConnect sends the person back; so its server binds a free port first and
+receives the app afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+import sandbox
+from portal import create_app
+from portal.config import PROJECT_ROOT
+from sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, default_clients
+from tests.browser.support import (
+    CHROMIUM_ARGS,
+    CHROMIUM_PATH,
+    ConsoleWatch,
+    LivePortal,
+    PageLoad,
+    write_budget_report,
+)
+from tests.support import Sandbox, ServerThread, empty_tables, portal_settings
+
+#: Long enough for a slow CI runner, short enough that a broken page fails quickly.
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+class LateBoundApp:
+    """A WSGI app whose target is set once the server's port is known."""
+
+    def __init__(self) -> None:
+        self.app: Flask | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable:
+        if self.app is None:
+            raise RuntimeError("the portal is not built yet")
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="session")
+def live_sandbox() -> Iterator[Sandbox]:
+    """The FranceConnect-like sandbox, configured explicitly so that ``SANDBOX_*``
+    variables in a developer's environment cannot change what the browser sees."""
+    app = sandbox.create_app(
+        {
+            "TESTING": True,
+            "SANDBOX_ISSUER": None,
+            "SANDBOX_CLIENTS": default_clients(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+            "SANDBOX_LOOPBACK_ANY_PORT": True,
+            "SANDBOX_CODE_TTL_S": 30,
+            "SANDBOX_SIGNING_ALG": "ES256",
+            "SANDBOX_ADMIN": True,
+        }
+    )
+    server = ServerThread(app).start()
+    box = Sandbox(server.url)
+    yield box
+    box.http.close()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_portal(database_url: str, live_sandbox: Sandbox) -> Iterator[LivePortal]:
+    """The portal on ``http://127.0.0.1:PORT``, its own ``base_url``."""
+    wsgi = LateBoundApp()
+    server = ServerThread(wsgi)
+    try:
+        wsgi.app = create_app(
+            portal_settings(database_url, live_sandbox.issuer, base_url=server.url)
+        )
+    except BaseException:
+        server.server.server_close()
+        raise
+    server.start()
+    yield LivePortal(url=server.url, app=wsgi.app, sandbox=live_sandbox)
+    server.stop()
+
+
+@pytest.fixture
+def portal(live_portal: LivePortal) -> Iterator[LivePortal]:
+    """The live portal, with empty tables and a sandbox in its default behaviour."""
+    live_portal.sandbox.reset()
+    yield live_portal
+    empty_tables(live_portal.app)
+    live_portal.sandbox.reset()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser, portal: LivePortal) -> Iterator[Callable[..., BrowserContext]]:
+    """Open a browser context (French unless told otherwise); all are closed after the test,
+    before the tables are emptied."""
+    contexts: list[BrowserContext] = []
+
+    def open_context(**options: Any) -> BrowserContext:
+        options.setdefault("locale", "fr-FR")
+        options.setdefault("base_url", portal.url)
+        context = browser.new_context(**options)
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context: Callable[..., BrowserContext]) -> Page:
+    """A page in a fresh French context."""
+    return new_context().new_page()
+
+
+@pytest.fixture
+def console(page: Page) -> ConsoleWatch:
+    """Console errors and uncaught exceptions of ``page`` (a CSP violation is one)."""
+    return ConsoleWatch(page)
+
+
+@pytest.fixture(scope="session")
+def page_budget_report() -> Iterator[dict[str, PageLoad]]:
+    """Page loads measured during the run, written as a table at the end of it."""
+    loads: dict[str, PageLoad] = {}
+    yield loads
+    if loads:
+        write_budget_report(PROJECT_ROOT / "test-results" / "page-budget.txt", loads)
