@@ -1,0 +1,402 @@
+"""The connector contract: what the portal may ask of any back-end, per category.
+
+Pure Python, no Flask: a vendor can ship a connector type as its own package, and any
+portal can use these connectors. Everything crossing this boundary is a typed, frozen
+dataclass; every call carries a ``CallContext`` with a deadline; failures are one of
+four typed errors, so a view never has to guess what an exception means.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
+
+Category = Literal["library", "canteen", "housing"]
+
+
+# -- calls ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """One call's budget and identity.
+
+    ``deadline`` is a ``time.monotonic()`` instant: retries and timeouts all fit within
+    it, so a hanging back-end costs at most the budget the caller chose.
+    ``request_id`` ties the portal's logs to the back-end's; ``actor`` is a pseudonymous
+    id (never a name) the back-end may log.
+    """
+
+    deadline: float
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    actor: str = ""
+    #: Pseudonymous id of the account the call is about (the portal passes its link id),
+    #: so that cached snapshots can be found and purged per account.
+    subject: str = ""
+
+    @classmethod
+    def with_timeout(cls, seconds: float, **kwargs: Any) -> CallContext:
+        return cls(deadline=time.monotonic() + seconds, **kwargs)
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult(Generic[T]):
+    """Data read from a back-end, with when it was fetched.
+
+    ``stale`` is True when the back-end failed and this is the last good copy.
+    """
+
+    data: T
+    fetched_at: datetime
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRef:
+    """What a connector needs to act for one linked account.
+
+    ``secret`` is only set for back-ends that need one on every call; the portal keeps
+    it encrypted at rest and decrypts it only to build this object.
+    """
+
+    external_id: str
+    secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAccount:
+    """Proof of ownership accepted by the back-end: what to keep as the link."""
+
+    external_id: str
+    display_name: str = ""
+    secret: str | None = None
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base of the four failures a connector may raise. Messages are for logs only and
+    never contain personal data or secrets."""
+
+
+class Unavailable(ConnectorError):
+    """Down, too slow, overloaded or circuit open: retry later, serve stale data."""
+
+    def __init__(self, message: str = "unavailable", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Refused(ConnectorError):
+    """The back-end said no, with a reason the resident can read (already in their
+    language when the back-end supports it) and a stable code."""
+
+    def __init__(self, reason: str, code: str = "refused") -> None:
+        super().__init__(code)
+        self.reason = reason
+        self.code = code
+
+
+class LinkInvalid(ConnectorError):
+    """The linked account is no longer accepted (card cancelled, PIN changed): ask the
+    resident to link it again."""
+
+
+class ContractBroken(ConnectorError):
+    """The back-end answered something the standard does not allow: log and alert."""
+
+
+# -- library -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PatronSummary:
+    display_name: str
+    card_expires_on: date | None
+    loans_count: int
+    overdue_count: int
+    holds_ready_count: int
+    balance_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Loan:
+    id: str
+    title: str
+    author: str
+    due_date: date
+    renewable: bool
+    #: Why it cannot be renewed, in plain words, when ``renewable`` is False.
+    not_renewable_reason: str = ""
+    renewals_done: int = 0
+    renewals_allowed: int | None = None
+    branch: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalOutcome:
+    loan_id: str
+    renewed: bool
+    new_due_date: date | None = None
+    reason: str = ""
+
+
+HoldStatus = Literal["waiting", "in_transit", "ready"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    id: str
+    title: str
+    author: str
+    status: HoldStatus
+    queue_position: int | None
+    pickup_place: str
+    #: For a hold ready for pickup: the last day it is kept.
+    waiting_until: date | None = None
+    placed_on: date | None = None
+    cancellable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Fine:
+    id: str
+    label: str
+    amount_cents: int
+    date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryAccount:
+    balance_cents: int
+    fines: Sequence[Fine] = ()
+
+
+@runtime_checkable
+class LibraryConnector(Protocol):
+    category: Category
+
+    def verify_card(
+        self,
+        ctx: CallContext,
+        card_number: str,
+        *,
+        pin: str | None = None,
+        birthdate: date | None = None,
+    ) -> VerifiedAccount: ...
+
+    def patron(self, ctx: CallContext, link: LinkRef) -> ReadResult[PatronSummary]: ...
+
+    def loans(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Loan]]: ...
+
+    def renew(
+        self, ctx: CallContext, link: LinkRef, loan_id: str, *, idempotency_key: str
+    ) -> RenewalOutcome: ...
+
+    def holds(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Hold]]: ...
+
+    def cancel_hold(
+        self, ctx: CallContext, link: LinkRef, hold_id: str, *, idempotency_key: str
+    ) -> None: ...
+
+    def account(self, ctx: CallContext, link: LinkRef) -> ReadResult[LibraryAccount]: ...
+
+
+# -- canteen -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    id: str
+    first_name: str
+    school: str
+    grade: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    id: str
+    display_name: str
+    #: Family quotient tier (tranche de quotient familial), e.g. "B"; sets the meal price.
+    quotient_tier: str
+    children: Sequence[Child] = ()
+    meal_price_cents: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MealDay:
+    day: date
+    booked: bool
+    #: False on days without service (weekends, holidays) or closed to booking.
+    bookable: bool
+    #: Until when this day can still be booked or cancelled; None if it cannot change.
+    changeable_until: datetime | None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MealChange:
+    day: date
+    book: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MealChangeOutcome:
+    day: date
+    applied: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    id: str
+    label: str
+    amount_cents: int
+    issued_on: date
+    due_date: date
+    paid: bool
+    paid_on: date | None = None
+    pdf_available: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentHandoff:
+    """Where to send the resident to pay, and the back-end's reference to confirm it."""
+
+    payment_id: str
+    redirect_url: str
+
+
+PaymentState = Literal["pending", "paid", "refused", "abandoned"]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStatus:
+    payment_id: str
+    invoice_id: str
+    state: PaymentState
+    reason: str = ""
+
+
+@runtime_checkable
+class CanteenConnector(Protocol):
+    category: Category
+
+    def verify_family(self, ctx: CallContext, family_number: str, code: str) -> VerifiedAccount: ...
+
+    def family(self, ctx: CallContext, link: LinkRef) -> ReadResult[Family]: ...
+
+    def reservations(
+        self, ctx: CallContext, link: LinkRef, child_id: str, month: date
+    ) -> ReadResult[Sequence[MealDay]]: ...
+
+    def change_reservations(
+        self,
+        ctx: CallContext,
+        link: LinkRef,
+        child_id: str,
+        changes: Sequence[MealChange],
+        *,
+        idempotency_key: str,
+    ) -> Sequence[MealChangeOutcome]: ...
+
+    def invoices(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Invoice]]: ...
+
+    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes: ...
+
+    def start_payment(
+        self,
+        ctx: CallContext,
+        link: LinkRef,
+        invoice_id: str,
+        *,
+        return_url: str,
+        notify_url: str,
+        idempotency_key: str,
+    ) -> PaymentHandoff: ...
+
+    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus: ...
+
+
+# -- housing -------------------------------------------------------------------------------
+
+ApplicationStatus = Literal["filed", "active", "renewal_due", "expired", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationEvent:
+    on: date
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class HousingApplication:
+    #: The national "numéro unique" of the application.
+    number: str
+    status: ApplicationStatus
+    filed_on: date
+    expires_on: date | None
+    renewal_opens_on: date | None
+    renewal_closes_on: date | None
+    closed_reason: str = ""
+    communes_wanted: Sequence[str] = ()
+    history: Sequence[ApplicationEvent] = ()
+
+    def renewable_on(self, today: date) -> bool:
+        return (
+            self.renewal_opens_on is not None
+            and self.renewal_closes_on is not None
+            and self.renewal_opens_on <= today <= self.renewal_closes_on
+            and self.status in ("active", "renewal_due")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalReceipt:
+    number: str
+    new_expires_on: date
+
+
+@runtime_checkable
+class HousingConnector(Protocol):
+    category: Category
+
+    def verify_application(
+        self, ctx: CallContext, number: str, birthdate: date
+    ) -> VerifiedAccount: ...
+
+    def application(self, ctx: CallContext, link: LinkRef) -> ReadResult[HousingApplication]: ...
+
+    def renew(self, ctx: CallContext, link: LinkRef, *, idempotency_key: str) -> RenewalReceipt: ...
+
+
+# -- instances -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceConfig:
+    """One configured instance, as the operator wrote it in ``connectors.toml``."""
+
+    slug: str
+    type: str
+    title: str
+    communes: Sequence[str]
+    base_url: str
+    timeout_s: float = 3.0
+    connect_timeout_s: float = 1.0
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Canteen connector types: the territory's standard school-canteen API."""

@@ -1,0 +1,1 @@
+"""Social-housing connector types: the territory's standard housing-application API."""

@@ -1,0 +1,1 @@
+"""Library connector types: the territory's standard library API, and Koha."""
