@@ -2,7 +2,8 @@
 
 A separate Flask application, never imported by the portal. Each fake back-end is a
 package registering its blueprints here; the FranceConnect-like identity provider lives
-in ``sandbox.idp``. Run it with ``flask --app sandbox run --port 5001``.
+in ``sandbox.idp``, the library, canteen, housing, Koha and payment stand-ins in
+``sandbox.backends``. Run it with ``flask --app sandbox run --port 5001``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response
 
-from sandbox import admin, idp
+from sandbox import admin, backends, idp
 from sandbox.config import default_config
 
 
@@ -24,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(admin.bp)
     idp.init_app(app)
+    backends.init_app(app)
     app.after_request(_security_headers)
     return app
 

@@ -1,0 +1,222 @@
+"""A PayFiP-like payment page: where the canteen API's ``redirect_url`` sends the resident.
+
+PayFiP (the DGFiP's service for paying local authorities' invoices) shows its own page,
+then notifies the authority's server and sends the browser back. The sandbox does the
+same in French, with real forms: pay, simulate a refusal, or abandon. Only the
+server-to-server notification (followed by a status call) should convince the portal
+that an invoice is paid, never the browser's return alone, so a test switch can keep the
+browser from coming back at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+from flask import Blueprint, Response, redirect, render_template_string, request
+
+from sandbox.backends.common import backend_state, dataset
+from sandbox.backends.pdf import euros
+from sandbox.backends.state import BackendState, Notification, Payment
+
+bp = Blueprint("payfip", __name__, url_prefix="/payfip")
+
+NOTIFY_TIMEOUT_S = 3.0
+ACTIONS = {
+    "pay": ("paid", ""),
+    "refuse": ("refused", "Paiement refusé par la banque : aucune somme n'a été prélevée."),
+    "abandon": (
+        "abandoned",
+        "Paiement abandonné avant sa validation : aucune somme n'a été prélevée.",
+    ),
+}
+STATE_LABELS = {
+    "pending": "en attente",
+    "paid": "payé",
+    "refused": "refusé",
+    "abandoned": "abandonné",
+}
+
+PAGE = """<!doctype html>
+<html lang="fr">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="robots" content="noindex">
+  <title>{{ title }} — Bac à sable PayFiP</title>
+  <style>
+    *, *::before, *::after { box-sizing: border-box; }
+    body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+           font-size: 1rem; line-height: 1.5; color: #161616; background: #f6f6f6; }
+    .skip-link { position: absolute; left: -9999px; top: 0; padding: .5rem 1rem;
+                 background: #fff; color: #000091; }
+    .skip-link:focus { left: 1rem; top: 1rem; z-index: 10; }
+    header { background: #fff; border-bottom: 4px solid #000091; padding: 1rem; }
+    header p { margin: 0; }
+    .brand { font-weight: 700; font-size: 1.25rem; color: #000091; }
+    .warning { margin-top: .25rem; color: #5f3a00; }
+    main { max-width: 40rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
+    h1 { font-size: 1.75rem; line-height: 1.25; margin: 0 0 1rem; }
+    dl { background: #fff; border: 1px solid #929292; border-radius: .25rem;
+         padding: 1rem; margin: 0 0 1.5rem; }
+    dl div { display: grid; grid-template-columns: 9rem 1fr; gap: .5rem; padding: .125rem 0; }
+    dt { font-weight: 600; }
+    dd { margin: 0; overflow-wrap: anywhere; }
+    fieldset { border: 0; padding: 0; margin: 0; }
+    legend { margin-bottom: .75rem; }
+    .actions { display: flex; flex-direction: column; gap: .75rem; }
+    button { font: inherit; font-weight: 600; cursor: pointer; padding: .5rem 1rem;
+             min-height: 2.75rem; border-radius: .25rem; border: 2px solid #000091;
+             background: #000091; color: #fff; text-align: left; }
+    button:hover { background: #1212ff; border-color: #1212ff; }
+    button.secondary { background: #fff; color: #000091; }
+    button.secondary:hover { background: #e3e3fd; }
+    :focus-visible { outline: 3px solid #0a76f6; outline-offset: 3px; }
+    .notice { background: #fff; border-left: 4px solid #000091; padding: 1rem; }
+    .notice.error { border-left-color: #ce0500; }
+  </style>
+</head>
+<body>
+  <a class="skip-link" href="#contenu">Aller au contenu</a>
+  <header>
+    <p class="brand">Bac à sable PayFiP</p>
+    <p class="warning">Service de test : aucun paiement réel n'est effectué.</p>
+  </header>
+  <main id="contenu" tabindex="-1">
+    <h1>{{ title }}</h1>
+    {% if payment %}
+    <dl>
+      <div><dt>Collectivité</dt><dd>{{ issuer }}</dd></div>
+      <div><dt>Objet</dt><dd>{{ payment.label }}</dd></div>
+      <div><dt>Référence</dt><dd>{{ payment.invoice_id }}</dd></div>
+      <div><dt>Montant</dt><dd>{{ amount }}</dd></div>
+      <div><dt>État</dt><dd>{{ state_label }}</dd></div>
+    </dl>
+    {% endif %}
+    {% if message %}
+    <p class="notice{% if error %} error{% endif %}" role="status">{{ message }}</p>
+    {% endif %}
+    {% if payment and payment.state == "pending" %}
+    <form method="post" action="{{ action_url }}">
+      <fieldset>
+        <legend>Choisissez l'issue du paiement à simuler :</legend>
+        <div class="actions">
+          <button type="submit" name="action" value="pay">Payer {{ amount }}</button>
+          <button type="submit" name="action" value="refuse" class="secondary">
+            Simuler un refus de paiement</button>
+          <button type="submit" name="action" value="abandon" class="secondary">Abandonner</button>
+        </div>
+      </fieldset>
+    </form>
+    {% endif %}
+  </main>
+</body>
+</html>
+"""
+
+
+def _page(
+    title: str,
+    payment: Payment | None = None,
+    message: str = "",
+    *,
+    error: bool = False,
+    status: int = 200,
+) -> tuple[str, int]:
+    issuer = ""
+    if payment is not None:
+        canteen = dataset().canteen.get(payment.tenant)
+        issuer = canteen.title if canteen else payment.tenant
+    html = render_template_string(
+        PAGE,
+        title=title,
+        payment=payment,
+        message=message,
+        error=error,
+        issuer=issuer,
+        amount=euros(payment.amount_cents) if payment else "",
+        state_label=STATE_LABELS.get(payment.state, payment.state) if payment else "",
+        action_url=request.path,
+    )
+    return html, status
+
+
+def with_payment_id(url: str, payment_id: str) -> str:
+    """``return_url`` with ``payment_id`` added to whatever query it already has."""
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), ("payment_id", payment_id)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def notify(state: BackendState, payment: Payment) -> None:
+    """Tell the portal's server, best effort, in the background (as PayFiP does)."""
+    record = Notification(
+        payment_id=payment.payment_id,
+        url=payment.notify_url,
+        payload={"payment_id": payment.payment_id, "state": payment.state},
+    )
+    with state.lock:
+        state.notifications.append(record)
+
+    def send() -> None:
+        try:
+            response = httpx.post(record.url, json=record.payload, timeout=NOTIFY_TIMEOUT_S)
+            record.status = response.status_code
+        except httpx.HTTPError as error:
+            record.error = type(error).__name__
+
+    threading.Thread(target=send, name=f"payfip-notify-{payment.payment_id}", daemon=True).start()
+
+
+@bp.get("/pay/<payment_id>")
+def pay_page(payment_id: str) -> tuple[str, int]:
+    payment = backend_state().payments.get(payment_id)
+    if payment is None:
+        return _page(
+            "Paiement introuvable",
+            message="Ce lien de paiement n'existe pas ou a expiré.",
+            error=True,
+            status=404,
+        )
+    if payment.state != "pending":
+        return _page("Paiement terminé", payment, "Ce paiement est déjà terminé.")
+    return _page("Paiement de votre facture", payment)
+
+
+@bp.post("/pay/<payment_id>")
+def pay_decision(payment_id: str) -> Response | tuple[str, int]:
+    state = backend_state()
+    action = request.form.get("action", "")
+    with state.lock:
+        payment = state.payments.get(payment_id)
+        if payment is None:
+            return _page(
+                "Paiement introuvable",
+                message="Ce lien de paiement n'existe pas ou a expiré.",
+                error=True,
+                status=404,
+            )
+        if payment.state != "pending":
+            return _page("Paiement terminé", payment, "Ce paiement est déjà terminé.", status=409)
+        if action not in ACTIONS:
+            return _page(
+                "Paiement de votre facture",
+                payment,
+                "Choisissez une des trois issues proposées.",
+                error=True,
+                status=400,
+            )
+        payment.state, payment.reason = ACTIONS[action]
+        if payment.state == "paid":
+            family = dataset().canteen[payment.tenant].families[payment.family_id]
+            family.invoices[payment.invoice_id].paid_on = dataset().today
+        suppress = state.payfip.suppress_redirect
+    notify(state, payment)
+    if suppress:
+        return _page(
+            "Paiement terminé",
+            payment,
+            "Paiement terminé, vous pouvez fermer cette page.",
+        )
+    return redirect(with_payment_id(payment.return_url, payment.payment_id), code=303)

@@ -1,0 +1,1228 @@
+"""The sandbox's fake back-ends: every operation of every spec answered as the spec says
+(errors included), state that changes with actions, idempotent writes, the payment
+hand-off, fault injection and deterministic data.
+
+The sandbox is the external system here, so the Flask test client is fine; the few
+behaviours only a socket can show (a dropped connection, a hang released from another
+thread) use a loopback server.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from flask.testing import FlaskClient
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openapi_core.validation.response.exceptions import InvalidData
+from werkzeug.test import TestResponse
+from werkzeug.wrappers import Request
+
+from sandbox import create_app
+from sandbox.backends.data import (
+    REASON_RESERVED,
+    build_dataset,
+    change_deadline,
+    easter_sunday,
+    sandbox_today,
+    serves_meals,
+)
+from sandbox.backends.demo import DEMO_ACCOUNTS, TENANT_PATHS
+from sandbox.backends.state import api_key, client_secret
+from sandbox.idp.identities import IDENTITIES_BY_KEY
+from tests.sandbox.conftest import SPEC_SERVERS, NotificationReceiver, load_spec
+
+METHODS = ("get", "post", "put", "patch", "delete")
+KOHA_AUTH = "Basic " + base64.b64encode(b"portal:sandbox-koha-bordeaux-secret").decode()
+
+
+def key(kind: str, tenant: str) -> dict[str, str]:
+    return {"X-Api-Key": api_key(kind, tenant)}
+
+
+LIB = key("library", "merignac")
+PES = key("library", "pessac")
+CAN = key("canteen", "bordeaux")
+HOU = key("housing", "metropole")
+KOHA = {"Authorization": KOHA_AUTH}
+MARIE = "/library/merignac/v1/patrons/mer-p-0417"
+FAMILY = "/canteen/bordeaux/v1/families/fam-4521"
+HOUSING = "/housing/metropole/v1/applications"
+KOHA_API = "/koha/bordeaux/api/v1"
+
+
+def idem(headers: dict[str, str], value: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": value}
+
+
+# -- contract checking -----------------------------------------------------------------------
+
+
+class Contract:
+    """Calls one spec's back-end and checks every answer against the spec.
+
+    It finds the operation each request hits from the spec's own path templates, and
+    remembers which (operationId, status) pairs were exercised, so a walk can prove it
+    touched every operation.
+    """
+
+    def __init__(self, client: FlaskClient, openapi: OpenAPI, kind: str) -> None:
+        self.client = client
+        self.openapi = openapi
+        file_name, server, _tenants = SPEC_SERVERS[kind]
+        self.spec = load_spec(file_name)
+        self.base = re.compile(
+            "^" + re.escape(urlsplit(server).path).replace(r"\{tenant\}", "[^/]+")
+        )
+        self.seen: set[tuple[str, int]] = set()
+
+    def operation_id(self, method: str, path: str) -> str:
+        relative = self.base.sub("", path)
+        for template, item in self.spec["paths"].items():
+            pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+            if re.match(pattern, relative) and method.lower() in item:
+                return item[method.lower()]["operationId"]
+        raise AssertionError(f"{method} {path} is not in the spec")
+
+    def call(self, method: str, url: str, expect: int, **kwargs: Any) -> TestResponse:
+        response = self.client.open(url, method=method, **kwargs)
+        assert response.status_code == expect, (url, response.get_data(as_text=True))
+        self.validate(response)
+        self.seen.add((self.operation_id(method, urlsplit(url).path), expect))
+        return response
+
+    def validate(self, response: TestResponse) -> None:
+        # The app has read the request body already; response checks need only the
+        # method, URL and headers, so validate against a body-less copy of the request.
+        environ = {
+            **response.request.environ,
+            "wsgi.input": io.BytesIO(b""),
+            "CONTENT_LENGTH": "0",
+        }
+        self.openapi.validate_response(
+            WerkzeugOpenAPIRequest(Request(environ)), WerkzeugOpenAPIResponse(response)
+        )
+
+    def assert_every_operation_succeeded(self) -> None:
+        operation_ids = {
+            item[method]["operationId"]
+            for item in self.spec["paths"].values()
+            for method in METHODS
+            if method in item
+        }
+        succeeded = {op for op, status in self.seen if 200 <= status < 300}
+        assert operation_ids == succeeded, operation_ids - succeeded
+
+
+def wait_for(condition: Any, timeout: float = 5.0) -> Any:
+    """Poll ``condition`` until it is truthy (for work done in background threads)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return value
+
+
+def problem_code(response: TestResponse) -> str:
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == response.status_code
+    assert body["type"] == "urn:compte-territorial:problem:" + body["code"]
+    return body["code"]
+
+
+@pytest.fixture
+def client(sandbox_client: FlaskClient) -> FlaskClient:
+    return sandbox_client
+
+
+def loans_by_id(client: FlaskClient, patron: str = MARIE, headers: dict = LIB) -> dict[str, Any]:
+    loans = client.get(patron + "/loans", headers=headers).get_json()["loans"]
+    return {loan["loan_id"]: loan for loan in loans}
+
+
+# -- every operation, against its spec --------------------------------------------------------
+
+
+def test_library_contract(client: FlaskClient, openapi_specs: dict[str, OpenAPI]) -> None:
+    api = Contract(client, openapi_specs["library"], "library")
+    verify = "/library/merignac/v1/patrons/verify"
+
+    body = api.call(
+        "POST", verify, 200, headers=LIB, json={"card_number": "3328 1000 0417 21", "pin": "2408"}
+    ).get_json()
+    assert body == {"patron_id": "mer-p-0417", "display_name": "Marie-Thérèse Dubois"}
+    api.call(
+        "POST",
+        verify,
+        200,
+        headers=LIB,
+        json={"card_number": "33281000041721", "birthdate": "1962-08-24"},
+    )
+    wrong = api.call(
+        "POST", verify, 401, headers=LIB, json={"card_number": "33281000041721", "pin": "0000"}
+    )
+    assert problem_code(wrong) == "invalid_proof"
+    assert wrong.get_json()["remaining_attempts"] == 4
+    assert (
+        problem_code(
+            api.call("POST", verify, 401, headers=LIB, json={"card_number": "99999", "pin": "1"})
+        )
+        == "invalid_proof"
+    )
+    assert (
+        problem_code(
+            api.call("POST", verify, 422, headers=LIB, json={"card_number": "33281000041721"})
+        )
+        == "invalid_request"
+    )
+    locked = api.call(
+        "POST",
+        "/library/pessac/v1/patrons/verify",
+        423,
+        headers=PES,
+        json={"card_number": "33318000311260", "pin": "3112"},
+    )
+    assert problem_code(locked) == "card_locked"
+    assert problem_code(api.call("POST", verify, 401, json={"card_number": "1", "pin": "1"})) == (
+        "unauthorized"
+    )
+
+    summary = api.call("GET", MARIE, 200, headers=LIB).get_json()
+    assert summary["overdue_count"] == 1 and summary["holds_ready_count"] == 1
+    assert problem_code(api.call("GET", MARIE + "x", 404, headers=LIB)) == "unknown_patron"
+    api.call("GET", MARIE, 401, headers={"X-Api-Key": "wrong"})
+
+    loans = api.call("GET", MARIE + "/loans", 200, headers=LIB).get_json()["loans"]
+    assert len(loans) == 5
+    api.call("GET", MARIE + "x/loans", 404, headers=LIB)
+
+    renewal = MARIE + "/loans/mer-l-0417-5/renewal"
+    api.call("POST", renewal, 200, headers=idem(LIB, "renew-1"))
+    refused = api.call("POST", MARIE + "/loans/mer-l-0417-3/renewal", 409, headers=idem(LIB, "r2"))
+    assert problem_code(refused) == "not_renewable"
+    assert refused.get_json()["detail"] == REASON_RESERVED
+    assert (
+        problem_code(api.call("POST", MARIE + "/loans/nope/renewal", 404, headers=idem(LIB, "r3")))
+        == "unknown_loan"
+    )
+    assert problem_code(api.call("POST", renewal, 400, headers=LIB)) == "missing_idempotency_key"
+    reused = api.call(
+        "POST", MARIE + "/loans/mer-l-0417-2/renewal", 422, headers=idem(LIB, "renew-1")
+    )
+    assert problem_code(reused) == "idempotency_key_reused"
+
+    holds = api.call("GET", MARIE + "/holds", 200, headers=LIB).get_json()["holds"]
+    assert {hold["status"] for hold in holds} == {"ready", "waiting"}
+    api.call("DELETE", MARIE + "/holds/mer-h-0417-2", 204, headers=idem(LIB, "cancel-1"))
+    transit = api.call(
+        "DELETE",
+        "/library/merignac/v1/patrons/mer-p-0958/holds/mer-h-0958-1",
+        409,
+        headers=idem(LIB, "cancel-2"),
+    )
+    assert problem_code(transit) == "not_cancellable"
+    assert (
+        problem_code(api.call("DELETE", MARIE + "/holds/nope", 404, headers=idem(LIB, "cancel-3")))
+        == "unknown_hold"
+    )
+
+    account = api.call("GET", MARIE + "/account", 200, headers=LIB).get_json()
+    assert account["balance_cents"] == sum(f["amount_cents"] for f in account["fines"]) == 150
+
+    api.assert_every_operation_succeeded()
+
+
+def test_canteen_contract(client: FlaskClient, openapi_specs: dict[str, OpenAPI]) -> None:
+    api = Contract(client, openapi_specs["canteen"], "canteen")
+    verify = "/canteen/bordeaux/v1/families/verify"
+    proof = {"family_number": "0045217", "invoice_code": "kx4m7p"}
+
+    assert api.call("POST", verify, 200, headers=CAN, json=proof).get_json() == {
+        "family_id": "fam-4521",
+        "display_name": "Famille Dubois",
+    }
+    bad = {"family_number": "0066302", "invoice_code": "WRONG"}
+    for remaining in (4, 3, 2, 1):
+        refused = api.call("POST", verify, 401, headers=CAN, json=bad)
+        assert refused.get_json()["remaining_attempts"] == remaining
+    assert problem_code(api.call("POST", verify, 423, headers=CAN, json=bad)) == "account_locked"
+    good_after_lock = {"family_number": "0066302", "invoice_code": "PT9R2D"}
+    api.call("POST", verify, 423, headers=CAN, json=good_after_lock)
+    api.call("POST", verify, 422, headers=CAN, json={"family_number": "0045217"})
+
+    family = api.call("GET", FAMILY, 200, headers=CAN).get_json()
+    assert [child["first_name"] for child in family["children"]] == ["Chloé", "Hugo"]
+    assert problem_code(api.call("GET", FAMILY + "x", 404, headers=CAN)) == "unknown_family"
+
+    month = sandbox_today().strftime("%Y-%m")
+    reservations = FAMILY + "/children/enf-4521-1/reservations"
+    days = api.call("GET", reservations, 200, headers=CAN, query_string={"month": month})
+    assert len(days.get_json()["days"]) >= 28
+    api.call("GET", reservations, 422, headers=CAN, query_string={"month": "2026-13"})
+    assert (
+        problem_code(
+            api.call(
+                "GET",
+                FAMILY + "/children/nope/reservations",
+                404,
+                headers=CAN,
+                query_string={"month": month},
+            )
+        )
+        == "unknown_child"
+    )
+    wednesday = next_weekday(sandbox_today(), 2)
+    results = api.call(
+        "POST",
+        reservations,
+        200,
+        headers=idem(CAN, "meals-1"),
+        json={"changes": [{"date": wednesday.isoformat(), "book": True}]},
+    )
+    assert results.get_json()["results"][0]["applied"] is False
+    api.call("POST", reservations, 400, json={"changes": []}, headers=CAN)
+    api.call("POST", reservations, 422, json={"changes": []}, headers=idem(CAN, "meals-2"))
+
+    invoices = api.call("GET", FAMILY + "/invoices", 200, headers=CAN).get_json()["invoices"]
+    assert {invoice["paid"] for invoice in invoices} == {True, False}
+    pdf = api.call("GET", FAMILY + "/invoices/fac-4521-2611/pdf", 200, headers=CAN)
+    assert pdf.data.startswith(b"%PDF-1.4") and pdf.data.rstrip().endswith(b"%%EOF")
+    gone = api.call("GET", FAMILY + "/invoices/fac-4521-2609/pdf", 404, headers=CAN)
+    assert problem_code(gone) == "pdf_unavailable"
+
+    urls = {"return_url": "http://127.0.0.1:5000/back", "notify_url": "http://127.0.0.1:9/n"}
+    started = api.call(
+        "POST",
+        FAMILY + "/invoices/fac-4521-2611/payments",
+        201,
+        headers=idem(CAN, "pay-1"),
+        json=urls,
+    ).get_json()
+    assert urlsplit(started["redirect_url"]).path == f"/payfip/pay/{started['payment_id']}"
+    paid = api.call(
+        "POST",
+        FAMILY + "/invoices/fac-4521-2610/payments",
+        409,
+        headers=idem(CAN, "pay-2"),
+        json=urls,
+    )
+    assert problem_code(paid) == "already_paid"
+    api.call(
+        "POST",
+        FAMILY + "/invoices/fac-4521-2611/payments",
+        422,
+        headers=idem(CAN, "pay-3"),
+        json={"return_url": "/relative", "notify_url": "x"},
+    )
+    status = api.call("GET", FAMILY + f"/payments/{started['payment_id']}", 200, headers=CAN)
+    assert status.get_json()["state"] == "pending"
+    assert problem_code(api.call("GET", FAMILY + "/payments/pay-nope", 404, headers=CAN)) == (
+        "unknown_payment"
+    )
+
+    api.assert_every_operation_succeeded()
+
+
+def test_housing_contract(client: FlaskClient, openapi_specs: dict[str, OpenAPI]) -> None:
+    api = Contract(client, openapi_specs["housing"], "housing")
+    verify = HOUSING + "/verify"
+
+    ok = api.call(
+        "POST",
+        verify,
+        200,
+        headers=HOU,
+        json={"number": "033-2511-0087-12", "birthdate": "1962-08-24"},
+    )
+    assert ok.get_json()["application_id"] == "dem-0871"
+    assert problem_code(
+        api.call(
+            "POST",
+            verify,
+            401,
+            headers=HOU,
+            json={"number": "0332511008712", "birthdate": "1962-08-25"},
+        )
+    ) == ("invalid_proof")
+    api.call("POST", verify, 422, headers=HOU, json={"number": "0332511008712"})
+
+    application = api.call("GET", HOUSING + "/dem-0871", 200, headers=HOU).get_json()
+    assert application["status"] == "renewal_due"
+    assert problem_code(api.call("GET", HOUSING + "/nope", 404, headers=HOU)) == (
+        "unknown_application"
+    )
+
+    api.call("POST", HOUSING + "/dem-0871/renewal", 200, headers=idem(HOU, "h-1"))
+    outside = api.call("POST", HOUSING + "/dem-1544/renewal", 409, headers=idem(HOU, "h-2"))
+    assert problem_code(outside) == "outside_renewal_window"
+    for application_id in ("dem-0932", "dem-0415", "dem-2290"):  # expired, closed, filed
+        refused = api.call(
+            "POST",
+            HOUSING + f"/{application_id}/renewal",
+            409,
+            headers=idem(HOU, f"h-{application_id}"),
+        )
+        assert problem_code(refused) == "not_renewable"
+    api.call("POST", HOUSING + "/dem-0871/renewal", 400, headers=HOU)
+
+    api.assert_every_operation_succeeded()
+
+
+def test_koha_contract(client: FlaskClient, openapi_specs: dict[str, OpenAPI]) -> None:
+    api = Contract(client, openapi_specs["koha"], "koha")
+    token = api.call(
+        "POST",
+        KOHA_API + "/oauth/token",
+        200,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "portal",
+            "client_secret": "sandbox-koha-bordeaux-secret",
+        },
+    ).get_json()
+    assert token["token_type"] == "Bearer"
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    api.call("POST", KOHA_API + "/oauth/token", 400, data={"grant_type": "password"})
+    assert api.call(
+        "POST",
+        KOHA_API + "/oauth/token",
+        403,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "portal",
+            "client_secret": "no",
+        },
+    ).get_json() == {"error": "unauthorized_client"}
+
+    validation = KOHA_API + "/auth/password/validation"
+    assert api.call(
+        "POST",
+        validation,
+        201,
+        headers=KOHA,
+        json={"identifier": "23300000051", "password": "mtd-bdx-2408"},
+    ).get_json() == {
+        "cardnumber": "23300000051",
+        "patron_id": 51,
+        "userid": "mtdubois",
+    }
+    api.call(
+        "POST",
+        validation,
+        201,
+        headers=bearer,
+        json={"userid": "mtdubois", "password": "mtd-bdx-2408"},
+    )
+    assert api.call(
+        "POST", validation, 400, headers=KOHA, json={"identifier": "23300000051", "password": "no"}
+    ).get_json() == {"error": "Validation failed"}
+    locked = api.call(
+        "POST",
+        validation,
+        400,
+        headers=KOHA,
+        json={"identifier": "23300000088", "password": "pac-bdx-3112"},
+    )
+    assert locked.get_json() == {"error": "Validation failed"}
+    both = api.call(
+        "POST",
+        validation,
+        400,
+        headers=KOHA,
+        json={"identifier": "a", "userid": "b", "password": "c"},
+    )
+    assert "Only one identifier" in both.get_json()["error"]
+    assert api.call(
+        "POST", validation, 401, json={"identifier": "a", "password": "b"}
+    ).get_json() == {"error": "Authentication failure."}
+
+    patron = api.call("GET", KOHA_API + "/patrons/51", 200, headers=KOHA).get_json()
+    assert (patron["firstname"], patron["surname"]) == ("Marie-Thérèse", "Dubois")
+    assert (
+        api.call("GET", KOHA_API + "/patrons/999", 404, headers=KOHA).get_json()["error_code"]
+        == "not_found"
+    )
+
+    checkouts = api.call(
+        "GET",
+        KOHA_API + "/checkouts",
+        200,
+        headers={**KOHA, "x-koha-embed": "item"},
+        query_string={"patron_id": 51, "checked_in": "false"},
+    )
+    listed = checkouts.get_json()
+    assert checkouts.headers["X-Total-Count"] == str(len(listed)) == "4"
+    assert all(c["item"]["biblio_id"] and c["item"]["external_id"] for c in listed)
+    plain = client.get(KOHA_API + "/checkouts", headers=KOHA, query_string={"patron_id": 51})
+    assert "item" not in plain.get_json()[0]
+    api.call("GET", KOHA_API + "/checkouts/9002", 200, headers=KOHA)
+    api.call("GET", KOHA_API + "/checkouts/1", 404, headers=KOHA)
+    allows = api.call("GET", KOHA_API + "/checkouts/9003/allows_renewal", 200, headers=KOHA)
+    assert allows.get_json()["allows_renewal"] is False
+    assert allows.get_json()["error"] == "on_reserve"
+    renewed = api.call("POST", KOHA_API + "/checkouts/9004/renewal", 201, headers=KOHA)
+    assert renewed.get_json()["renewals_count"] == 1
+    refused = api.call("POST", KOHA_API + "/checkouts/9003/renewal", 403, headers=KOHA)
+    assert refused.get_json() == {
+        "error": "Renewal not authorized (on_reserve)",
+        "error_code": "on_reserve",
+    }
+
+    json_accept = {**KOHA, "Accept": "application/json"}
+    biblio = api.call("GET", KOHA_API + "/biblios/101", 200, headers=json_accept).get_json()
+    assert (biblio["title"], biblio["author"]) == ("Les Bienveillantes", "Littell, Jonathan")
+    api.call("GET", KOHA_API + "/biblios/101", 406, headers={**KOHA, "Accept": "application/marc"})
+    api.call("GET", KOHA_API + "/biblios/999", 404, headers=json_accept)
+
+    holds = api.call("GET", KOHA_API + "/patrons/51/holds", 200, headers=KOHA).get_json()
+    assert {hold["status"] for hold in holds} == {"W", None}
+    api.call("DELETE", KOHA_API + "/holds/702", 204, headers=KOHA)
+    api.call("DELETE", KOHA_API + "/holds/702", 404, headers=KOHA)
+
+    account = api.call("GET", KOHA_API + "/patrons/51/account", 200, headers=KOHA).get_json()
+    assert account["balance"] == account["outstanding_debits"]["total"] == 1.2
+    library = api.call("GET", KOHA_API + "/libraries/MERIADECK", 200, headers=KOHA).get_json()
+    assert library["name"] == "Bibliothèque Mériadeck"
+    api.call("GET", KOHA_API + "/libraries/NOPE", 404, headers=KOHA)
+
+    api.assert_every_operation_succeeded()
+
+
+# -- authentication and tenants --------------------------------------------------------------
+
+
+def token(client: FlaskClient, kind: str, tenant: str, **kwargs: Any) -> TestResponse:
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": "portal",
+        "client_secret": client_secret(kind, tenant),
+    }
+    return client.post(f"/{kind}/{tenant}/oauth/token", data=kwargs.pop("data", data), **kwargs)
+
+
+def test_a_token_works_on_its_own_tenant_only(client: FlaskClient) -> None:
+    response = token(client, "library", "merignac")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    assert client.get(MARIE, headers=bearer).status_code == 200
+    other = client.get("/library/pessac/v1/patrons/pes-p-2207", headers=bearer)
+    assert other.status_code == 401 and problem_code(other) == "unauthorized"
+    assert other.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_token_endpoint_accepts_basic_and_refuses_bad_clients(client: FlaskClient) -> None:
+    basic = base64.b64encode(b"portal:sandbox-housing-metropole-secret").decode()
+    ok = client.post(
+        "/housing/metropole/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert ok.status_code == 200
+    wrong = base64.b64encode(b"portal:nope").decode()
+    refused = client.post(
+        "/housing/metropole/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {wrong}"},
+    )
+    assert refused.status_code == 401 and refused.get_json() == {"error": "invalid_client"}
+    assert refused.headers["WWW-Authenticate"].startswith("Basic")
+    grant = token(
+        client,
+        "canteen",
+        "bordeaux",
+        data={
+            "grant_type": "password",
+            "client_id": "portal",
+            "client_secret": client_secret("canteen", "bordeaux"),
+        },
+    )
+    assert grant.status_code == 400 and grant.get_json() == {"error": "unsupported_grant_type"}
+
+
+def test_each_tenant_has_its_own_api_key(client: FlaskClient) -> None:
+    assert client.get("/library/pessac/v1/patrons/pes-p-2207", headers=PES).status_code == 200
+    assert client.get("/library/pessac/v1/patrons/pes-p-2207", headers=LIB).status_code == 401
+    assert client.get(MARIE, headers=PES).status_code == 401
+
+
+def test_unknown_tenants_and_addresses_are_problems(client: FlaskClient) -> None:
+    unknown = client.get("/library/bordeaux/v1/patrons/x", headers=LIB)
+    assert unknown.status_code == 404 and problem_code(unknown) == "not_found"
+    nowhere = client.get("/library/merignac/v1/nowhere", headers=LIB)
+    assert nowhere.status_code == 404 and problem_code(nowhere) == "not_found"
+    koha = client.get("/koha/merignac/api/v1/patrons/51", headers=KOHA)
+    assert koha.status_code == 404 and koha.get_json()["error_code"] == "not_found"
+
+
+def test_koha_bearer_tokens_and_missing_auth(client: FlaskClient) -> None:
+    issued = client.post(
+        KOHA_API + "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "portal",
+            "client_secret": "sandbox-koha-bordeaux-secret",
+        },
+    ).get_json()
+    bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+    assert client.get(KOHA_API + "/patrons/51", headers=bearer).status_code == 200
+    wrong_basic = "Basic " + base64.b64encode(b"portal:wrong").decode()
+    refused = client.get(KOHA_API + "/patrons/51", headers={"Authorization": wrong_basic})
+    assert refused.status_code == 401 and refused.get_json() == {"error": "Authentication failure."}
+    standard_token = token(client, "library", "merignac").get_json()["access_token"]
+    other = client.get(
+        KOHA_API + "/patrons/51", headers={"Authorization": f"Bearer {standard_token}"}
+    )
+    assert other.status_code == 401
+
+
+# -- state changes ---------------------------------------------------------------------------
+
+
+def test_a_renewal_moves_the_due_date_and_counts(client: FlaskClient) -> None:
+    before = loans_by_id(client)["mer-l-0417-2"]
+    assert before["renewable"] and before["renewals_done"] == 1
+    response = client.post(MARIE + "/loans/mer-l-0417-2/renewal", headers=idem(LIB, "a"))
+    new_due = date.fromisoformat(response.get_json()["new_due_date"])
+    assert new_due == date.fromisoformat(before["due_date"]) + timedelta(days=21)
+    after = loans_by_id(client)["mer-l-0417-2"]
+    assert after["due_date"] == new_due.isoformat()
+    assert after["renewals_done"] == 2
+    assert after["renewable"] is False  # two renewals allowed, both used
+    refused = client.post(MARIE + "/loans/mer-l-0417-2/renewal", headers=idem(LIB, "b"))
+    assert refused.status_code == 409
+    assert "nombre de fois autorisé" in refused.get_json()["detail"]
+
+
+def test_cancelling_a_hold_removes_it(client: FlaskClient) -> None:
+    assert client.delete(MARIE + "/holds/mer-h-0417-1", headers=idem(LIB, "c")).status_code == 204
+    holds = client.get(MARIE + "/holds", headers=LIB).get_json()["holds"]
+    assert [hold["hold_id"] for hold in holds] == ["mer-h-0417-2"]
+    assert client.get(MARIE, headers=LIB).get_json()["holds_ready_count"] == 0
+
+
+def bookable_days(client: FlaskClient, child: str) -> list[dict[str, Any]]:
+    today = sandbox_today()
+    first = today.replace(day=1)
+    months = [first, (first + timedelta(days=32)).replace(day=1)]
+    days: list[dict[str, Any]] = []
+    for month in months:
+        response = client.get(
+            FAMILY + f"/children/{child}/reservations",
+            headers=CAN,
+            query_string={"month": month.strftime("%Y-%m")},
+        )
+        days += [day for day in response.get_json()["days"] if day["bookable"]]
+    return days
+
+
+def test_a_booking_shows_up_and_a_past_day_is_refused_on_its_own(client: FlaskClient) -> None:
+    child = "enf-4521-2"  # Hugo: Monday, Tuesday, Thursday by default
+    friday = next(
+        day
+        for day in bookable_days(client, child)
+        if date.fromisoformat(day["date"]).weekday() == 4
+    )
+    assert friday["booked"] is False
+    deadline = datetime.fromisoformat(friday["changeable_until"])
+    assert deadline == change_deadline(date.fromisoformat(friday["date"]))
+    assert (deadline.hour, deadline.minute) == (10, 0)
+    past = previous_service_day(sandbox_today() - timedelta(days=7))
+    response = client.post(
+        FAMILY + f"/children/{child}/reservations",
+        headers=idem(CAN, "m"),
+        json={
+            "changes": [
+                {"date": past.isoformat(), "book": False},
+                {"date": friday["date"], "book": True},
+            ]
+        },
+    )
+    first, second = response.get_json()["results"]
+    assert first == {"date": past.isoformat(), "applied": False, "reason": first["reason"]}
+    assert "date limite de modification est dépassée" in first["reason"]
+    assert second == {"date": friday["date"], "applied": True, "reason": ""}
+    month = friday["date"][:7]
+    days = client.get(
+        FAMILY + f"/children/{child}/reservations", headers=CAN, query_string={"month": month}
+    ).get_json()["days"]
+    assert next(day for day in days if day["date"] == friday["date"])["booked"] is True
+
+
+def test_housing_renewal_moves_expiry_and_closes_the_window(client: FlaskClient) -> None:
+    before = client.get(HOUSING + "/dem-0871", headers=HOU).get_json()
+    today = sandbox_today()
+    assert before["renewal_opens_on"] <= today.isoformat() <= before["renewal_closes_on"]
+    receipt = client.post(HOUSING + "/dem-0871/renewal", headers=idem(HOU, "r")).get_json()
+    after = client.get(HOUSING + "/dem-0871", headers=HOU).get_json()
+    assert receipt["new_expires_on"] == after["expires_on"] > before["expires_on"]
+    assert (
+        date.fromisoformat(after["expires_on"]).year
+        == date.fromisoformat(before["expires_on"]).year + 1
+    )
+    assert after["status"] == "active"
+    assert after["renewal_opens_on"] > today.isoformat()
+    assert after["history"][-1] == {
+        "date": today.isoformat(),
+        "label": "Renouvellement de la demande en ligne",
+    }
+
+
+def test_koha_renewal_moves_the_due_date(client: FlaskClient) -> None:
+    before = client.get(KOHA_API + "/checkouts/9004", headers=KOHA).get_json()
+    after = client.post(KOHA_API + "/checkouts/9004/renewal", headers=KOHA).get_json()
+    assert after["renewals_count"] == before["renewals_count"] + 1
+    old = datetime.fromisoformat(before["due_date"]).date()
+    assert datetime.fromisoformat(after["due_date"]).date() == old + timedelta(days=21)
+    assert after["last_renewed_date"] is not None
+
+
+def test_reset_restores_every_record(client: FlaskClient) -> None:
+    original = loans_by_id(client)
+    client.post(MARIE + "/loans/mer-l-0417-5/renewal", headers=idem(LIB, "x"))
+    client.delete(MARIE + "/holds/mer-h-0417-1", headers=idem(LIB, "y"))
+    client.post(HOUSING + "/dem-0871/renewal", headers=idem(HOU, "z"))
+    assert client.post("/_admin/reset").status_code == 200
+    assert loans_by_id(client) == original
+    assert len(client.get(MARIE + "/holds", headers=LIB).get_json()["holds"]) == 2
+    assert client.get(HOUSING + "/dem-0871", headers=HOU).get_json()["status"] == "renewal_due"
+    # Stored idempotent answers are forgotten too: the same key acts again.
+    again = client.post(MARIE + "/loans/mer-l-0417-5/renewal", headers=idem(LIB, "x"))
+    assert "Idempotent-Replayed" not in again.headers
+
+
+# -- idempotency -----------------------------------------------------------------------------
+
+
+def test_the_same_key_twice_renews_once(client: FlaskClient) -> None:
+    url = MARIE + "/loans/mer-l-0417-5/renewal"
+    first = client.post(url, headers=idem(LIB, "same"))
+    second = client.post(url, headers=idem(LIB, "same"))
+    assert second.status_code == first.status_code == 200
+    assert second.data == first.data
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert loans_by_id(client)["mer-l-0417-5"]["renewals_done"] == 1
+    third = client.post(url, headers=idem(LIB, "another"))
+    assert third.get_json()["new_due_date"] > first.get_json()["new_due_date"]
+    assert loans_by_id(client)["mer-l-0417-5"]["renewals_done"] == 2
+
+
+def test_a_refusal_is_replayed_too(client: FlaskClient) -> None:
+    url = MARIE + "/loans/mer-l-0417-3/renewal"
+    first = client.post(url, headers=idem(LIB, "k"))
+    second = client.post(url, headers=idem(LIB, "k"))
+    assert first.status_code == second.status_code == 409
+    assert second.data == first.data and second.headers["Idempotent-Replayed"] == "true"
+
+
+def test_keys_are_scoped_per_tenant(client: FlaskClient) -> None:
+    client.post(MARIE + "/loans/mer-l-0417-5/renewal", headers=idem(LIB, "shared"))
+    other = client.post(
+        "/library/pessac/v1/patrons/pes-p-2207/loans/pes-l-2207-1/renewal",
+        headers=idem(PES, "shared"),
+    )
+    assert other.status_code == 200 and "Idempotent-Replayed" not in other.headers
+
+
+def test_the_same_key_twice_starts_one_payment(client: FlaskClient) -> None:
+    url = FAMILY + "/invoices/fac-4521-2612/payments"
+    body = {"return_url": "http://127.0.0.1:5000/r", "notify_url": "http://127.0.0.1:9/n"}
+    first = client.post(url, headers=idem(CAN, "p"), json=body)
+    second = client.post(url, headers=idem(CAN, "p"), json=body)
+    assert first.status_code == second.status_code == 201
+    assert first.get_json() == second.get_json()
+    different = client.post(url, headers=idem(CAN, "p"), json={**body, "return_url": "http://x/"})
+    assert different.status_code == 422 and problem_code(different) == "idempotency_key_reused"
+    new = client.post(url, headers=idem(CAN, "q"), json=body)
+    assert new.get_json()["payment_id"] != first.get_json()["payment_id"]
+
+
+def test_the_same_key_twice_cancels_once(client: FlaskClient) -> None:
+    url = MARIE + "/holds/mer-h-0417-2"
+    assert client.delete(url, headers=idem(LIB, "d")).status_code == 204
+    replay = client.delete(url, headers=idem(LIB, "d"))
+    assert replay.status_code == 204 and replay.headers["Idempotent-Replayed"] == "true"
+    assert client.delete(url, headers=idem(LIB, "e")).status_code == 404
+
+
+def test_the_same_key_twice_books_once(client: FlaskClient) -> None:
+    child = "enf-4521-2"
+    day = next(d for d in bookable_days(client, child) if not d["booked"])
+    url = FAMILY + f"/children/{child}/reservations"
+    body = {"changes": [{"date": day["date"], "book": True}]}
+    first = client.post(url, headers=idem(CAN, "b"), json=body)
+    second = client.post(url, headers=idem(CAN, "b"), json=body)
+    assert second.data == first.data and second.headers["Idempotent-Replayed"] == "true"
+
+
+def test_concurrent_requests_with_one_key_act_once(live_sandbox: str) -> None:
+    url = live_sandbox + MARIE + "/loans/mer-l-0417-5/renewal"
+    answers: list[httpx.Response] = []
+
+    def renew() -> None:
+        answers.append(httpx.post(url, headers=idem(LIB, "race"), timeout=10))
+
+    threads = [threading.Thread(target=renew) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {answer.status_code for answer in answers} == {200}
+    assert len({answer.text for answer in answers}) == 1
+    loans = httpx.get(live_sandbox + MARIE + "/loans", headers=LIB).json()["loans"]
+    assert next(loan for loan in loans if loan["loan_id"] == "mer-l-0417-5")["renewals_done"] == 1
+
+
+# -- the payment hand-off --------------------------------------------------------------------
+
+
+def start_payment(client: FlaskClient, receiver: NotificationReceiver, invoice: str) -> str:
+    response = client.post(
+        FAMILY + f"/invoices/{invoice}/payments",
+        headers=idem(CAN, invoice),
+        json={
+            "return_url": "http://127.0.0.1:5000/paiement/retour?s=1",
+            "notify_url": receiver.url,
+        },
+    )
+    assert response.status_code == 201
+    return response.get_json()["redirect_url"]
+
+
+@pytest.mark.parametrize(
+    ("action", "state", "paid"),
+    [("pay", "paid", True), ("refuse", "refused", False), ("abandon", "abandoned", False)],
+)
+def test_payment_page_ends_the_payment_notifies_and_returns(
+    client: FlaskClient, notify_receiver: NotificationReceiver, action: str, state: str, paid: bool
+) -> None:
+    redirect_url = start_payment(client, notify_receiver, "fac-4521-2611")
+    payment_id = redirect_url.rsplit("/", 1)[1]
+    page = client.get(urlsplit(redirect_url).path)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<html lang="fr">' in html
+    assert 'method="post"' in html and "88,35 €" in html
+    for label in ("Payer", "Simuler un refus de paiement", "Abandonner"):
+        assert label in html
+
+    done = client.post(urlsplit(redirect_url).path, data={"action": action})
+    assert done.status_code == 303
+    back = urlsplit(done.headers["Location"])
+    assert back.path == "/paiement/retour"
+    assert parse_qs(back.query) == {"s": ["1"], "payment_id": [payment_id]}
+
+    assert notify_receiver.wait(1) == [{"payment_id": payment_id, "state": state}]
+    status = client.get(FAMILY + f"/payments/{payment_id}", headers=CAN).get_json()
+    assert status["state"] == state
+    assert bool(status["reason"]) is (not paid)
+    invoices = client.get(FAMILY + "/invoices", headers=CAN).get_json()["invoices"]
+    invoice = next(i for i in invoices if i["invoice_id"] == "fac-4521-2611")
+    assert invoice["paid"] is paid
+    assert (invoice["paid_on"] is not None) is paid
+    again = client.post(
+        FAMILY + "/invoices/fac-4521-2611/payments",
+        headers=idem(CAN, "again"),
+        json={"return_url": "http://a/", "notify_url": "http://b/"},
+    )
+    assert again.status_code == (409 if paid else 201)
+    finished = client.post(urlsplit(redirect_url).path, data={"action": "pay"})
+    assert finished.status_code == 409 and "déjà terminé" in finished.get_data(as_text=True)
+    # The sandbox records the receiver's answer once its background request returns.
+    assert wait_for(lambda: client.get("/_admin/payfip").get_json()["notifications"][0]["status"])
+    assert client.get("/_admin/payfip").get_json()["notifications"][0]["status"] == 204
+
+
+def test_a_browser_that_never_comes_back(
+    client: FlaskClient, notify_receiver: NotificationReceiver
+) -> None:
+    assert client.post("/_admin/payfip", json={"suppress_redirect": True}).status_code == 200
+    assert client.get("/_admin/payfip").get_json()["suppress_redirect"] is True
+    redirect_url = start_payment(client, notify_receiver, "fac-4521-2612")
+    done = client.post(urlsplit(redirect_url).path, data={"action": "pay"})
+    assert done.status_code == 200
+    assert "Paiement terminé, vous pouvez fermer cette page" in done.get_data(as_text=True)
+    assert notify_receiver.wait(1)[0]["state"] == "paid"
+    client.post("/_admin/reset")
+    assert client.get("/_admin/payfip").get_json() == {
+        "suppress_redirect": False,
+        "notifications": [],
+    }
+
+
+def test_payment_page_for_unknown_payment_and_bad_action(
+    client: FlaskClient, notify_receiver: NotificationReceiver
+) -> None:
+    assert client.get("/payfip/pay/pay-nope").status_code == 404
+    redirect_url = start_payment(client, notify_receiver, "fac-4521-2612")
+    assert client.post(urlsplit(redirect_url).path, data={"action": "steal"}).status_code == 400
+    assert client.post("/_admin/payfip", json={"suppress_redirect": "yes"}).status_code == 400
+
+
+# -- fault injection -------------------------------------------------------------------------
+
+FAULT_TARGETS = [
+    ("library", "merignac", MARIE, LIB),
+    ("library", "pessac", "/library/pessac/v1/patrons/pes-p-2207", PES),
+    ("canteen", "bordeaux", FAMILY, CAN),
+    ("housing", "metropole", HOUSING + "/dem-0871", HOU),
+    ("koha", "bordeaux", KOHA_API + "/patrons/51", KOHA),
+]
+TARGET_IDS = [f"{kind}-{tenant}" for kind, tenant, _url, _headers in FAULT_TARGETS]
+
+
+def set_fault(client: FlaskClient, kind: str, tenant: str, **fault: Any) -> dict[str, Any]:
+    response = client.post(f"/_admin/faults/{kind}/{tenant}", json=fault)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.mark.parametrize(("kind", "tenant", "url", "headers"), FAULT_TARGETS, ids=TARGET_IDS)
+def test_error500_rate_limit_and_unavailable(
+    client: FlaskClient,
+    openapi_specs: dict[str, OpenAPI],
+    kind: str,
+    tenant: str,
+    url: str,
+    headers: dict[str, str],
+) -> None:
+    api = Contract(client, openapi_specs[kind], kind)
+    set_fault(client, kind, tenant, mode="error500")
+    broken = client.get(url, headers=headers)
+    assert broken.status_code == 500
+    set_fault(client, kind, tenant, mode="rate_limit", retry_after=7)
+    limited = client.get(url, headers=headers)
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"
+    set_fault(client, kind, tenant, mode="unavailable", retry_after=3)
+    down = client.get(url, headers=headers)
+    assert down.status_code == 503 and down.headers["Retry-After"] == "3"
+    if kind == "koha":
+        assert broken.get_json()["error_code"] == "internal_server_error"
+        assert limited.get_json()["error_code"] == "too_many_requests"
+        assert down.get_json()["error_code"] == "under_maintenance"
+        api.validate(broken)
+        api.validate(down)
+    else:
+        assert problem_code(broken) == "internal_error"
+        assert problem_code(limited) == "rate_limited" and limited.get_json()["retry_after"] == 7
+        assert problem_code(down) == "unavailable" and down.get_json()["retry_after"] == 3
+        for response in (broken, limited, down):
+            api.validate(response)
+
+
+@pytest.mark.parametrize(("kind", "tenant", "url", "headers"), FAULT_TARGETS, ids=TARGET_IDS)
+def test_malformed_and_wrong_schema(
+    client: FlaskClient,
+    openapi_specs: dict[str, OpenAPI],
+    kind: str,
+    tenant: str,
+    url: str,
+    headers: dict[str, str],
+) -> None:
+    api = Contract(client, openapi_specs[kind], kind)
+    set_fault(client, kind, tenant, mode="malformed")
+    malformed = client.get(url, headers=headers)
+    assert malformed.status_code == 200 and malformed.mimetype == "application/json"
+    with pytest.raises(ValueError):
+        json.loads(malformed.data)
+    set_fault(client, kind, tenant, mode="wrong_schema")
+    wrong = client.get(url, headers=headers)
+    assert wrong.status_code == 200 and isinstance(wrong.get_json(), dict)
+    with pytest.raises(InvalidData):
+        api.validate(wrong)
+    client.delete(f"/_admin/faults/{kind}/{tenant}")
+    api.validate(client.get(url, headers=headers))
+
+
+@pytest.mark.parametrize(("kind", "tenant", "url", "headers"), FAULT_TARGETS, ids=TARGET_IDS)
+def test_latency_and_a_short_hang(
+    client: FlaskClient, kind: str, tenant: str, url: str, headers: dict[str, str]
+) -> None:
+    set_fault(client, kind, tenant, latency_ms=150)
+    started = time.monotonic()
+    assert client.get(url, headers=headers).status_code == 200
+    assert time.monotonic() - started >= 0.15
+    set_fault(client, kind, tenant, mode="hang", hang_s=0.3)
+    started = time.monotonic()
+    hung = client.get(url, headers=headers)
+    assert time.monotonic() - started >= 0.3
+    assert hung.status_code == 503
+
+
+def test_faults_hit_one_tenant_only_and_come_before_authentication(client: FlaskClient) -> None:
+    set_fault(client, "library", "merignac", mode="error500")
+    assert client.get(MARIE).status_code == 500  # no credentials: the server is down anyway
+    assert client.get("/library/pessac/v1/patrons/pes-p-2207", headers=PES).status_code == 200
+    assert client.post("/library/merignac/oauth/token").status_code == 500
+
+
+def test_reset_drops_the_connection_without_an_answer(
+    client: FlaskClient, live_sandbox: str
+) -> None:
+    httpx.post(live_sandbox + "/_admin/faults/library/merignac", json={"mode": "reset"})
+    with pytest.raises(httpx.TransportError):
+        httpx.get(live_sandbox + MARIE, headers=LIB, timeout=5)
+    # The sandbox itself keeps serving, other tenants included.
+    assert httpx.get(live_sandbox + "/library/pessac/v1/patrons/pes-p-2207", headers=PES).is_success
+    # Through a test client there is no socket to drop: the call fails all the same.
+    set_fault(client, "library", "merignac", mode="reset")
+    with pytest.raises(ConnectionAbortedError):
+        client.get(MARIE, headers=LIB)
+
+
+def test_a_hang_lasts_until_the_fault_is_cleared(live_sandbox: str) -> None:
+    httpx.post(live_sandbox + "/_admin/faults/housing/metropole", json={"mode": "hang"})
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        started = time.monotonic()
+        outcome["status"] = httpx.get(
+            live_sandbox + HOUSING + "/dem-0871", headers=HOU, timeout=20
+        ).status_code
+        outcome["elapsed"] = time.monotonic() - started
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive(), "the request should still be hanging"
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(live_sandbox + HOUSING + "/dem-0871", headers=HOU, timeout=0.3)
+    httpx.delete(live_sandbox + "/_admin/faults/housing/metropole")
+    thread.join(5)
+    assert outcome["status"] == 503 and outcome["elapsed"] < 5
+
+
+def test_fault_admin_api(client: FlaskClient) -> None:
+    assert client.get("/_admin/faults/canteen/bordeaux").get_json() == {
+        "mode": None,
+        "latency_ms": 0,
+        "retry_after": 10,
+        "hang_s": 30.0,
+    }
+    shown = set_fault(client, "canteen", "bordeaux", mode="hang", hang_s=600)
+    assert shown["hang_s"] == 60.0
+    assert client.get("/_admin/faults/canteen/bordeaux").get_json()["mode"] == "hang"
+    assert "canteen/bordeaux" in client.get("/_admin/faults").get_json()["faults"]
+    assert client.delete("/_admin/faults/canteen/bordeaux").status_code == 200
+    assert client.get("/_admin/faults/canteen/bordeaux").get_json()["mode"] is None
+    set_fault(client, "koha", "bordeaux", mode="error500")
+    set_fault(client, "library", "pessac", latency_ms=10)
+    client.post("/_admin/reset")
+    assert client.get("/_admin/faults").get_json()["faults"] == {}
+
+    for bad in (
+        {"mode": "explode"},
+        {"mode": "hang", "hang_s": -1},
+        {"latency_ms": "x"},
+        {"retry_after": True},
+        {"mood": "hang"},
+    ):
+        response = client.post("/_admin/faults/library/merignac", json=bad)
+        assert response.status_code == 400, bad
+    assert client.get("/_admin/faults/library/merignac").get_json()["mode"] is None
+    assert client.post("/_admin/faults/library/lyon", json={}).status_code == 404
+    assert client.post("/_admin/faults/library/merignac", data="x").status_code == 400
+
+
+def test_the_admin_api_can_be_switched_off(sandbox_config: dict) -> None:
+    client = create_app({**sandbox_config, "SANDBOX_ADMIN": False}).test_client()
+    assert client.get("/_admin/faults").status_code == 404
+    assert client.post("/_admin/payfip", json={"suppress_redirect": True}).status_code == 404
+
+
+# -- deterministic data ----------------------------------------------------------------------
+
+READS = [
+    (MARIE, LIB),
+    (MARIE + "/loans", LIB),
+    (MARIE + "/holds", LIB),
+    (MARIE + "/account", LIB),
+    ("/library/pessac/v1/patrons/pes-p-0101/loans", PES),
+    (FAMILY, CAN),
+    (FAMILY + "/invoices", CAN),
+    (HOUSING + "/dem-0415", HOU),
+    (KOHA_API + "/checkouts?patron_id=51", {**KOHA, "x-koha-embed": "item"}),
+    (KOHA_API + "/patrons/51/holds", KOHA),
+]
+
+
+def test_two_sandboxes_hold_the_same_records_for_the_same_day(sandbox_config: dict) -> None:
+    first = create_app(sandbox_config).test_client()
+    second = create_app(sandbox_config).test_client()
+    for url, headers in READS:
+        assert first.get(url, headers=headers).data == second.get(url, headers=headers).data, url
+    day = date(2027, 3, 15)
+    assert build_dataset(day) == build_dataset(day)
+
+
+def test_records_follow_the_day_they_are_built_for(sandbox_config: dict) -> None:
+    early = create_app({**sandbox_config, "SANDBOX_TODAY": "2030-03-04"}).test_client()
+    later = create_app({**sandbox_config, "SANDBOX_TODAY": "2030-03-14"}).test_client()
+    one = loans_by_id(early)["mer-l-0417-1"]
+    two = loans_by_id(later)["mer-l-0417-1"]
+    assert one["due_date"] == "2030-02-28" and two["due_date"] == "2030-03-10"
+    assert {k: v for k, v in one.items() if k != "due_date"} == {
+        k: v for k, v in two.items() if k != "due_date"
+    }
+    housing = later.get(HOUSING + "/dem-0871", headers=HOU).get_json()
+    assert housing["status"] == "renewal_due"
+
+
+# -- the records the portal's journeys need --------------------------------------------------
+
+
+@pytest.fixture
+def today() -> date:
+    return sandbox_today()
+
+
+def test_marie_therese_has_something_to_do_in_every_service(
+    client: FlaskClient, today: date
+) -> None:
+    loans = list(loans_by_id(client).values())
+    dues = [date.fromisoformat(loan["due_date"]) for loan in loans]
+    assert sum(due < today for due in dues) == 1
+    assert any(today <= due <= today + timedelta(days=3) for due in dues)
+    assert any(loan["not_renewable_reason"] == REASON_RESERVED for loan in loans)
+    holds = client.get(MARIE + "/holds", headers=LIB).get_json()["holds"]
+    ready = next(hold for hold in holds if hold["status"] == "ready")
+    assert date.fromisoformat(ready["waiting_until"]) > today
+    assert next(hold for hold in holds if hold["status"] == "waiting")["queue_position"] == 3
+    koha = client.get(KOHA_API + "/checkouts", headers=KOHA, query_string={"patron_id": 51})
+    koha_dues = [datetime.fromisoformat(c["due_date"]).date() for c in koha.get_json()]
+    assert any(due < today for due in koha_dues)
+
+    family = client.get(FAMILY, headers=CAN).get_json()
+    assert len(family["children"]) == 2
+    invoices = client.get(FAMILY + "/invoices", headers=CAN).get_json()["invoices"]
+    assert sum(not i["paid"] for i in invoices) == 2 and sum(i["paid"] for i in invoices) == 2
+
+    application = client.get(HOUSING + "/dem-0871", headers=HOU).get_json()
+    assert application["renewal_opens_on"] <= today.isoformat() <= application["renewal_closes_on"]
+
+
+def test_other_identities_cover_the_other_cases(client: FlaskClient, today: date) -> None:
+    statuses = {
+        app_id: client.get(HOUSING + f"/{app_id}", headers=HOU).get_json()
+        for app_id in ("dem-1544", "dem-0932", "dem-0415", "dem-2290")
+    }
+    assert statuses["dem-1544"]["status"] == "active"
+    assert statuses["dem-1544"]["renewal_opens_on"] > today.isoformat()
+    assert statuses["dem-0932"]["status"] == "expired"
+    assert statuses["dem-0415"]["status"] == "closed"
+    assert "logement attribué" in statuses["dem-0415"]["closed_reason"]
+    assert statuses["dem-2290"]["status"] == "filed"
+    assert statuses["dem-2290"]["expires_on"] is None
+    eloise = client.get("/library/merignac/v1/patrons/mer-p-1290/loans", headers=LIB).get_json()
+    assert "carte de lecteur a expiré" in eloise["loans"][0]["not_renewable_reason"]
+    jean = client.get("/library/pessac/v1/patrons/pes-p-0101", headers=PES).get_json()
+    assert jean["card_expires_on"] is None and jean["balance_cents"] == 570
+
+
+def test_demo_accounts_prove_ownership_with_their_proofs(client: FlaskClient) -> None:
+    assert len(DEMO_ACCOUNTS) >= 5
+    assert set(DEMO_ACCOUNTS) <= set(IDENTITIES_BY_KEY)
+    kinds = {account.kind for accounts in DEMO_ACCOUNTS.values() for account in accounts}
+    assert kinds == {"library", "koha", "canteen", "housing"}
+    for identity, accounts in DEMO_ACCOUNTS.items():
+        birthdate = IDENTITIES_BY_KEY[identity].birthdate
+        for kind, tenant, external_id, proof in accounts:
+            base = TENANT_PATHS[(kind, tenant)]
+            if kind == "koha":
+                response = client.post(
+                    base + "/api/v1/auth/password/validation", headers=KOHA, json=proof
+                )
+                if response.status_code == 400:  # the locked-out patron
+                    assert identity == "paul-antoine"
+                    continue
+                assert response.status_code == 201
+                assert str(response.get_json()["patron_id"]) == external_id
+                continue
+            verify = {
+                "library": "/v1/patrons/verify",
+                "canteen": "/v1/families/verify",
+                "housing": "/v1/applications/verify",
+            }[kind]
+            if "birthdate" in proof:
+                assert proof["birthdate"] == birthdate
+            response = client.post(base + verify, headers=key(kind, tenant), json=proof)
+            if response.status_code == 423:
+                assert identity == "paul-antoine"
+                continue
+            assert response.status_code == 200, (identity, kind, response.get_json())
+            assert external_id in response.get_json().values()
+
+
+# -- the canteen calendar --------------------------------------------------------------------
+
+
+def next_weekday(start: date, weekday: int) -> date:
+    return start + timedelta(days=(weekday - start.weekday()) % 7 or 7)
+
+
+def previous_service_day(start: date) -> date:
+    day = start
+    while not serves_meals(day):
+        day -= timedelta(days=1)
+    return day
+
+
+@pytest.mark.parametrize(
+    ("meal", "deadline"),
+    [
+        (date(2026, 11, 26), date(2026, 11, 24)),  # Thursday -> Tuesday
+        (date(2026, 11, 23), date(2026, 11, 19)),  # Monday -> previous Thursday
+        (date(2026, 11, 13), date(2026, 11, 10)),  # Friday -> Tuesday (11 Nov is a holiday)
+    ],
+)
+def test_changes_close_at_ten_two_working_days_before(meal: date, deadline: date) -> None:
+    closes = change_deadline(meal)
+    assert closes.date() == deadline and (closes.hour, closes.minute) == (10, 0)
+    assert closes.utcoffset() is not None
+
+
+def test_no_meals_on_wednesdays_weekends_and_public_holidays() -> None:
+    assert easter_sunday(2027) == date(2027, 3, 28)
+    assert not serves_meals(date(2026, 11, 25))  # Wednesday
+    assert not serves_meals(date(2026, 11, 28))  # Saturday
+    assert not serves_meals(date(2026, 11, 11))  # Armistice
+    assert not serves_meals(date(2027, 3, 29))  # Easter Monday
+    assert serves_meals(date(2026, 11, 26))
+
+
+def test_a_month_lists_every_calendar_day(client: FlaskClient) -> None:
+    response = client.get(
+        FAMILY + "/children/enf-4521-1/reservations", headers=CAN, query_string={"month": "2028-02"}
+    )
+    days = response.get_json()["days"]
+    assert [d["date"] for d in days] == [f"2028-02-{n:02d}" for n in range(1, 30)]
+    wednesday = next(d for d in days if d["date"] == "2028-02-02")
+    assert wednesday == {
+        "date": "2028-02-02",
+        "booked": False,
+        "bookable": False,
+        "changeable_until": None,
+        "note": "Pas de restauration scolaire le mercredi.",
+    }
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_threads() -> Iterator[None]:
+    """Notification threads are daemons with a short timeout; give them a moment."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name.startswith("payfip-notify-"):
+            thread.join(5)
