@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     configure_i18n(app)
     configure_security(app)
     configure_auth(app)
+    configure_connectors(app)
     configure_blueprints(app)
     configure_templates(app)
     return app
@@ -43,6 +44,7 @@ def configure_settings(app: Flask, settings: Settings) -> None:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         BABEL_DEFAULT_LOCALE="fr",
+        BABEL_DEFAULT_TIMEZONE="Europe/Paris",
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "translations"),
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_HEADERS_ENABLED=True,
@@ -64,6 +66,9 @@ def configure_settings(app: Flask, settings: Settings) -> None:
 
 
 def configure_logging(app: Flask) -> None:
+    # httpx logs every URL at INFO, and ours carry patron and family ids: keep it quiet.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     if not app.debug and not app.testing:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -99,19 +104,31 @@ def configure_auth(app: Flask) -> None:
     init_sessions(app)
 
 
+def configure_connectors(app: Flask) -> None:
+    from portal.integrations import init_connectors
+
+    init_connectors(app)
+
+
 def configure_blueprints(app: Flask) -> None:
     from portal.auth import bp as auth_bp
     from portal.errors import bp as errors_bp
     from portal.main import bp as main_bp
+    from portal.services import bp as services_bp
+    from portal.status import bp as status_bp
 
     app.register_blueprint(errors_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
+    app.register_blueprint(services_bp)
+    app.register_blueprint(status_bp)
 
 
 def configure_templates(app: Flask) -> None:
+    from portal.formatting import init_formatting
     from portal.htmx import init_htmx
     from portal.journeys import init_journeys
 
+    init_formatting(app)
     init_htmx(app)
     init_journeys(app)

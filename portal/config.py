@@ -49,6 +49,16 @@ class Settings:
     jwt_leeway_s: int = 30
     #: Deadline for one call to the identity provider (discovery, token, userinfo, JWKS).
     fc_timeout_s: float = 5.0
+    #: Connector instances (TOML). Development defaults to the repository's file, which
+    #: points at the sandbox; production has none unless configured.
+    connectors_file: str = ""
+    #: Accounts to link automatically at sign-in (sandbox demos only; never in production).
+    demo_links_file: str = ""
+    #: Budget of one dashboard card, and of one service page, in seconds.
+    card_deadline_s: float = 2.5
+    page_deadline_s: float = 6.0
+    #: Seconds between two background probes of every instance (0: no probe thread).
+    probe_interval_s: int = 60
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
     #: set X-Forwarded-For/-Proto. Rate limits key on the client address they report.
     trusted_proxies: int = 0
@@ -91,6 +101,12 @@ class Settings:
             )
         if self.trusted_proxies < 0:
             problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
+        if self.card_deadline_s <= 0 or self.page_deadline_s <= 0:
+            problems.append("PORTAL_CARD_DEADLINE_S and PORTAL_PAGE_DEADLINE_S must be positive")
+        if self.probe_interval_s < 0:
+            problems.append("PORTAL_PROBE_INTERVAL_S must be 0 or more")
+        if self.is_production and self.demo_links_file:
+            problems.append("PORTAL_DEMO_LINKS_FILE is for sandbox demos, not production")
         if self.is_production:
             if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
                 problems.append("PORTAL_SECRET_KEY must be set to a random value of 32+ characters")
@@ -124,6 +140,11 @@ _ENV_NAMES = {
     "session_absolute_hours": "PORTAL_SESSION_ABSOLUTE_HOURS",
     "signin_rate_limit": "PORTAL_SIGNIN_RATE_LIMIT",
     "trusted_proxies": "PORTAL_TRUSTED_PROXIES",
+    "connectors_file": "PORTAL_CONNECTORS_FILE",
+    "demo_links_file": "PORTAL_DEMO_LINKS_FILE",
+    "card_deadline_s": "PORTAL_CARD_DEADLINE_S",
+    "page_deadline_s": "PORTAL_PAGE_DEADLINE_S",
+    "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
 }
 
 
@@ -139,6 +160,11 @@ def _coerce(name: str, raw: str, kind: type) -> object:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     return raw.strip()
 
 
@@ -159,7 +185,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         # In production nothing falls back to a development default.
         for attr in ("secret_key", "fc_client_id", "fc_client_secret", "fc_issuer"):
             values.setdefault(attr, "")
-    settings = replace(defaults, **values, **overrides)
+    if values.get("env", defaults.env) == "development":
+        # The sandbox's instances and demo accounts, so `make run` shows full dashboards.
+        values.setdefault("connectors_file", str(PROJECT_ROOT / "connectors.toml"))
+        values.setdefault("demo_links_file", str(PROJECT_ROOT / "demo-links.toml"))
+    settings = replace(defaults, **{**values, **overrides})
     settings = replace(
         settings,
         base_url=settings.base_url.rstrip("/"),

@@ -7,6 +7,7 @@ The sandbox runs in a thread on a real loopback port, so every call the portal m
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -18,7 +19,18 @@ from flask.testing import FlaskClient
 import sandbox
 from portal import create_app
 from portal.config import load_settings, normalise_database_url
-from tests.support import Sandbox, ServerThread, empty_tables, portal_settings
+from tests.support import (
+    DEMO_LINKS_FILE,
+    Sandbox,
+    ServerThread,
+    empty_tables,
+    portal_settings,
+    sandbox_connectors_file,
+)
+
+
+# The loopback servers' access logs would drown every failure report.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +89,33 @@ def app(database_url: str, fc_sandbox: Sandbox) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def connectors_file(sandbox_server: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return sandbox_connectors_file(
+        sandbox_server.url, tmp_path_factory.mktemp("conf") / "connectors.toml"
+    )
+
+
+@pytest.fixture
+def services_app(database_url: str, fc_sandbox: Sandbox, connectors_file: str) -> Iterator[Flask]:
+    """A portal with the sandbox's back-ends and its demo accounts linked at sign-in."""
+    app = create_app(
+        portal_settings(
+            database_url,
+            fc_sandbox.issuer,
+            connectors_file=connectors_file,
+            demo_links_file=DEMO_LINKS_FILE,
+            card_deadline_s=2.0,
+            page_deadline_s=3.0,
+        )
+    )
+    yield app
+    app.extensions["connectors"].close()
+    empty_tables(app)
+
+
+@pytest.fixture
+def services_client(services_app: Flask) -> FlaskClient:
+    return services_app.test_client()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -55,6 +56,14 @@ class Sandbox:
     def reset(self) -> None:
         self.http.post(self.url + "/_admin/reset").raise_for_status()
 
+    def fault(self, kind: str, tenant: str, mode: str | None = None, **options: object) -> None:
+        """Make one sandbox back-end misbehave (``hang``, ``reset``, ``error500``,
+        ``rate_limit``, ``malformed``, ``wrong_schema``; ``latency_ms`` adds delay)."""
+        r = self.http.post(
+            f"{self.url}/_admin/faults/{kind}/{tenant}", json={"mode": mode, **options}
+        )
+        r.raise_for_status()
+
 
 def empty_tables(app: Flask) -> None:
     from portal.extensions import db
@@ -73,9 +82,27 @@ def portal_settings(database_url: str, issuer: str, **overrides: object) -> Sett
         "base_url": "http://localhost",
         "testing": True,
         "signin_rate_limit": "1000 per minute",
+        # No back-ends unless a test asks for them (see ``sandbox_connectors_file``).
+        "connectors_file": "",
+        "demo_links_file": "",
     }
     values.update(overrides)
     return load_settings({}, **values)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_DEV_URL = "http://127.0.0.1:5001"
+
+
+def sandbox_connectors_file(sandbox_url: str, target: Path) -> str:
+    """The repository's ``connectors.toml`` with its sandbox URLs pointed at ``sandbox_url``:
+    the instances tests use are exactly the ones ``make run`` uses."""
+    text = (PROJECT_ROOT / "connectors.toml").read_text(encoding="utf-8")
+    target.write_text(text.replace(SANDBOX_DEV_URL, sandbox_url), encoding="utf-8")
+    return str(target)
+
+
+DEMO_LINKS_FILE = str(PROJECT_ROOT / "demo-links.toml")
 
 
 # -- signing in through the sandbox, over HTTP ---------------------------------------------

@@ -6,7 +6,7 @@ import logging
 import time
 from datetime import date
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -14,7 +14,9 @@ from portal.auth import bp, fc_client
 from portal.auth.oidc import OIDCError, new_state_or_nonce
 from portal.auth.session import end_session, safe_next, see_other, start_session
 from portal.config import current_settings
+from portal.demo import link_demo_accounts
 from portal.extensions import db, limiter
+from portal.integrations import registry
 from portal.journeys import journey
 from portal.models import Citizen, JournalEntry
 from portal.models._types import utcnow
@@ -136,6 +138,9 @@ def fc_callback() -> Response:
         return _fail(oidc_error_message(exc))
 
     citizen = upsert_citizen(result.id_claims["sub"], result.userinfo)
+    demo_links = current_app.extensions.get("demo_links")
+    if demo_links:
+        link_demo_accounts(citizen, demo_links, set(registry().instances))
     start_session(citizen, result.id_token)
     JournalEntry.record(citizen.id, "sign_in", detail="FranceConnect")
     db.session.commit()

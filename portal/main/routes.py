@@ -1,19 +1,23 @@
-"""Home (greeting for now; the dashboard comes with the connectors) and information pages."""
+"""Home (the dashboard shell) and the site's information pages."""
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import g, render_template
 
 from portal.auth.session import login_required
 from portal.journeys import journey
 from portal.main import bp
+from portal.services.reading import linked_services
 
 
 @bp.get("/")
 @login_required
-@journey("home", "view")
+@journey("dashboard", "view")
 def home() -> str:
-    return render_template("main/home.html")
+    """The shell renders at once: one placeholder per linked service, each a plain link
+    to the service's page that htmx replaces by its card. No back-end is called here,
+    so a hanging one cannot delay the page."""
+    return render_template("main/home.html", services=linked_services(g.citizen.id))
 
 
 @bp.get("/accessibilite")

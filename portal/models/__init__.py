@@ -2,6 +2,7 @@
 
 from portal.models.citizen import Citizen
 from portal.models.journal import JournalEntry
+from portal.models.link import ConnectorSnapshot, ServiceLink
 from portal.models.session import AuthSession
 
-__all__ = ["AuthSession", "Citizen", "JournalEntry"]
+__all__ = ["AuthSession", "Citizen", "ConnectorSnapshot", "JournalEntry", "ServiceLink"]

@@ -1,0 +1,77 @@
+"""Demo accounts linked at sign-in, so a sandbox dashboard is full from the first visit.
+
+Only for the sandbox: the file maps a FranceConnect ``sub`` (pairwise, so specific to
+the sandbox's client id) to accounts in the sandbox's back-ends. Production refuses the
+setting. Linking by the resident, with proof of ownership, is the real path.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from portal.extensions import db
+from portal.models import Citizen, JournalEntry, ServiceLink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLink:
+    sub: str
+    instance: str
+    external_id: str
+    display_name: str = ""
+
+
+def load_demo_links(path: str) -> list[DemoLink]:
+    if not path or not Path(path).is_file():
+        return []
+    with open(path, "rb") as fh:
+        doc = tomllib.load(fh)
+    return [
+        DemoLink(
+            sub=str(item["sub"]),
+            instance=str(item["instance"]),
+            external_id=str(item["external_id"]),
+            display_name=str(item.get("display_name", "")),
+        )
+        for item in doc.get("links", [])
+    ]
+
+
+def link_demo_accounts(citizen: Citizen, links: list[DemoLink], known: set[str]) -> int:
+    """Create the missing demo links of ``citizen`` for instances that are configured."""
+    existing = {
+        link.instance_slug
+        for link in db.session.execute(
+            db.select(ServiceLink).filter_by(citizen_id=citizen.id)
+        ).scalars()
+    }
+    created = 0
+    for demo in links:
+        if demo.sub != citizen.sub or demo.instance not in known or demo.instance in existing:
+            continue
+        db.session.add(
+            ServiceLink(
+                citizen_id=citizen.id,
+                instance_slug=demo.instance,
+                external_id=demo.external_id,
+                display_name=demo.display_name,
+                linked_by_kind="system",
+                linked_by_id="demo",
+            )
+        )
+        JournalEntry.record(
+            citizen.id,
+            "link",
+            actor_kind="system",
+            actor_id="demo",
+            connector_instance=demo.instance,
+            detail="compte de démonstration",
+        )
+        existing.add(demo.instance)
+        created += 1
+    return created

@@ -1,0 +1,195 @@
+"""The portal's side of the connectors: the registry built from ``connectors.toml``, the
+database-backed snapshot store, and the availability seen from recent calls.
+
+Views never import a concrete connector type: they ask ``registry()`` for an instance's
+connector by slug, and the category protocol says what they may call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from connectors.base import CallContext, ConnectorError, InstanceConfig
+from connectors.registry import Registry, RegistryError, load_instances
+from portal.config import ConfigError, Settings
+from portal.demo import load_demo_links
+from portal.extensions import db
+from portal.models import ConnectorSnapshot
+
+log = logging.getLogger(__name__)
+
+#: Availability is computed over this window of recent calls.
+AVAILABILITY_WINDOW_S = 15 * 60
+
+
+class DatabaseSnapshotStore:
+    """Last good answers in the ``connector_snapshot`` table.
+
+    It uses its own short transactions on the engine, never the request's session, so
+    saving a snapshot can neither commit nor roll back what a view is doing.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def _engine(self) -> sa.Engine:
+        with self.app.app_context():
+            return db.engine
+
+    def get(self, instance_slug: str, key: str) -> tuple[str, datetime] | None:
+        table = ConnectorSnapshot.__table__
+        with self._engine().connect() as conn:
+            row = conn.execute(
+                sa.select(table.c.payload, table.c.fetched_at).where(
+                    table.c.instance_slug == instance_slug, table.c.key == key
+                )
+            ).first()
+        if row is None:
+            return None
+        fetched_at = ConnectorSnapshot.fetched_at.type.process_result_value(row[1], None)  # type: ignore[attr-defined]
+        return row[0], fetched_at
+
+    def put(
+        self, instance_slug: str, key: str, subject: str, payload: str, fetched_at: datetime
+    ) -> None:
+        table = ConnectorSnapshot.__table__
+        where = (table.c.instance_slug == instance_slug) & (table.c.key == key)
+        values = {"subject": subject, "payload": payload, "fetched_at": fetched_at}
+        try:
+            with self._engine().begin() as conn:
+                updated = conn.execute(sa.update(table).where(where).values(**values)).rowcount
+                if not updated:
+                    conn.execute(
+                        sa.insert(table).values(instance_slug=instance_slug, key=key, **values)
+                    )
+        except sa.exc.SQLAlchemyError:
+            # A lost snapshot only means less to show during an outage: never fail a read.
+            log.warning("snapshot not saved for instance %s", instance_slug, exc_info=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    calls: int
+    successes: int
+    last_ok_at: float | None
+    last_failure_at: float | None
+    last_probe_at: float | None
+    last_probe_ok: bool | None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.successes / self.calls if self.calls else None
+
+
+class AvailabilityTracker:
+    """Outcomes of recent calls per instance, in this process.
+
+    Each ``web`` process sees its own share of the traffic, which is a fair sample; the
+    circuit breaker, which must agree across processes, lives in Redis when configured.
+    """
+
+    def __init__(self, window_s: int = AVAILABILITY_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._calls: dict[str, deque[tuple[float, bool]]] = defaultdict(deque)
+        self._probes: dict[str, tuple[float, bool]] = {}
+
+    def record(self, slug: str, ok: bool, duration_s: float = 0.0) -> None:
+        now = time.time()
+        with self._lock:
+            calls = self._calls[slug]
+            calls.append((now, ok))
+            while calls and calls[0][0] < now - self.window_s:
+                calls.popleft()
+
+    def record_probe(self, slug: str, ok: bool) -> None:
+        with self._lock:
+            self._probes[slug] = (time.time(), ok)
+
+    def availability(self, slug: str) -> Availability:
+        now = time.time()
+        with self._lock:
+            calls = [c for c in self._calls.get(slug, ()) if c[0] >= now - self.window_s]
+            probe = self._probes.get(slug)
+        oks = [t for t, ok in calls if ok]
+        fails = [t for t, ok in calls if not ok]
+        return Availability(
+            calls=len(calls),
+            successes=len(oks),
+            last_ok_at=max(oks) if oks else None,
+            last_failure_at=max(fails) if fails else None,
+            last_probe_at=probe[0] if probe else None,
+            last_probe_ok=probe[1] if probe else None,
+        )
+
+
+def build_registry(app: Flask, settings: Settings, tracker: AvailabilityTracker) -> Registry:
+    instances: list[InstanceConfig] = []
+    if settings.connectors_file:
+        try:
+            instances = load_instances(settings.connectors_file, os.environ)
+        except RegistryError as exc:
+            raise ConfigError(
+                f"PORTAL_CONNECTORS_FILE ({settings.connectors_file}): {exc}"
+            ) from exc
+    return Registry(
+        instances,
+        redis_url=settings.redis_url or None,
+        snapshot_store=DatabaseSnapshotStore(app),
+        on_outcome=tracker.record,
+    )
+
+
+def init_connectors(app: Flask) -> None:
+    settings: Settings = app.extensions["portal_settings"]
+    tracker = AvailabilityTracker()
+    app.extensions["availability"] = tracker
+    app.extensions["connectors"] = build_registry(app, settings, tracker)
+    app.extensions["demo_links"] = load_demo_links(settings.demo_links_file)
+    if settings.probe_interval_s and not settings.testing:
+        start_prober(app, settings.probe_interval_s)
+
+
+def registry() -> Registry:
+    return current_app.extensions["connectors"]
+
+
+def availability() -> AvailabilityTracker:
+    return current_app.extensions["availability"]
+
+
+def probe_all(app: Flask) -> None:
+    """Ask every instance a cheap question, so the status page knows about instances
+    nobody used lately."""
+    reg: Registry = app.extensions["connectors"]
+    tracker: AvailabilityTracker = app.extensions["availability"]
+    for slug in reg.instances:
+        ok = True
+        try:
+            reg.probe(slug, CallContext.with_timeout(3.0, actor="probe"))
+        except ConnectorError:
+            ok = False
+        except Exception:  # a probe must never kill its thread
+            log.exception("probe of %s crashed", slug)
+            ok = False
+        tracker.record_probe(slug, ok)
+
+
+def start_prober(app: Flask, interval_s: int) -> None:
+    def loop() -> None:
+        time.sleep(min(5, interval_s))  # let the back-ends and the app finish starting
+        while True:
+            probe_all(app)
+            time.sleep(interval_s)
+
+    thread = threading.Thread(target=loop, name="connector-prober", daemon=True)
+    thread.start()

@@ -1,0 +1,348 @@
+"""A resident's dashboard: a shell that never waits, one card per linked service, and
+service pages — over real HTTP to the sandbox's back-ends, healthy or not."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Citizen, ConnectorSnapshot, ServiceLink
+from tests.support import Sandbox, empty_tables, portal_settings, sign_in
+
+HX = {"HX-Request": "true"}
+UNAVAILABLE = "Ce service est temporairement indisponible."
+ALL_FAULTS = ["hang", "reset", "error500", "rate_limit", "malformed", "wrong_schema"]
+TENANTS = {
+    "bib-bordeaux": ("koha", "bordeaux"),
+    "bib-merignac": ("library", "merignac"),
+    "cantine-bordeaux": ("canteen", "bordeaux"),
+    "logement-metropole": ("housing", "metropole"),
+}
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def card(client: FlaskClient, slug: str) -> str:
+    r = client.get(f"/services/{slug}/card", headers=HX)
+    assert r.status_code == 200, r.status_code
+    return text(r)
+
+
+def backend(fc_sandbox: Sandbox, path: str, api_key: str) -> dict:
+    r = httpx.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key}, timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def links_of(app: Flask) -> dict[str, ServiceLink]:
+    with app.app_context():
+        return {
+            link.instance_slug: link
+            for link in db.session.execute(db.select(ServiceLink)).scalars()
+        }
+
+
+def test_shell_lists_one_placeholder_per_linked_service_without_calling_them(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "marie-therese")
+    html = text(services_client.get("/"))
+    for slug in ("bib-merignac", "bib-bordeaux", "cantine-bordeaux", "logement-metropole"):
+        # A plain link to the service page (works without JavaScript) that htmx
+        # replaces by the card as soon as the page has loaded.
+        assert f'href="/services/{slug}"' in html
+        assert f'hx-get="/services/{slug}/card"' in html
+    assert 'hx-trigger="load"' in html
+    assert html.count('class="card"') == 4
+    assert 'aria-live="polite"' in html
+    tracker = services_app.extensions["availability"]
+    assert all(tracker.availability(s).calls == 0 for s in TENANTS), "the shell called a back-end"
+
+
+def test_library_card_shows_what_matters_at_a_glance(
+    services_client: FlaskClient, fc_sandbox: Sandbox
+) -> None:
+    sign_in(services_client, "marie-therese")
+    loans = backend(
+        fc_sandbox, "/library/merignac/v1/patrons/mer-p-0417/loans", "sandbox-library-merignac-key"
+    )["loans"]
+    html = card(services_client, "bib-merignac")
+    assert f"{len(loans)} prêts en cours" in html
+    assert "Prochain retour" in html
+    assert UNAVAILABLE not in html
+    # The swap is announced to screen readers, out of band.
+    assert 'hx-swap-oob="beforeend"' in html and "informations à jour" in html
+
+
+def test_koha_card_reads_through_kohas_own_api(services_client: FlaskClient) -> None:
+    sign_in(services_client, "marie-therese")
+    html = card(services_client, "bib-bordeaux")
+    assert re.search(r"\d+ prêts? en cours", html)
+    assert UNAVAILABLE not in html
+
+
+def test_canteen_and_housing_cards(services_client: FlaskClient, fc_sandbox: Sandbox) -> None:
+    sign_in(services_client, "marie-therese")
+    family = backend(
+        fc_sandbox, "/canteen/bordeaux/v1/families/fam-4521", "sandbox-canteen-bordeaux-key"
+    )
+    html = card(services_client, "cantine-bordeaux")
+    for child in family["children"]:
+        assert child["first_name"] in html
+    application = backend(
+        fc_sandbox, "/housing/metropole/v1/applications/dem-0871", "sandbox-housing-metropole-key"
+    )
+    html = card(services_client, "logement-metropole")
+    assert application["number"] in html
+    assert "Statut" in html
+
+
+def test_two_instances_of_one_type_are_two_cards_with_their_own_data(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    sign_in(services_client, "paul-antoine")  # Pessac (standard API) and Bordeaux (Koha)
+    sign_in(services_client, "marie-therese")  # Mérignac (standard API) and Bordeaux (Koha)
+    with services_app.app_context():
+        marie = db.session.execute(
+            db.select(Citizen).filter(Citizen.given_name.startswith("Marie"))
+        ).scalar_one()
+        # Marie-Thérèse also has a card at Pessac: same type as Mérignac, another commune.
+        db.session.add(
+            ServiceLink(citizen_id=marie.id, instance_slug="bib-pessac", external_id="pes-p-0101")
+        )
+        db.session.commit()
+    html = text(services_client.get("/"))
+    assert 'hx-get="/services/bib-merignac/card"' in html
+    assert 'hx-get="/services/bib-pessac/card"' in html
+    for slug, tenant, patron in (
+        ("bib-merignac", "merignac", "mer-p-0417"),
+        ("bib-pessac", "pessac", "pes-p-0101"),
+    ):
+        loans = backend(
+            fc_sandbox,
+            f"/library/{tenant}/v1/patrons/{patron}/loans",
+            f"sandbox-library-{tenant}-key",
+        )["loans"]
+        page = text(services_client.get(f"/services/{slug}"))
+        for loan in loans:
+            assert loan["title"].replace("'", "&#39;") in page
+
+
+def test_service_pages_list_the_full_data(
+    services_client: FlaskClient, fc_sandbox: Sandbox
+) -> None:
+    sign_in(services_client, "marie-therese")
+    loans = backend(
+        fc_sandbox, "/library/merignac/v1/patrons/mer-p-0417/loans", "sandbox-library-merignac-key"
+    )["loans"]
+    holds = backend(
+        fc_sandbox, "/library/merignac/v1/patrons/mer-p-0417/holds", "sandbox-library-merignac-key"
+    )["holds"]
+    page = text(services_client.get("/services/bib-merignac"))
+    for item in loans + holds:
+        assert item["title"].replace("'", "&#39;") in page
+    assert "en retard" in page  # the overdue loan stands out
+    invoices = backend(
+        fc_sandbox,
+        "/canteen/bordeaux/v1/families/fam-4521/invoices",
+        "sandbox-canteen-bordeaux-key",
+    )["invoices"]
+    page = text(services_client.get("/services/cantine-bordeaux"))
+    for invoice in invoices:
+        assert invoice["label"].replace("'", "&#39;") in page
+    page = text(services_client.get("/services/logement-metropole"))
+    assert "Historique" in page
+    assert text(services_client.get("/services/bib-bordeaux")).count("<tr") > 1
+
+
+def test_a_card_without_htmx_is_a_full_page(services_client: FlaskClient) -> None:
+    sign_in(services_client, "marie-therese")
+    html = text(services_client.get("/services/bib-merignac/card"))
+    assert html.startswith("<!doctype html>")
+    assert "hx-swap-oob" not in html
+
+
+# -- faults ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ALL_FAULTS)
+@pytest.mark.parametrize("slug", list(TENANTS))
+def test_a_failing_back_end_costs_one_card_never_a_500(
+    services_client: FlaskClient, fc_sandbox: Sandbox, slug: str, mode: str
+) -> None:
+    sign_in(services_client, "marie-therese")
+    kind, tenant = TENANTS[slug]
+    fc_sandbox.fault(kind, tenant, mode, hang_s=5)
+    html = card(services_client, slug)
+    assert UNAVAILABLE in html
+    assert "service temporairement indisponible" in html  # the polite announcement
+    page = services_client.get(f"/services/{slug}")
+    assert page.status_code == 200
+    assert UNAVAILABLE in text(page)
+    assert services_client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("slug", list(TENANTS))
+def test_a_card_serves_the_last_good_data_with_its_time_when_the_back_end_fails(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox, slug: str
+) -> None:
+    sign_in(services_client, "marie-therese")
+    healthy = card(services_client, slug)
+    assert UNAVAILABLE not in healthy
+    with services_app.app_context():
+        assert db.session.execute(db.select(ConnectorSnapshot)).first() is not None
+    kind, tenant = TENANTS[slug]
+    fc_sandbox.fault(kind, tenant, "error500")
+    html = card(services_client, slug)
+    assert "Voici les dernières informations connues, du" in html
+    assert "card--stale" in html
+    facts = re.search(r'<ul class="facts">.*?</ul>', healthy, re.S)
+    assert facts and facts.group(0) in html  # the same facts as before the failure
+
+
+def test_the_breaker_opens_then_closes_again(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    sign_in(services_client, "amina")
+    registry = services_app.extensions["connectors"]
+    fc_sandbox.fault("library", "merignac", "error500")
+    for _ in range(6):
+        card(services_client, "bib-merignac")
+    assert registry.breaker_state("bib-merignac").state == "open"
+    assert "indisponible" in text(services_client.get("/status"))
+    fc_sandbox.fault("library", "merignac", None)
+    http = registry._http["bib-merignac"]
+    cooldown = http.policy.breaker_cooldown_s
+    http._clock = lambda: time.time() + cooldown + 1  # the cool-down has passed
+    assert UNAVAILABLE not in card(services_client, "bib-merignac")
+    assert registry.breaker_state("bib-merignac").state == "closed"
+
+
+def test_a_link_the_back_end_no_longer_knows_asks_to_relink(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "amina")
+    with services_app.app_context():
+        link = db.session.execute(
+            db.select(ServiceLink).filter_by(instance_slug="bib-merignac")
+        ).scalar_one()
+        link.external_id = "mer-p-9999"  # the card was cancelled at the library
+        db.session.commit()
+    html = card(services_client, "bib-merignac")
+    assert "ne reconnaît plus votre compte" in html
+    assert links_of(services_app)["bib-merignac"].status == "needs_relink"
+
+
+# -- authorisation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/services/{slug}", "/services/{slug}/card"])
+def test_a_resident_never_reaches_a_service_they_have_not_linked(
+    services_client: FlaskClient, path: str
+) -> None:
+    sign_in(services_client, "amina")  # linked: Mérignac library and housing only
+    not_mine = services_client.get(path.format(slug="cantine-bordeaux"))
+    unknown = services_client.get(path.format(slug="does-not-exist"))
+    assert not_mine.status_code == unknown.status_code == 404
+    # Nothing tells whether the service exists, or whether someone else linked it.
+    assert text(not_mine).replace("cantine-bordeaux", "X") == text(unknown).replace(
+        "does-not-exist", "X"
+    )
+
+
+def test_service_pages_need_a_signed_in_resident(services_client: FlaskClient) -> None:
+    r = services_client.get("/services/bib-merignac")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/auth/login")
+
+
+# -- unreachable instances: refused connections and servers that never answer -----------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("target", ["silent", "refused"])
+def test_an_instance_pointed_at_nothing_leaves_the_rest_working(
+    database_url: str,
+    fc_sandbox: Sandbox,
+    connectors_file: str,
+    tmp_path: Path,
+    silent_server: str,
+    target: str,
+) -> None:
+    broken = silent_server if target == "silent" else _closed_port_url()
+    conf = Path(connectors_file).read_text(encoding="utf-8")
+    conf = conf.replace(fc_sandbox.url + "/library/merignac", broken + "/library/merignac")
+    path = tmp_path / "connectors.toml"
+    path.write_text(conf, encoding="utf-8")
+    from tests.support import DEMO_LINKS_FILE
+
+    app = create_app(
+        portal_settings(
+            database_url,
+            fc_sandbox.issuer,
+            connectors_file=str(path),
+            demo_links_file=DEMO_LINKS_FILE,
+            card_deadline_s=1.0,
+        )
+    )
+    client = app.test_client()
+    try:
+        sign_in(client, "marie-therese")
+        assert client.get("/").status_code == 200
+        assert UNAVAILABLE in card(client, "bib-merignac")
+        assert UNAVAILABLE not in card(client, "bib-bordeaux")
+    finally:
+        app.extensions["connectors"].close()
+        empty_tables(app)
+
+
+# -- status and health ---------------------------------------------------------------------
+
+
+def test_status_page_lists_every_instance(services_client: FlaskClient) -> None:
+    sign_in(services_client, "marie-therese")
+    card(services_client, "bib-merignac")
+    html = text(services_client.get("/status"))
+    for title in ("Médiathèque de Mérignac", "Bibliothèques de Bordeaux", "Médiathèque de Pessac"):
+        assert title in html
+    assert "disponible" in html
+
+
+def test_health_endpoints(services_client: FlaskClient) -> None:
+    assert services_client.get("/healthz").json == {"status": "ok"}
+    assert services_client.get("/readyz").json == {"status": "ok", "database": "ok"}
+
+
+def test_readyz_says_when_the_database_is_unreachable(fc_sandbox: Sandbox) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    app = create_app(portal_settings(f"postgresql://nobody@127.0.0.1:{port}/x", fc_sandbox.issuer))
+    r = app.test_client().get("/readyz")
+    assert r.status_code == 503
+    assert r.json["database"] == "unreachable"
