@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     configure_i18n(app)
     configure_security(app)
     configure_auth(app)
+    configure_secrets(app)
     configure_connectors(app)
     configure_blueprints(app)
     configure_templates(app)
@@ -104,6 +105,14 @@ def configure_auth(app: Flask) -> None:
     init_sessions(app)
 
 
+def configure_secrets(app: Flask) -> None:
+    from portal.crypto import SecretBox, dev_key
+
+    settings: Settings = app.extensions["portal_settings"]
+    keys = settings.encryption_key_list or [dev_key(settings.secret_key)]
+    app.extensions["secret_box"] = SecretBox(keys)
+
+
 def configure_connectors(app: Flask) -> None:
     from portal.integrations import init_connectors
 
@@ -113,6 +122,7 @@ def configure_connectors(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     from portal.auth import bp as auth_bp
     from portal.errors import bp as errors_bp
+    from portal.linking import bp as linking_bp
     from portal.main import bp as main_bp
     from portal.services import bp as services_bp
     from portal.status import bp as status_bp
@@ -121,6 +131,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(services_bp)
+    app.register_blueprint(linking_bp)
     app.register_blueprint(status_bp)
 
 

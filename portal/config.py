@@ -6,11 +6,14 @@ instance refuses to start instead of failing on the first resident's request.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from limits import parse as parse_limit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,10 +48,14 @@ class Settings:
     session_absolute_hours: int = 12
     #: Flask-Limiter syntax; applies per client address to sign-in start and callback.
     signin_rate_limit: str = "30 per minute"
+    #: Failed proofs of ownership allowed, per resident and per client address.
+    link_failure_limit: str = "5 per 15 minutes"
     #: Seconds of clock skew tolerated on ``exp``/``iat``. FranceConnect tokens live 60 s.
     jwt_leeway_s: int = 30
     #: Deadline for one call to the identity provider (discovery, token, userinfo, JWKS).
     fc_timeout_s: float = 5.0
+    #: Fernet keys, comma-separated: the first encrypts, all decrypt (rotation).
+    encryption_keys: str = ""
     #: Connector instances (TOML). Development defaults to the repository's file, which
     #: points at the sandbox; production has none unless configured.
     connectors_file: str = ""
@@ -78,6 +85,10 @@ class Settings:
         return self.base_url + "/auth/franceconnect/logged-out"
 
     @property
+    def encryption_key_list(self) -> list[str]:
+        return [k.strip() for k in self.encryption_keys.split(",") if k.strip()]
+
+    @property
     def scopes(self) -> list[str]:
         return self.fc_scopes.split()
 
@@ -103,6 +114,21 @@ class Settings:
             problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
         if self.card_deadline_s <= 0 or self.page_deadline_s <= 0:
             problems.append("PORTAL_CARD_DEADLINE_S and PORTAL_PAGE_DEADLINE_S must be positive")
+        for key in self.encryption_key_list:
+            try:
+                if len(base64.urlsafe_b64decode(key.encode("ascii"))) != 32:
+                    raise ValueError
+            except (ValueError, UnicodeEncodeError):
+                problems.append("PORTAL_ENCRYPTION_KEYS holds a value that is not a Fernet key")
+                break
+        for name, value in (
+            ("PORTAL_SIGNIN_RATE_LIMIT", self.signin_rate_limit),
+            ("PORTAL_LINK_FAILURE_LIMIT", self.link_failure_limit),
+        ):
+            try:
+                parse_limit(value)
+            except ValueError:
+                problems.append(f"{name} must read like '5 per 15 minutes', got {value!r}")
         if self.probe_interval_s < 0:
             problems.append("PORTAL_PROBE_INTERVAL_S must be 0 or more")
         if self.is_production and self.demo_links_file:
@@ -120,6 +146,8 @@ class Settings:
                 problems.append("PORTAL_BASE_URL must use https in production")
             if urlsplit(self.fc_issuer).scheme != "https":
                 problems.append("PORTAL_FC_ISSUER must use https in production")
+            if not self.encryption_keys:
+                problems.append("PORTAL_ENCRYPTION_KEYS must be set (Fernet keys, comma-separated)")
         if problems:
             raise ConfigError("Invalid configuration: " + "; ".join(problems))
         return self
@@ -140,6 +168,8 @@ _ENV_NAMES = {
     "session_absolute_hours": "PORTAL_SESSION_ABSOLUTE_HOURS",
     "signin_rate_limit": "PORTAL_SIGNIN_RATE_LIMIT",
     "trusted_proxies": "PORTAL_TRUSTED_PROXIES",
+    "link_failure_limit": "PORTAL_LINK_FAILURE_LIMIT",
+    "encryption_keys": "PORTAL_ENCRYPTION_KEYS",
     "connectors_file": "PORTAL_CONNECTORS_FILE",
     "demo_links_file": "PORTAL_DEMO_LINKS_FILE",
     "card_deadline_s": "PORTAL_CARD_DEADLINE_S",

@@ -201,6 +201,8 @@ class KohaLibraryConnector:
     """A Koha library system, through Koha's REST API v1 and a staff API account."""
 
     category: ClassVar[Category] = "library"
+    #: The proofs of card ownership this back-end can check, for the linking form.
+    proof_kinds: ClassVar[tuple[str, ...]] = ("pin",)
     spec: ClassVar[str] = "koha-subset.yaml"
     #: A resource that does not exist: a 404 behind authentication proves health.
     probe_route: ClassVar[str] = "/api/v1/patrons/0"

@@ -139,6 +139,8 @@ class StandardLibraryConnector:
     """A library system that speaks the territory's standard library API (``/v1``)."""
 
     category: ClassVar[Category] = "library"
+    #: The proofs of card ownership this back-end can check, for the linking form.
+    proof_kinds: ClassVar[tuple[str, ...]] = ("pin", "birthdate")
     spec: ClassVar[str] = "library.yaml"
     #: A resource that does not exist: a 404 behind authentication proves health.
     probe_route: ClassVar[str] = "/v1/patrons/probe"

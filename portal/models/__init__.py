@@ -4,5 +4,14 @@ from portal.models.citizen import Citizen
 from portal.models.journal import JournalEntry
 from portal.models.link import ConnectorSnapshot, ServiceLink
 from portal.models.session import AuthSession
+from portal.models.write import Payment, WriteRecord
 
-__all__ = ["AuthSession", "Citizen", "ConnectorSnapshot", "JournalEntry", "ServiceLink"]
+__all__ = [
+    "AuthSession",
+    "Citizen",
+    "ConnectorSnapshot",
+    "JournalEntry",
+    "Payment",
+    "ServiceLink",
+    "WriteRecord",
+]

@@ -32,6 +32,9 @@ class Citizen(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: SHA-256 of the secret in the resident's calendar feed URL (the URL itself is shown
+    #: once); None when no feed exists. Revoking = clearing it.
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
 
     @property
     def display_name(self) -> str:

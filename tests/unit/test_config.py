@@ -15,6 +15,7 @@ PRODUCTION = {
     "PORTAL_FC_CLIENT_ID": "a-client-id",
     "PORTAL_FC_CLIENT_SECRET": "a-client-secret",
     "PORTAL_DATABASE_URL": "postgresql://portal@db/portal",
+    "PORTAL_ENCRYPTION_KEYS": "tmtwPrbwQLQ9PQi2Qq1SJmfcMKEXGp0DCkmOQ5ITcnw=",
 }
 
 

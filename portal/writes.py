@@ -1,0 +1,161 @@
+"""Every write to a back-end goes through ``perform``: once per idempotency key,
+journaled, and never half-recorded.
+
+The form carries a key made when it was rendered. ``perform`` claims the key by inserting
+its ``WriteRecord`` (unique) before calling the back-end, passes the same key to the
+back-end (which deduplicates on its side too), and stores the answer. A double click or a
+replayed form finds the row and gets the first answer back without a second call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from flask import g
+from sqlalchemy.exc import IntegrityError
+
+from connectors.base import CallContext, ContractBroken, LinkInvalid, Refused, Unavailable
+from portal.extensions import db
+from portal.models import JournalEntry, ServiceLink, WriteRecord
+
+log = logging.getLogger(__name__)
+
+KEY_RE = re.compile(r"^[0-9a-f]{32}$")
+
+Status = Literal["done", "refused", "failed", "relink", "in_progress", "invalid"]
+
+
+def new_key() -> str:
+    """A fresh idempotency key, rendered into each write form."""
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    status: Status
+    #: JSON-able result of a done write (per-item outcomes, new dates...).
+    result: Any = None
+    #: The back-end's reason when refused.
+    reason: str = ""
+    #: True when this answer is the stored one of an earlier identical submission.
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+
+def actor() -> tuple[str, str]:
+    """Who acts: the resident (later, an adviser under a mandate)."""
+    return "citizen", str(g.citizen.id)
+
+
+def perform(
+    *,
+    link: ServiceLink,
+    action: str,
+    key: str | None,
+    deadline_s: float,
+    call: Callable[[CallContext, str], Any],
+    encode: Callable[[Any], Any] = lambda value: value,
+    summary: Callable[[Any], str] = lambda value: "",
+    detail: str = "",
+) -> WriteOutcome:
+    """Run ``call(ctx, key)`` once for ``key`` and journal it.
+
+    ``encode`` turns the call's result into JSON-able data kept for replays; ``summary``
+    gives the non-secret journal detail of a success.
+    """
+    if not key or not KEY_RE.match(key):
+        return WriteOutcome("invalid")
+    citizen_id = link.citizen_id
+    existing = db.session.execute(db.select(WriteRecord).filter_by(key=key)).scalar_one_or_none()
+    if existing is not None:
+        if existing.citizen_id != citizen_id or existing.action != action:
+            return WriteOutcome("invalid")
+        if existing.state == "done":
+            stored = json.loads(existing.result or "{}")
+            return WriteOutcome(
+                stored.get("status", "done"),
+                stored.get("result"),
+                stored.get("reason", ""),
+                replayed=True,
+            )
+        if existing.state == "pending":
+            return WriteOutcome("in_progress")
+        record = existing  # failed before: nothing was done, the same key may try again
+        record.state = "pending"
+    else:
+        record = WriteRecord(
+            key=key, citizen_id=citizen_id, instance_slug=link.instance_slug, action=action
+        )
+        db.session.add(record)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another request claimed this key a moment ago (double click).
+        db.session.rollback()
+        return WriteOutcome("in_progress")
+
+    kind, actor_id = actor()
+    ctx = CallContext.with_timeout(deadline_s, actor=f"{kind}:{actor_id}", subject=str(link.id))
+    try:
+        value = call(ctx, key)
+    except Refused as exc:
+        return _finish(record, link, action, WriteOutcome("refused", reason=exc.reason), detail)
+    except LinkInvalid:
+        link.status = "needs_relink"
+        return _fail(record, link, action, "relink", detail)
+    except (Unavailable, ContractBroken) as exc:
+        log.info("%s on %s failed: %s", action, link.instance_slug, type(exc).__name__)
+        return _fail(record, link, action, "failed", detail)
+    except Exception:
+        log.exception("%s on %s crashed", action, link.instance_slug)
+        return _fail(record, link, action, "failed", detail)
+    outcome = WriteOutcome("done", encode(value))
+    return _finish(record, link, action, outcome, summary(value) or detail)
+
+
+def _finish(
+    record: WriteRecord, link: ServiceLink, action: str, outcome: WriteOutcome, detail: str
+) -> WriteOutcome:
+    record.state = "done"
+    record.result = json.dumps(
+        {"status": outcome.status, "result": outcome.result, "reason": outcome.reason}
+    )
+    kind, actor_id = actor()
+    JournalEntry.record(
+        link.citizen_id,
+        action,
+        "success" if outcome.status == "done" else "refused",
+        actor_kind=kind,
+        actor_id=actor_id,
+        connector_instance=link.instance_slug,
+        detail=(detail if outcome.status == "done" else outcome.reason or detail)[:500],
+    )
+    db.session.commit()
+    return outcome
+
+
+def _fail(
+    record: WriteRecord, link: ServiceLink, action: str, status: Status, detail: str
+) -> WriteOutcome:
+    record.state = "failed"
+    kind, actor_id = actor()
+    JournalEntry.record(
+        link.citizen_id,
+        action,
+        "failure",
+        actor_kind=kind,
+        actor_id=actor_id,
+        connector_instance=link.instance_slug,
+        detail=("rien n'a été fait" + (f" : {detail}" if detail else ""))[:500],
+    )
+    db.session.commit()
+    return WriteOutcome(status)
