@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     configure_connectors(app)
     configure_blueprints(app)
     configure_templates(app)
+    configure_cli(app)
     return app
 
 
@@ -133,6 +134,12 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(services_bp)
     app.register_blueprint(linking_bp)
     app.register_blueprint(status_bp)
+
+
+def configure_cli(app: Flask) -> None:
+    from portal.cli import init_cli
+
+    init_cli(app)
 
 
 def configure_templates(app: Flask) -> None:

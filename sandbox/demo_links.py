@@ -19,6 +19,9 @@ from sandbox.idp.identities import IDENTITIES, pairwise_sub
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: These identities start with nothing linked, to show the linking journey from scratch.
+START_EMPTY = frozenset({"eloise"})
+
 
 def instance_slugs(connectors_toml: Path) -> dict[str, str]:
     """Sandbox tenant path (e.g. ``/koha/bordeaux``) -> instance slug."""
@@ -39,6 +42,8 @@ def render(connectors_toml: Path = ROOT / "connectors.toml") -> str:
         "",
     ]
     for identity in IDENTITIES:
+        if identity.key in START_EMPTY:
+            continue
         for account in DEMO_ACCOUNTS.get(identity.key, []):
             slug = slugs.get(TENANT_PATHS[(account.kind, account.tenant)])
             if slug is None:

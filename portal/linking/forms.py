@@ -33,11 +33,11 @@ class LibraryLinkForm(FlaskForm):
             ("birthdate", _l("Avec ma date de naissance")),
         ],
         default="pin",
+        validate_choice=False,  # validate_proof says it in plain words
         validators=[InputRequired(_l("Choisissez une façon de prouver que la carte est à vous."))],
     )
     pin = PasswordField(
         _l("Code PIN"),
-        validators=[Optional(), Length(3, 32, _l("Le code PIN compte entre 3 et 32 caractères."))],
         description=_l("Le code donné par votre bibliothèque, souvent 4 chiffres."),
         render_kw={"autocomplete": "off"},
     )
@@ -59,8 +59,12 @@ class LibraryLinkForm(FlaskForm):
             raise ValidationError(_l("Choisissez une façon de prouver que la carte est à vous."))
 
     def validate_pin(self, field: PasswordField) -> None:
-        if self.proof.data == "pin" and not field.data:
+        if self.proof.data != "pin":
+            return
+        if not field.data:
             raise ValidationError(_l("Indiquez le code PIN de votre carte."))
+        if not 3 <= len(field.data) <= 32:
+            raise ValidationError(_l("Le code PIN compte entre 3 et 32 caractères."))
 
     def validate_birthdate(self, field: DateField) -> None:
         if self.proof.data == "birthdate" and not field.data:

@@ -263,10 +263,14 @@ def authorize() -> Response | tuple[str, int]:
         amr_requested=amr_requested,
     )
     transaction_id = idp_state().start_transaction(auth_request)
+    # Imported here: the back-ends' data imports the identities from this package.
+    from sandbox.backends.demo import DEMO_ACCOUNTS
+
     response = Response(
         render_template(
             "idp/chooser.html",
             identities=IDENTITIES,
+            demo_accounts=DEMO_ACCOUNTS,
             transaction_id=transaction_id,
             client_id=client_id,
         )

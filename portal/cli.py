@@ -1,0 +1,28 @@
+"""Operator commands: ``flask --app portal <command>``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from portal.crypto import secret_box
+from portal.extensions import db
+from portal.models import ServiceLink
+
+
+def init_cli(app: Flask) -> None:
+    @app.cli.command("rotate-secrets")
+    def rotate_secrets() -> None:
+        """Re-encrypt every stored secret with the first key of PORTAL_ENCRYPTION_KEYS.
+
+        Run after putting a new key first; then the old key can be removed.
+        """
+        box = secret_box()
+        count = 0
+        for link in db.session.execute(
+            db.select(ServiceLink).where(ServiceLink.secret_ciphertext.is_not(None))
+        ).scalars():
+            link.secret_ciphertext = box.rotate(link.secret_ciphertext or "")
+            count += 1
+        db.session.commit()
+        click.echo(f"{count} secret(s) re-encrypted with the newest key")
