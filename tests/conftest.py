@@ -28,7 +28,6 @@ from tests.support import (
     sandbox_connectors_file,
 )
 
-
 # The loopback servers' access logs would drown every failure report.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
