@@ -121,10 +121,13 @@ def configure_connectors(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
+    from portal.account import bp as account_bp
+    from portal.account import feed_bp as calendar_feed_bp
     from portal.auth import bp as auth_bp
     from portal.errors import bp as errors_bp
     from portal.linking import bp as linking_bp
     from portal.main import bp as main_bp
+    from portal.payments import bp as payments_bp
     from portal.services import bp as services_bp
     from portal.status import bp as status_bp
 
@@ -133,7 +136,10 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(services_bp)
     app.register_blueprint(linking_bp)
+    app.register_blueprint(payments_bp)
     app.register_blueprint(status_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(calendar_feed_bp)
 
 
 def configure_cli(app: Flask) -> None:

@@ -181,19 +181,24 @@ def _parse_date(value: object) -> date | None:
 @journey("auth", "sign-out")
 def logout() -> Response:
     auth = end_session()
-    settings = current_settings()
     if auth is not None:
         JournalEntry.record(auth.citizen_id, "sign_out", detail="FranceConnect")
     db.session.commit()
-    if auth is None or not auth.id_token:
+    return end_franceconnect_session(auth.id_token if auth is not None else "")
+
+
+def end_franceconnect_session(id_token: str) -> Response:
+    """After the portal's session has ended: send the browser to FranceConnect's logout,
+    which comes back to ``logged_out``; straight there when that is not possible."""
+    if not id_token:
         return see_other(url_for("auth.logged_out"))
     state = new_state_or_nonce()
     session["fc_logout_state"] = state
     try:
         url = fc_client().end_session_url(
-            id_token_hint=auth.id_token,
+            id_token_hint=id_token,
             state=state,
-            post_logout_uri=settings.post_logout_redirect_uri,
+            post_logout_uri=current_settings().post_logout_redirect_uri,
         )
     except OIDCError as exc:
         log.warning("FranceConnect logout unavailable: %s", exc)
@@ -210,12 +215,14 @@ def logout() -> Response:
 def logged_out() -> str:
     expected = session.pop("fc_logout_state", None)
     incomplete = session.pop("fc_logout_incomplete", False)
+    # Set by the account deletion, which ends the FranceConnect session the same way.
+    deleted = session.pop("account_deleted", False)
     returned = request.args.get("state")
     confirmed = bool(expected) and returned == expected
     if returned is not None and not confirmed:
         log.warning("logout return with an unexpected state")
     return render_template(
-        "auth/logged_out.html",
+        "account/deleted.html" if deleted else "auth/logged_out.html",
         fc_confirmed=confirmed,
         fc_unconfirmed=incomplete or (returned is not None and not confirmed),
     )

@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("services", __name__, url_prefix="/services")
 
-from portal.services import routes  # noqa: E402,F401
+from portal.services import actions, routes  # noqa: E402,F401

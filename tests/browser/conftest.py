@@ -4,6 +4,12 @@ Debian's chromium driven by Playwright, with a fresh context (cookies, cache) pe
 The portal must know its own address (``base_url``) before it is built, because that is
 where FranceConnect sends the person back; so its server binds a free port first and
 receives the app afterwards.
+
+Two portals share the sandbox and the database: ``live_portal`` has no back-end (sign-in
+and information pages), ``live_services_portal`` reads the sandbox's back-ends and links
+its demo accounts at sign-in (the dashboard and service pages). A test module whose pages
+need the back-ends overrides ``portal`` with ``services_portal``; ``new_context``,
+``page`` and ``console`` then open their pages on it.
 """
 
 from __future__ import annotations
@@ -27,7 +33,14 @@ from tests.browser.support import (
     PageLoad,
     write_budget_report,
 )
-from tests.support import Sandbox, ServerThread, empty_tables, portal_settings
+from tests.support import (
+    DEMO_LINKS_FILE,
+    Sandbox,
+    ServerThread,
+    empty_tables,
+    portal_settings,
+    sandbox_connectors_file,
+)
 
 #: Long enough for a slow CI runner, short enough that a broken page fails quickly.
 DEFAULT_TIMEOUT_MS = 10_000
@@ -67,14 +80,15 @@ def live_sandbox() -> Iterator[Sandbox]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def live_portal(database_url: str, live_sandbox: Sandbox) -> Iterator[LivePortal]:
-    """The portal on ``http://127.0.0.1:PORT``, its own ``base_url``."""
+def _serve_portal(
+    database_url: str, live_sandbox: Sandbox, **settings: object
+) -> Iterator[LivePortal]:
+    """Build a portal whose ``base_url`` is the address it is served at, and serve it."""
     wsgi = LateBoundApp()
     server = ServerThread(wsgi)
     try:
         wsgi.app = create_app(
-            portal_settings(database_url, live_sandbox.issuer, base_url=server.url)
+            portal_settings(database_url, live_sandbox.issuer, base_url=server.url, **settings)
         )
     except BaseException:
         server.server.server_close()
@@ -82,15 +96,61 @@ def live_portal(database_url: str, live_sandbox: Sandbox) -> Iterator[LivePortal
     server.start()
     yield LivePortal(url=server.url, app=wsgi.app, sandbox=live_sandbox)
     server.stop()
+    wsgi.app.extensions["connectors"].close()
+
+
+def _clean(live: LivePortal) -> Iterator[LivePortal]:
+    live.sandbox.reset()
+    yield live
+    empty_tables(live.app)
+    live.sandbox.reset()
+
+
+@pytest.fixture(scope="session")
+def live_portal(database_url: str, live_sandbox: Sandbox) -> Iterator[LivePortal]:
+    """The portal on ``http://127.0.0.1:PORT``, its own ``base_url``, without back-ends."""
+    yield from _serve_portal(database_url, live_sandbox)
 
 
 @pytest.fixture
 def portal(live_portal: LivePortal) -> Iterator[LivePortal]:
     """The live portal, with empty tables and a sandbox in its default behaviour."""
-    live_portal.sandbox.reset()
-    yield live_portal
-    empty_tables(live_portal.app)
-    live_portal.sandbox.reset()
+    yield from _clean(live_portal)
+
+
+@pytest.fixture(scope="session")
+def live_services_portal(
+    database_url: str, live_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LivePortal]:
+    """A live portal with the sandbox's back-ends and its demo accounts linked at sign-in,
+    with the deadlines of the integration tests' ``services_app``."""
+    connectors = sandbox_connectors_file(
+        live_sandbox.url, tmp_path_factory.mktemp("browser-conf") / "connectors.toml"
+    )
+    yield from _serve_portal(
+        database_url,
+        live_sandbox,
+        connectors_file=connectors,
+        demo_links_file=DEMO_LINKS_FILE,
+        card_deadline_s=2.0,
+        page_deadline_s=3.0,
+    )
+
+
+def _close_breakers(app: Flask) -> None:
+    """Forget the failures the previous test caused: a breaker it opened would otherwise
+    keep a healthy back-end's card "unavailable" for its whole cool-down. (The registry
+    has no public reset; every instance shares the one in-memory breaker store.)"""
+    for http in app.extensions["connectors"]._http.values():
+        http.breakers._breakers.clear()
+
+
+@pytest.fixture
+def services_portal(live_services_portal: LivePortal) -> Iterator[LivePortal]:
+    """The live portal with back-ends: empty tables (no links, no last-good snapshots),
+    every breaker closed and every back-end of the sandbox healthy."""
+    _close_breakers(live_services_portal.app)
+    yield from _clean(live_services_portal)
 
 
 @pytest.fixture(scope="session")

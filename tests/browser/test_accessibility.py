@@ -14,6 +14,8 @@ from tests.browser.support import (
     LivePortal,
     PortalPage,
     assert_no_axe_violations,
+    focus_is_visible,
+    keyboard_stops,
 )
 
 pytestmark = pytest.mark.browser
@@ -36,30 +38,10 @@ def test_each_page_passes_axe_in_each_language(
     assert not errors, f"console errors on {page.url}:\n" + "\n".join(errors)
 
 
-_FOCUSED = """() => {
-  const element = document.activeElement;
-  if (!element || element === document.body) return null;
-  const style = getComputedStyle(element);
-  const name = (element.innerText || element.value || "").trim().split("\\n")[0];
-  return {
-    element: `${element.tagName.toLowerCase()} "${name}"`,
-    outline: style.outlineStyle,
-    width: parseFloat(style.outlineWidth),
-  };
-}"""
-
-
 @pytest.mark.parametrize("target", PAGES, ids=str)
 def test_each_keyboard_stop_shows_where_the_focus_is(page: Page, target: PortalPage) -> None:
     target.open(page, "fr")
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    stops = []
-    for _ in range(50):
-        page.keyboard.press("Tab")
-        focused = page.evaluate(_FOCUSED)
-        if focused is None:  # past the last stop: the whole page was toured
-            break
-        stops.append(focused)
+    stops = keyboard_stops(page)
     assert stops, f"nothing on {page.url} takes the keyboard focus"
-    invisible = [s for s in stops if s["outline"] == "none" or s["width"] < 2]
+    invisible = [s for s in stops if not focus_is_visible(s)]
     assert not invisible, f"focus is invisible on {page.url}: {invisible}"

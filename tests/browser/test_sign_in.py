@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.support import (
     FC_LINK_NAME,
@@ -18,6 +18,7 @@ from tests.browser.support import (
     choose_identity_by_clicking,
     expected_greeting,
     identity_button_name,
+    tab_to,
 )
 
 pytestmark = pytest.mark.browser
@@ -80,15 +81,6 @@ def test_resident_signs_in_and_out_without_javascript(
     page.get_by_role("button", name=SIGN_OUT_NAME).click()
     at_logged_out_page(page, portal)
     home_asks_to_sign_in_again(page)
-
-
-def tab_to(page: Page, target: Locator, max_presses: int = 40) -> None:
-    """Press Tab until ``target`` has the focus."""
-    for _ in range(max_presses):
-        page.keyboard.press("Tab")
-        if target.evaluate("(element) => element === document.activeElement"):
-            return
-    raise AssertionError(f"{target} never got the focus in {max_presses} presses of Tab")
 
 
 def test_resident_signs_in_and_out_with_the_keyboard_only(page: Page, portal: LivePortal) -> None:

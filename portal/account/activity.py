@@ -1,0 +1,106 @@
+""" "My activity": the journal read back to the resident, in plain words.
+
+Read only: this module (and the whole portal) has no path that updates or deletes a
+journal entry; only deleting the whole account removes them (see ``portal.account.data``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+
+from portal.extensions import db
+from portal.integrations import registry
+from portal.models import JournalEntry
+
+PER_PAGE = 50
+
+
+def action_label(action: str) -> str:
+    """An action as a resident would say it; an action this list does not know yet is
+    shown by its name rather than hidden."""
+    labels = {
+        "sign_in": _("Connexion avec FranceConnect"),
+        "sign_out": _("Déconnexion"),
+        "link": _("Compte relié"),
+        "unlink": _("Compte délié"),
+        "renew_loan": _("Prolongation d'un prêt"),
+        "cancel_hold": _("Annulation d'une réservation de document"),
+        "book_meals": _("Réservation ou annulation de repas"),
+        "pay_invoice": _("Paiement d'une facture"),
+        "renew_application": _("Renouvellement de la demande de logement"),
+        "export_data": _("Téléchargement de mes données"),
+        "create_calendar_feed": _("Création du lien d'agenda"),
+        "revoke_calendar_feed": _("Suppression du lien d'agenda"),
+    }
+    return labels.get(action, action)
+
+
+def actor_label(kind: str) -> str:
+    if kind == "citizen":
+        return _("vous")
+    if kind == "system":
+        return _("système")
+    if kind == "adviser":
+        return _("un conseiller numérique")
+    return kind
+
+
+def outcome_label(outcome: str) -> str:
+    labels = {"success": _("réussi"), "refused": _("refusé"), "failure": _("échec")}
+    return labels.get(outcome, outcome)
+
+
+def service_title(slug: str) -> str:
+    """The instance's title, or its slug once it is no longer configured."""
+    instance = registry().instances.get(slug)
+    return instance.title if instance is not None else slug
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    entries: list[JournalEntry]
+    page: int
+    pages: int
+    total: int
+
+    @property
+    def has_newer(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_older(self) -> bool:
+        return self.page < self.pages
+
+
+def count_entries(citizen_id: int) -> int:
+    return db.session.scalar(
+        db.select(db.func.count()).select_from(JournalEntry).filter_by(citizen_id=citizen_id)
+    )
+
+
+def parse_page(raw: str | None) -> int:
+    """A page number from the query; anything odd is the first page, never an error."""
+    try:
+        page = int(raw or "1")
+    except ValueError:
+        return 1
+    return page if page >= 1 else 1
+
+
+def activity_page(citizen_id: int, page: int) -> ActivityPage:
+    total = count_entries(citizen_id)
+    pages = max(1, -(-total // PER_PAGE))
+    if page > pages:
+        page = 1
+    entries = list(
+        db.session.execute(
+            db.select(JournalEntry)
+            .filter_by(citizen_id=citizen_id)
+            .order_by(JournalEntry.at.desc(), JournalEntry.id.desc())
+            .offset((page - 1) * PER_PAGE)
+            .limit(PER_PAGE)
+        ).scalars()
+    )
+    return ActivityPage(entries, page, pages, total)

@@ -1,0 +1,160 @@
+"""What the portal holds about a resident: read back in full, or deleted in full.
+
+The export is the right of access in a machine-readable form; deletion is the right to
+erasure. Both are written against the list of tables that hold a resident's data, so a
+new table has to be added here too (``tests/integration/test_account.py`` checks every
+row is gone).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from portal.account.activity import service_title
+from portal.extensions import db
+from portal.models import (
+    AuthSession,
+    Citizen,
+    ConnectorSnapshot,
+    JournalEntry,
+    Payment,
+    ServiceLink,
+    WriteRecord,
+)
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def links_of(citizen_id: int) -> list[ServiceLink]:
+    return list(
+        db.session.execute(
+            db.select(ServiceLink).filter_by(citizen_id=citizen_id).order_by(ServiceLink.linked_at)
+        ).scalars()
+    )
+
+
+def _rows(model: Any, citizen_id: int, order: Any) -> list[Any]:
+    return list(
+        db.session.execute(
+            db.select(model).filter_by(citizen_id=citizen_id).order_by(order)
+        ).scalars()
+    )
+
+
+def export_data(citizen: Citizen) -> dict[str, Any]:
+    """Everything about the resident, except secrets: a link's encrypted secret is
+    reported as present or not, never copied out (it is the back-end's credential)."""
+    links = links_of(citizen.id)
+    link_ids = [str(link.id) for link in links]
+    snapshots = (
+        list(
+            db.session.execute(
+                db.select(ConnectorSnapshot.instance_slug, ConnectorSnapshot.fetched_at).where(
+                    ConnectorSnapshot.subject.in_(link_ids)
+                )
+            )
+        )
+        if link_ids
+        else []
+    )
+    return {
+        "format": "compte-territorial-export/1",
+        "identity": {
+            "franceconnect_sub": citizen.sub,
+            "given_name": citizen.given_name,
+            "family_name": citizen.family_name,
+            "usage_name": citizen.usage_name,
+            "birthdate": _iso(citizen.birthdate),
+            "email": citizen.email,
+            "preferred_locale": citizen.preferred_locale,
+            "created_at": _iso(citizen.created_at),
+            "updated_at": _iso(citizen.updated_at),
+            "last_sign_in_at": _iso(citizen.last_sign_in_at),
+        },
+        "links": [
+            {
+                "service": link.instance_slug,
+                "service_title": service_title(link.instance_slug),
+                "external_id": link.external_id,
+                "display_name": link.display_name,
+                "linked_at": _iso(link.linked_at),
+                "linked_by": link.linked_by_kind,
+                "status": link.status,
+                "has_stored_secret": link.secret_ciphertext is not None,
+            }
+            for link in links
+        ],
+        "activity": [
+            {
+                "at": _iso(entry.at),
+                "actor": entry.actor_kind,
+                "actor_id": entry.actor_id,
+                "action": entry.action,
+                "service": entry.connector_instance,
+                "outcome": entry.outcome,
+                "detail": entry.detail,
+            }
+            for entry in _rows(JournalEntry, citizen.id, JournalEntry.id)
+        ],
+        "payments": [
+            {
+                "service": payment.instance_slug,
+                "invoice_id": payment.invoice_id,
+                "payment_id": payment.payment_id,
+                "amount_cents": payment.amount_cents,
+                "state": payment.state,
+                "reason": payment.reason,
+                "created_at": _iso(payment.created_at),
+                "updated_at": _iso(payment.updated_at),
+            }
+            for payment in _rows(Payment, citizen.id, Payment.id)
+        ],
+        "requests_sent_to_services": [
+            {
+                "service": write.instance_slug,
+                "action": write.action,
+                "state": write.state,
+                "result": _json_or_text(write.result),
+                "created_at": _iso(write.created_at),
+            }
+            for write in _rows(WriteRecord, citizen.id, WriteRecord.id)
+        ],
+        "cached_service_data": [
+            {"service": slug, "fetched_at": _iso(fetched_at)} for slug, fetched_at in snapshots
+        ],
+        "calendar_feed": {"exists": citizen.calendar_token_hash is not None},
+    }
+
+
+def _json_or_text(value: str) -> Any:
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def delete_account(citizen_id: int) -> None:
+    """Delete the resident and every row about them, in the caller's transaction.
+
+    Explicit deletes rather than trusting ``ON DELETE CASCADE``: SQLite enforces foreign
+    keys only when asked to, and snapshots point at a link by a plain ``subject`` column.
+    """
+    link_ids = [
+        str(link_id)
+        for link_id in db.session.scalars(
+            db.select(ServiceLink.id).filter_by(citizen_id=citizen_id)
+        )
+    ]
+    if link_ids:
+        db.session.execute(
+            db.delete(ConnectorSnapshot).where(ConnectorSnapshot.subject.in_(link_ids))
+        )
+    for model in (JournalEntry, WriteRecord, Payment, AuthSession, ServiceLink):
+        db.session.execute(db.delete(model).where(model.citizen_id == citizen_id))
+    db.session.execute(db.delete(Citizen).where(Citizen.id == citizen_id))

@@ -1,0 +1,10 @@
+"""Invoices of a linked canteen account: their PDF, and paying them through the payment
+provider (PayFiP). Only the back-end's answer, asked for server-side, ever marks an
+invoice paid: the browser coming back and the provider's notification are both just
+reasons to go and ask."""
+
+from flask import Blueprint
+
+bp = Blueprint("payments", __name__)
+
+from portal.payments import routes  # noqa: E402,F401

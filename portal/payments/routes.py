@@ -1,0 +1,259 @@
+"""An invoice's PDF, paying it, the browser's return and the provider's notification."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+from flask import Response, abort, flash, g, render_template, request, url_for
+from flask_babel import gettext as _
+
+from connectors.base import CallContext, Invoice, LinkInvalid, Refused
+from portal.auth.session import login_required, see_other
+from portal.config import current_settings
+from portal.errors import render_error
+from portal.extensions import csrf, db, limiter
+from portal.journeys import journey
+from portal.payments import bp, ledger
+from portal.services.reading import Service, own_service
+from portal.writes import new_key
+
+log = logging.getLogger(__name__)
+
+#: The provider retries a notification it could not deliver; a flood is not a provider.
+NOTIFY_RATE_LIMIT = "120 per minute"
+#: Invoice ids are the back-end's; anything longer is not one.
+MAX_ID_LENGTH = 128
+SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _canteen(slug: str) -> Service:
+    """The resident's own canteen account at ``slug``, or 404 (never says which)."""
+    service = own_service(slug)
+    if service.category != "canteen":
+        abort(404)
+    return service
+
+
+def _problem(service: Service | None, title: str, message: str, status: int) -> tuple[str, int]:
+    return render_template(
+        "payments/problem.html", service=service, title=title, message=message
+    ), status
+
+
+def _unavailable(service: Service, message: str) -> tuple[str, int]:
+    return _problem(service, _("Service momentanément indisponible"), message, 503)
+
+
+def _relink(service: Service) -> tuple[str, int]:
+    return _problem(
+        service,
+        _("Compte à relier à nouveau"),
+        _(
+            "Ce service ne reconnaît plus votre compte (code changé, par exemple). "
+            "Reliez-le à nouveau, puis réessayez."
+        ),
+        409,
+    )
+
+
+# -- the invoices list (a helper for templates/services/_canteen_invoices.html) -------------
+
+
+@bp.app_template_global("invoice_lines")
+def invoice_lines(service: Service, invoices: Sequence[Invoice]) -> list[ledger.InvoiceLine]:
+    return ledger.invoice_lines(service.link, invoices)
+
+
+@bp.app_template_global("new_payment_key")
+def new_payment_key() -> str:
+    """One idempotency key per pay form: each invoice's form is its own write."""
+    return new_key()
+
+
+# -- the PDF -------------------------------------------------------------------------------
+
+
+@bp.get("/services/<slug>/invoices/<invoice_id>.pdf")
+@login_required
+@journey("canteen", "invoice-pdf")
+def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
+    """The PDF, fetched through the resident's own link: the back-end only knows the
+    invoices of that family, so another family's invoice is as unknown as a made-up one."""
+    service = _canteen(slug)
+    if len(invoice_id) > MAX_ID_LENGTH:
+        abort(404)
+    ctx = CallContext.with_timeout(
+        current_settings().page_deadline_s,
+        actor=f"citizen:{g.citizen.id}",
+        subject=str(service.link.id),
+    )
+    try:
+        content = service.connector.invoice_pdf(ctx, service.ref, invoice_id)
+    except Refused as exc:
+        return _problem(
+            service,
+            _("Facture introuvable"),
+            exc.reason or _("Cette facture n'apparaît pas sur votre compte famille."),
+            404,
+        )
+    except LinkInvalid:
+        service.link.status = "needs_relink"
+        db.session.commit()
+        return _relink(service)
+    except Exception as exc:  # Unavailable, ContractBroken, or a connector's own bug
+        log.info("invoice pdf on %s failed: %s", slug, type(exc).__name__)
+        content = b""
+    if not content.startswith(b"%PDF"):
+        return _unavailable(
+            service,
+            _(
+                "La facture ne peut pas être téléchargée pour le moment : le service ne "
+                "répond pas. Réessayez dans quelques minutes."
+            ),
+        )
+    filename = "facture-" + SAFE_FILENAME.sub("_", invoice_id) + ".pdf"
+    response = Response(content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"  # personal data
+    return response
+
+
+# -- paying --------------------------------------------------------------------------------
+
+
+@bp.post("/services/<slug>/invoices/<invoice_id>/pay")
+@login_required
+@journey("canteen", "pay")
+def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
+    service = _canteen(slug)
+    if len(invoice_id) > MAX_ID_LENGTH:
+        abort(404)
+    outcome = ledger.start(service, invoice_id, request.form.get("idem"))
+    if outcome.status == "unknown_invoice":
+        abort(404)
+    if outcome.status == "done":
+        return see_other(url_for("payments.go", payment_id=outcome.payment_id))
+    if outcome.status == "refused":
+        flash(_("Le paiement n'a pas pu commencer : %(reason)s", reason=outcome.reason), "error")
+        return see_other(url_for("services.service", slug=slug))
+    if outcome.status == "relink":
+        return _relink(service)
+    if outcome.status == "invalid":
+        return render_error(
+            400,
+            _(
+                "Le formulaire a expiré ou a déjà servi pour une autre demande : rien n'a été "
+                "fait. Revenez à vos factures, rechargez la page et réessayez."
+            ),
+        )
+    if outcome.status == "in_progress":
+        return _problem(
+            service,
+            _("Paiement en préparation"),
+            _(
+                "Votre demande de paiement est toujours en cours de traitement. Ne la "
+                "renvoyez pas : revenez à vos factures dans une minute pour voir où elle en est."
+            ),
+            409,
+        )
+    return _unavailable(
+        service,
+        _(
+            "Le service de paiement ne répond pas : rien n'a été fait et aucune somme n'a été "
+            "prélevée. Réessayez dans quelques minutes."
+        ),
+    )
+
+
+@bp.get("/payments/<payment_id>/go")
+@login_required
+@journey("canteen", "pay-handoff")
+def go(payment_id: str) -> Response:
+    """Leave for the provider's page, with a GET.
+
+    The portal's CSP allows forms to submit only to itself (``form-action``), and
+    Chromium applies that directive to every redirect that follows a form submission,
+    however many hops: a 303 from the pay form straight to the provider, or through a
+    portal URL that redirects again, is blocked. So the form's 303 ends on this page, and
+    the browser leaves it by a new navigation (a ``Refresh`` header, which replaces this
+    page in the history, and a plain link for any browser that ignores it). That keeps the
+    CSP strict without having to know the provider's origin, which is not the back-end's.
+    """
+    payment = ledger.find(payment_id, g.citizen.id)
+    if payment is None:
+        abort(404)
+    target = ledger.handoff_url(payment) if payment.state == "pending" else None
+    if target is None:
+        return see_other(url_for("payments.returned", payment_id=payment.payment_id))
+    response = Response(render_template("payments/go.html", payment=payment, target=target))
+    response.headers["Refresh"] = f"0; url={target}"
+    return response
+
+
+# -- the browser coming back ---------------------------------------------------------------
+
+
+@bp.get("/payments/return")
+@login_required
+@journey("canteen", "pay-return")
+def returned() -> str:
+    """Where the provider sends the browser back. Its ``payment_id`` only says which
+    payment to look at: the state shown is the back-end's, asked here."""
+    payment = ledger.find(request.args.get("payment_id", ""), g.citizen.id)
+    if payment is None:
+        abort(404)
+    confirmed = ledger.confirm(
+        payment,
+        actor_kind="citizen",
+        actor_id=str(g.citizen.id),
+        deadline_s=current_settings().page_deadline_s,
+    )
+    can_resume = payment.state == "pending" and ledger.handoff_url(payment) is not None
+    return render_template(
+        "payments/result.html", payment=payment, confirmed=confirmed, can_resume=can_resume
+    )
+
+
+# -- the provider's notification -----------------------------------------------------------
+
+
+def _plain(status: int, text: str = "") -> Response:
+    return Response(text, status=status, mimetype="text/plain")
+
+
+@bp.post("/payments/notify")
+@csrf.exempt
+@limiter.limit(NOTIFY_RATE_LIMIT)
+def notify() -> Response:
+    """Server to server, from the provider: "something happened to this payment".
+
+    Only the payment id is taken from the body; its state is asked of the back-end
+    through the payer's own link. A machine reads the answer: 204 once recorded, 404
+    for an unknown payment, 400 for a body that names none, 503 (retry later) when the
+    back-end cannot say yet. Never a 500: the provider would keep retrying for nothing.
+    """
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        body = request.form
+    payment_id = body.get("payment_id")
+    if not isinstance(payment_id, str) or not payment_id or len(payment_id) > MAX_ID_LENGTH:
+        return _plain(400, "payment_id manquant")
+    try:
+        payment = ledger.find(payment_id)
+        if payment is None:
+            return _plain(404, "paiement inconnu")
+        if ledger.confirm(
+            payment,
+            actor_kind="system",
+            actor_id="notification",
+            deadline_s=current_settings().card_deadline_s,
+        ):
+            return _plain(204)
+    except Exception:
+        log.exception("payment notification could not be recorded")
+        db.session.rollback()
+    response = _plain(503, "réessayez plus tard")
+    response.headers["Retry-After"] = "60"
+    return response

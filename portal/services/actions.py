@@ -1,0 +1,798 @@
+"""Acting on a linked service: renew loans, cancel a hold, book canteen meals, renew a
+housing application.
+
+Every write goes through ``perform``: once per idempotency key, journaled. Before a write
+that names an item (a loan, a hold, a child), the item is looked up in the resident's own
+account through their link: an id from a URL or a form is never trusted alone, and
+someone else's id gets the same 404 as an id that does not exist.
+
+One page deadline covers the look-up, the write and the re-read of the section, so a
+hanging back-end costs the resident one deadline, not three.
+
+The answer to a write: for htmx, the section re-read with the result in a status region
+that takes the focus; otherwise the result is flashed and the browser goes back to the
+page with a 303, so a reload never sends the form again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from flask import abort, flash, g, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from connectors.base import CallContext, LinkRef, MealChange, MealChangeOutcome, Refused
+from portal.auth.session import login_required, see_other
+from portal.config import current_settings
+from portal.errors import render_error
+from portal.extensions import db
+from portal.formatting import day as long_day
+from portal.formatting import short_day
+from portal.htmx import is_partial
+from portal.journeys import journey
+from portal.models import WriteRecord
+from portal.services import bp
+from portal.services.reading import (
+    ChildMonth,
+    LibraryView,
+    Panel,
+    Service,
+    canteen_reader,
+    combine,
+    housing_page,
+    own_service,
+    read_panel,
+)
+from portal.writes import KEY_RE, WriteOutcome, new_key, perform
+
+#: More loans than any card holds, or days than a month has: the form was not ours.
+MAX_ITEMS = 100
+MAX_DAYS = 62
+#: Ids longer than this are no back-end's: answered 404 before any call.
+MAX_ID_LENGTH = 128
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+SHOWN_DAY_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}):([01])$")
+
+Answer = str | Response | tuple[str, int]
+
+
+# -- what the templates need -----------------------------------------------------------
+
+
+def dom_id(value: object) -> str:
+    """A back-end id made safe for an HTML id and a CSS selector (``hx-target``)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", str(value))
+
+
+def shift_month(month: date, months: int) -> date:
+    """The first day of the month ``months`` away from ``month``'s."""
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def renewal_note(application: Any, today: date | None = None) -> str:
+    """Why a housing application cannot be renewed today, or ``""`` if it can."""
+    today = today or date.today()
+    if application.renewable_on(today):
+        return ""
+    if application.status == "closed":
+        return _("Cette demande est close : elle ne peut pas être renouvelée.")
+    if application.status == "expired":
+        if application.expires_on is not None:
+            return _(
+                "Votre demande a expiré le %(date)s : elle ne peut plus être renouvelée. "
+                "Il faut déposer une nouvelle demande.",
+                date=long_day(application.expires_on),
+            )
+        return _("Votre demande a expiré : il faut déposer une nouvelle demande.")
+    if application.status == "filed" or application.expires_on is None:
+        return _(
+            "Votre demande est en cours d'enregistrement : elle ne peut pas encore être renouvelée."
+        )
+    opens, closes = application.renewal_opens_on, application.renewal_closes_on
+    if opens is not None and today < opens:
+        if closes is not None:
+            return _(
+                "Vous pourrez renouveler votre demande du %(start)s au %(end)s.",
+                start=long_day(opens),
+                end=long_day(closes),
+            )
+        return _(
+            "Vous pourrez renouveler votre demande à partir du %(start)s.", start=long_day(opens)
+        )
+    return _(
+        "Cette demande ne peut pas être renouvelée en ligne pour le moment. "
+        "Adressez-vous au service."
+    )
+
+
+@bp.context_processor
+def action_helpers() -> dict[str, Any]:
+    return {
+        "new_key": new_key,
+        "dom_id": dom_id,
+        "shift_month": shift_month,
+        "renewal_note": renewal_note,
+    }
+
+
+# -- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """The result of an action: said in the section (htmx) or flashed (page)."""
+
+    text: str
+    kind: str = "success"  # success | error | info
+    #: One line per loan or day, with its own kind.
+    items: tuple[tuple[str, str], ...] = ()
+    relink_url: str = ""
+    #: The form itself was unusable: nothing was done, answered 400 without htmx.
+    invalid: bool = False
+
+
+def _failed() -> Message:
+    return Message(
+        _("Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."), "error"
+    )
+
+
+def _relink(svc: Service) -> Message:
+    return Message(
+        _(
+            "Ce service ne reconnaît plus votre compte (carte renouvelée ou code changé, par "
+            "exemple) : rien n'a été fait. Il faut le relier à nouveau."
+        ),
+        "error",
+        relink_url=url_for("linking.link", slug=svc.slug),
+    )
+
+
+def _invalid() -> Message:
+    return Message(
+        _(
+            "Ce formulaire n'est pas valide ou a déjà servi : rien n'a été fait. Rechargez la "
+            "page et réessayez."
+        ),
+        "error",
+        invalid=True,
+    )
+
+
+def _trouble(outcome: WriteOutcome, svc: Service) -> Message | None:
+    """What to say when the back-end was not reached or the form cannot be used."""
+    if outcome.status == "failed":
+        return _failed()
+    if outcome.status == "relink":
+        return _relink(svc)
+    if outcome.status == "in_progress":
+        return Message(
+            _(
+                "Cette demande est déjà en cours de traitement. Rechargez la page dans un "
+                "instant pour voir son résultat."
+            ),
+            "info",
+        )
+    if outcome.status == "invalid":
+        return _invalid()
+    return None
+
+
+def _unreached(panel: Panel[Any], svc: Service) -> Message:
+    """The account could not be read, so nothing was tried."""
+    return _relink(svc) if panel.state == "relink" else _failed()
+
+
+def _flash(message: Message) -> None:
+    text: str | Markup = message.text
+    if message.relink_url:
+        text = Markup('{} <a href="{}">{}</a>').format(
+            message.text, message.relink_url, _("Relier à nouveau mon compte")
+        )
+    flash(text, message.kind)
+    for line, kind in message.items:
+        flash(line, kind)
+
+
+def _answer(message: Message, fragment: Callable[[Message], str], back: str) -> Answer:
+    """The updated section for htmx (htmx swaps only 2xx answers, so even an unusable
+    form gets one); otherwise a flash and a 303 back to the page, or a plain 400."""
+    if is_partial():
+        return fragment(message)
+    if message.invalid:
+        return render_error(400, message.text)
+    _flash(message)
+    return see_other(back)
+
+
+# -- looking items up in the resident's own account ------------------------------------
+
+
+class Budget:
+    """The page deadline, shared by every call one request makes."""
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + current_settings().page_deadline_s
+
+    def left(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+
+def _service(slug: str, category: str) -> Service:
+    svc = own_service(slug)
+    if svc.category != category:
+        abort(404)
+    return svc
+
+
+def _form_key() -> str:
+    return request.form.get("idem", "")
+
+
+def _settled(key: str, action: str) -> bool:
+    """Whether this resident's form with ``key`` was answered, or is being answered.
+
+    ``perform`` then replays the first answer without calling the back-end; the item
+    may have left the account since (a cancelled hold), so it is not looked up again.
+    A write that failed is not settled: it will call the back-end, so it is checked.
+    """
+    record = db.session.execute(db.select(WriteRecord).filter_by(key=key)).scalar_one_or_none()
+    return (
+        record is not None
+        and record.citizen_id == g.citizen.id
+        and record.action == action
+        and record.state in ("done", "pending")
+    )
+
+
+def _owned(
+    svc: Service, panel: Panel[Any], items: Sequence[Any], item_id: str, settled: bool
+) -> tuple[Any, Message | None]:
+    """The resident's item with ``item_id``, or why nothing can be tried.
+
+    Aborts with 404 when the account was read and holds no such item: whether the id is
+    someone else's or does not exist is not told.
+    """
+    if panel.has_data:
+        item = next((i for i in items if i.id == item_id), None)
+        if item is None and not settled:
+            abort(404)
+        return item, None
+    if settled:
+        return None, None
+    return None, _unreached(panel, svc)
+
+
+def _check_id(item_id: str) -> None:
+    if not item_id or len(item_id) > MAX_ID_LENGTH:
+        abort(404)
+
+
+def _read_loans(conn: Any, ctx: CallContext, ref: LinkRef) -> tuple[LibraryView, datetime, bool]:
+    loans = conn.loans(ctx, ref)
+    view = LibraryView(None, sorted(loans.data, key=lambda loan: loan.due_date))
+    return view, loans.fetched_at, loans.stale
+
+
+def _read_holds(conn: Any, ctx: CallContext, ref: LinkRef) -> tuple[LibraryView, datetime, bool]:
+    holds = conn.holds(ctx, ref)
+    return LibraryView(None, (), holds.data), holds.fetched_at, holds.stale
+
+
+def _read_family(conn: Any, ctx: CallContext, ref: LinkRef) -> tuple[Any, datetime, bool]:
+    family = conn.family(ctx, ref)
+    return family.data, family.fetched_at, family.stale
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+# -- library: renew loans ----------------------------------------------------------------
+
+
+def _renew(svc: Service, ctx: CallContext, loan_id: str, key: str) -> Any:
+    """One renewal; a "no" from the library is a refusal, journaled as such."""
+    outcome = svc.connector.renew(ctx, svc.ref, loan_id, idempotency_key=key)
+    if not outcome.renewed:
+        raise Refused(
+            outcome.reason or _("La bibliothèque n'a pas accepté de prolonger ce prêt."),
+            "not_renewable",
+        )
+    return outcome
+
+
+def _perform_renewal(
+    svc: Service, loan_id: str, title: str, key: str, budget: Budget
+) -> WriteOutcome:
+    return perform(
+        link=svc.link,
+        action="renew_loan",
+        key=key,
+        deadline_s=budget.left(),
+        call=lambda ctx, k: _renew(svc, ctx, loan_id, k),
+        encode=lambda o: {
+            "loan_id": loan_id,
+            "title": title,
+            "new_due_date": _iso(o.new_due_date),
+        },
+        summary=lambda o: (
+            f"{title} : retour le {_iso(o.new_due_date)}" if o.new_due_date else title
+        ),
+        detail=title,
+    )
+
+
+def _renewal_line(outcome: WriteOutcome, title: str) -> tuple[str, str]:
+    """What one renewal came to, for a person."""
+    result = outcome.result if isinstance(outcome.result, dict) else {}
+    title = result.get("title") or title
+    if outcome.status == "done":
+        new_due = _date(result.get("new_due_date"))
+        if new_due is None:
+            return _("« %(title)s » est prolongé.", title=title), "success"
+        return (
+            _("« %(title)s » est prolongé jusqu'au %(date)s.", title=title, date=long_day(new_due)),
+            "success",
+        )
+    if outcome.status == "refused":
+        if title:
+            return (
+                _(
+                    "« %(title)s » n'a pas pu être prolongé : %(reason)s",
+                    title=title,
+                    reason=outcome.reason,
+                ),
+                "error",
+            )
+        return _("Ce prêt n'a pas pu être prolongé : %(reason)s", reason=outcome.reason), "error"
+    if outcome.status == "in_progress":
+        return _("« %(title)s » : prolongation déjà en cours.", title=title), "info"
+    return (
+        _(
+            "« %(title)s » : le service n'a pas répondu, rien n'a été fait. Vous pouvez réessayer.",
+            title=title,
+        ),
+        "error",
+    )
+
+
+def _loans_fragment(svc: Service, budget: Budget) -> Callable[[Message], str]:
+    def render(message: Message) -> str:
+        panel = read_panel(svc, _read_loans, budget.left())
+        return render_template(
+            "services/_library_loans.html", service=svc, panel=panel, message=message, fragment=True
+        )
+
+    return render
+
+
+def _library_page(svc: Service) -> str:
+    return url_for("services.service", slug=svc.slug)
+
+
+@bp.post("/<slug>/loans/<loan_id>/renew")
+@login_required
+@journey("library", "renew")
+def renew_loan(slug: str, loan_id: str) -> Answer:
+    svc = _service(slug, "library")
+    _check_id(loan_id)
+    budget = Budget()
+    fragment, back = _loans_fragment(svc, budget), _library_page(svc)
+    key = _form_key()
+    if not KEY_RE.match(key):
+        return _answer(_invalid(), fragment, back)
+    settled = _settled(key, "renew_loan")
+    loans = read_panel(svc, _read_loans, budget.left())
+    loan, trouble = _owned(svc, loans, loans.data.loans if loans.has_data else (), loan_id, settled)
+    if trouble is not None:
+        return _answer(trouble, fragment, back)
+    title = loan.title if loan is not None else ""
+    outcome = _perform_renewal(svc, loan_id, title, key, budget)
+    message = _trouble(outcome, svc)
+    if message is None:
+        text, kind = _renewal_line(outcome, title)
+        message = Message(text, kind)
+    return _answer(message, fragment, back)
+
+
+def _derived_key(key: str, loan_id: str) -> str:
+    """Each loan of a "renew all" form gets its own key, the same on every replay."""
+    return hashlib.sha256(f"{key}:{loan_id}".encode()).hexdigest()[:32]
+
+
+@bp.post("/<slug>/loans/renew")
+@login_required
+@journey("library", "renew_all")
+def renew_all(slug: str) -> Answer:
+    """Renew the loans the form offered: one call per loan, each with its own key."""
+    svc = _service(slug, "library")
+    budget = Budget()
+    fragment, back = _loans_fragment(svc, budget), _library_page(svc)
+    key = _form_key()
+    ids = list(dict.fromkeys(request.form.getlist("loan")))
+    if not KEY_RE.match(key) or len(ids) > MAX_ITEMS:
+        return _answer(_invalid(), fragment, back)
+    if not ids:
+        return _answer(Message(_("Aucun prêt ne peut être prolongé."), "info"), fragment, back)
+    loans = read_panel(svc, _read_loans, budget.left())
+    mine = {loan.id: loan for loan in loans.data.loans} if loans.has_data else {}
+    lines: list[tuple[str, str]] = []
+    renewed = 0
+    for loan_id in ids:
+        sub_key = _derived_key(key, loan_id)
+        loan = mine.get(loan_id)
+        if loan is None and not _settled(sub_key, "renew_loan"):
+            if not loans.has_data:
+                return _answer(_unreached(loans, svc), fragment, back)
+            # Returned since the page was shown, or not the resident's: same words.
+            lines.append(
+                (_("Un prêt n'apparaît plus sur votre compte : il n'a pas été prolongé."), "error")
+            )
+            continue
+        title = loan.title if loan is not None else ""
+        outcome = _perform_renewal(svc, loan_id, title, sub_key, budget)
+        if outcome.status == "relink":
+            return _answer(_relink(svc), fragment, back)
+        if outcome.status == "invalid":
+            return _answer(_invalid(), fragment, back)
+        renewed += outcome.status == "done"
+        lines.append(_renewal_line(outcome, title))
+    text = ngettext(
+        "%(num)d prêt sur %(total)d a été prolongé.",
+        "%(num)d prêts sur %(total)d ont été prolongés.",
+        renewed,
+        total=len(ids),
+    )
+    kind = "success" if renewed == len(ids) else ("error" if renewed == 0 else "info")
+    return _answer(Message(text, kind, tuple(lines)), fragment, back)
+
+
+# -- library: cancel a hold --------------------------------------------------------------
+
+
+def _holds_fragment(svc: Service, budget: Budget) -> Callable[[Message], str]:
+    def render(message: Message) -> str:
+        panel = read_panel(svc, _read_holds, budget.left())
+        return render_template(
+            "services/_library_holds.html", service=svc, panel=panel, message=message, fragment=True
+        )
+
+    return render
+
+
+@bp.route("/<slug>/holds/<hold_id>/cancel", methods=["GET", "POST"])
+@login_required
+@journey("library", "cancel_hold")
+def cancel_hold(slug: str, hold_id: str) -> Answer:
+    """GET asks for confirmation (a page, or the question in place for htmx); POST cancels."""
+    svc = _service(slug, "library")
+    _check_id(hold_id)
+    budget = Budget()
+    if request.method == "GET":
+        holds = read_panel(svc, _read_holds, budget.left())
+        hold = _owned(svc, holds, holds.data.holds if holds.has_data else (), hold_id, False)[0]
+        inline = is_partial()
+        template = "services/_hold_confirm.html" if inline else "services/hold_cancel.html"
+        return render_template(template, service=svc, panel=holds, hold=hold, inline=inline)
+    fragment, back = _holds_fragment(svc, budget), _library_page(svc)
+    key = _form_key()
+    if not KEY_RE.match(key):
+        return _answer(_invalid(), fragment, back)
+    settled = _settled(key, "cancel_hold")
+    holds = read_panel(svc, _read_holds, budget.left())
+    hold, trouble = _owned(svc, holds, holds.data.holds if holds.has_data else (), hold_id, settled)
+    if trouble is not None:
+        return _answer(trouble, fragment, back)
+    title = hold.title if hold is not None else ""
+    outcome = perform(
+        link=svc.link,
+        action="cancel_hold",
+        key=key,
+        deadline_s=budget.left(),
+        call=lambda ctx, k: svc.connector.cancel_hold(ctx, svc.ref, hold_id, idempotency_key=k),
+        encode=lambda _value: {"hold_id": hold_id, "title": title},
+        detail=title,
+    )
+    message = _trouble(outcome, svc) or _cancel_message(outcome, title)
+    return _answer(message, fragment, back)
+
+
+def _cancel_message(outcome: WriteOutcome, title: str) -> Message:
+    result = outcome.result if isinstance(outcome.result, dict) else {}
+    title = result.get("title") or title
+    if outcome.status == "done":
+        if title:
+            return Message(_("Votre réservation de « %(title)s » est annulée.", title=title))
+        return Message(_("Votre réservation est annulée."))
+    if title:
+        return Message(
+            _(
+                "La réservation de « %(title)s » n'a pas pu être annulée : %(reason)s",
+                title=title,
+                reason=outcome.reason,
+            ),
+            "error",
+        )
+    return Message(
+        _("La réservation n'a pas pu être annulée : %(reason)s", reason=outcome.reason), "error"
+    )
+
+
+# -- canteen: a month of meals per child -------------------------------------------------
+
+
+def parse_month(value: str | None, today: date | None = None) -> date:
+    """``YYYY-MM`` as the first day of that month; anything else is this month."""
+    today = today or date.today()
+    match = MONTH_RE.match(value or "")
+    if match:
+        year, month = int(match.group(1)), int(match.group(2))
+        if 2000 <= year <= 2100 and 1 <= month <= 12:
+            return date(year, month, 1)
+    return today.replace(day=1)
+
+
+def parse_shown_days(values: Sequence[str]) -> dict[date, bool] | None:
+    """The days the form showed with their state then (``YYYY-MM-DD:1`` = booked), or
+    None if the form was not one of ours."""
+    if len(values) > MAX_DAYS:
+        return None
+    shown: dict[date, bool] = {}
+    for value in values:
+        match = SHOWN_DAY_RE.match(value)
+        if not match:
+            return None
+        try:
+            shown[date.fromisoformat(match.group(1))] = match.group(2) == "1"
+        except ValueError:
+            return None
+    return shown
+
+
+def _meals_url(svc: Service, month: date) -> str:
+    if month == date.today().replace(day=1):
+        return url_for("services.service", slug=svc.slug)
+    return url_for("services.meals", slug=svc.slug, month=month.strftime("%Y-%m"))
+
+
+@bp.get("/<slug>/meals")
+@login_required
+@journey("canteen", "meals")
+def meals(slug: str) -> str:
+    """The canteen page for any month (``?month=YYYY-MM``); a bad month shows this one."""
+    svc = _service(slug, "canteen")
+    month = parse_month(request.args.get("month"))
+    panel = read_panel(svc, canteen_reader(month), current_settings().page_deadline_s)
+    return render_template("services/canteen.html", service=svc, panel=panel)
+
+
+def _child_reader(child_id: str, known: Any, month: date) -> Any:
+    def read(conn: Any, ctx: CallContext, ref: LinkRef) -> tuple[ChildMonth, datetime, bool]:
+        child = known
+        results = []
+        if child is None:
+            family = conn.family(ctx, ref)
+            results.append(family)
+            child = next((c for c in family.data.children if c.id == child_id), None)
+            if child is None:
+                raise Refused(_("Cet enfant n'apparaît plus sur le compte famille."), "not_found")
+        days = conn.reservations(ctx, ref, child_id, month)
+        results.append(days)
+        return ChildMonth(child, days.data), *combine(*results)
+
+    return read
+
+
+def _child_fragment(
+    svc: Service, child_id: str, child: Any, month: date, budget: Budget
+) -> Callable[[Message], str]:
+    def render(message: Message) -> str:
+        panel = read_panel(svc, _child_reader(child_id, child, month), budget.left())
+        return render_template(
+            "services/_canteen_child.html",
+            service=svc,
+            panel=panel,
+            cm=panel.data,
+            child_id=child_id,
+            month_start=month,
+            message=message,
+            fragment=True,
+        )
+
+    return render
+
+
+def _change_meals(
+    svc: Service, ctx: CallContext, child_id: str, changes: list[MealChange], key: str
+) -> Sequence[MealChangeOutcome]:
+    """One call for every change; if none applied, the whole form was refused."""
+    outcomes = svc.connector.change_reservations(
+        ctx, svc.ref, child_id, changes, idempotency_key=key
+    )
+    if outcomes and not any(o.applied for o in outcomes):
+        raise Refused(
+            "\n".join(
+                f"{short_day(o.day)} : {o.reason}" if o.reason else short_day(o.day)
+                for o in outcomes
+            ),
+            "not_applied",
+        )
+    return outcomes
+
+
+def _meals_summary(name: str, changes: list[MealChange], outcomes: Sequence[Any]) -> str:
+    wanted = {c.day: c.book for c in changes}
+    done = [
+        f"{o.day.isoformat()} {'réservé' if wanted.get(o.day) else 'annulé'}"
+        for o in outcomes
+        if o.applied
+    ]
+    refused = [o.day.isoformat() for o in outcomes if not o.applied]
+    text = f"{name} : " + ", ".join(done)
+    return text + (f" ; refusé : {', '.join(refused)}" if refused else "")
+
+
+def _meals_message(outcome: WriteOutcome) -> Message:
+    if outcome.status == "refused":
+        lines = tuple((line, "error") for line in outcome.reason.split("\n") if line)
+        return Message(_("Aucune modification n'a été enregistrée."), "error", lines)
+    lines_: list[tuple[str, str]] = []
+    applied = 0
+    for item in outcome.result or ():
+        day = _date(item.get("day"))
+        label = short_day(day) if day else ""
+        if item.get("applied"):
+            applied += 1
+            text = (
+                _("%(day)s : repas réservé.", day=label)
+                if item.get("book")
+                else _("%(day)s : repas annulé.", day=label)
+            )
+            lines_.append((text, "success"))
+        else:
+            lines_.append(
+                (
+                    _(
+                        "%(day)s : non modifié. %(reason)s",
+                        day=label,
+                        reason=item.get("reason", ""),
+                    ),
+                    "error",
+                )
+            )
+    text = ngettext(
+        "%(num)d modification enregistrée.", "%(num)d modifications enregistrées.", applied
+    )
+    return Message(text, "success" if applied == len(lines_) else "info", tuple(lines_))
+
+
+@bp.post("/<slug>/children/<child_id>/meals")
+@login_required
+@journey("canteen", "book")
+def book_meals(slug: str, child_id: str) -> Answer:
+    """Send the days whose box changed since the form was shown; the back-end answers
+    day by day (a day past its deadline is refused with its reason, the others apply)."""
+    svc = _service(slug, "canteen")
+    _check_id(child_id)
+    budget = Budget()
+    month = parse_month(request.form.get("month"))
+    back = _meals_url(svc, month)
+    key = _form_key()
+    shown = parse_shown_days(request.form.getlist("day"))
+    family = read_panel(svc, _read_family, budget.left())
+    children = family.data.children if family.has_data else ()
+    settled = KEY_RE.match(key) is not None and _settled(key, "book_meals")
+    child, trouble = _owned(svc, family, children, child_id, settled)
+    fragment = _child_fragment(svc, child_id, child, month, budget)
+    if not KEY_RE.match(key) or shown is None:
+        return _answer(_invalid(), fragment, back)
+    if trouble is not None:
+        return _answer(trouble, fragment, back)
+    wanted = set(request.form.getlist("book"))
+    changes = [
+        MealChange(day, day.isoformat() in wanted)
+        for day, was_booked in sorted(shown.items())
+        if (day.isoformat() in wanted) != was_booked
+    ]
+    if not changes:
+        return _answer(
+            Message(_("Vous n'avez rien changé : rien n'a été envoyé."), "info"), fragment, back
+        )
+    name = child.first_name if child is not None else ""
+    outcome = perform(
+        link=svc.link,
+        action="book_meals",
+        key=key,
+        deadline_s=budget.left(),
+        call=lambda ctx, k: _change_meals(svc, ctx, child_id, changes, k),
+        encode=lambda outcomes: [
+            {
+                "day": o.day.isoformat(),
+                "book": next((c.book for c in changes if c.day == o.day), None),
+                "applied": o.applied,
+                "reason": o.reason,
+            }
+            for o in outcomes
+        ],
+        summary=lambda outcomes: _meals_summary(name, changes, outcomes),
+        detail=f"{name} : " + ", ".join(c.day.isoformat() for c in changes),
+    )
+    message = _trouble(outcome, svc) or _meals_message(outcome)
+    return _answer(message, fragment, back)
+
+
+# -- housing: renew the application ------------------------------------------------------
+
+
+def _application_fragment(svc: Service, budget: Budget) -> Callable[[Message], str]:
+    def render(message: Message) -> str:
+        panel = read_panel(svc, housing_page, budget.left())
+        return render_template(
+            "services/_housing_application.html",
+            service=svc,
+            panel=panel,
+            message=message,
+            fragment=True,
+        )
+
+    return render
+
+
+@bp.route("/<slug>/renew", methods=["GET", "POST"])
+@login_required
+@journey("housing", "renew")
+def renew_application(slug: str) -> Answer:
+    """GET asks for confirmation, or explains why it cannot be done; POST renews. The
+    back-end has the last word on the renewal window: its refusal is shown as it is."""
+    svc = _service(slug, "housing")
+    budget = Budget()
+    if request.method == "GET":
+        panel = read_panel(svc, housing_page, budget.left())
+        inline = is_partial()
+        template = "services/_housing_confirm.html" if inline else "services/housing_renew.html"
+        return render_template(template, service=svc, panel=panel, inline=inline)
+    fragment = _application_fragment(svc, budget)
+    back = url_for("services.service", slug=svc.slug)
+    key = _form_key()
+    if not KEY_RE.match(key):
+        return _answer(_invalid(), fragment, back)
+    outcome = perform(
+        link=svc.link,
+        action="renew_application",
+        key=key,
+        deadline_s=budget.left(),
+        call=lambda ctx, k: svc.connector.renew(ctx, svc.ref, idempotency_key=k),
+        encode=lambda receipt: {"new_expires_on": receipt.new_expires_on.isoformat()},
+        summary=lambda receipt: f"renouvelée jusqu'au {receipt.new_expires_on.isoformat()}",
+    )
+    message = _trouble(outcome, svc)
+    if message is None and outcome.status == "done":
+        new_expiry = _date((outcome.result or {}).get("new_expires_on"))
+        message = Message(
+            _("Votre demande est renouvelée jusqu'au %(date)s.", date=long_day(new_expiry))
+            if new_expiry is not None
+            else _("Votre demande est renouvelée.")
+        )
+    elif message is None:
+        message = Message(
+            _("Votre demande n'a pas été renouvelée : %(reason)s", reason=outcome.reason), "error"
+        )
+    return _answer(message, fragment, back)
