@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from portal.formatting import clock, money, short_day
 from portal.integrations import registry
 from portal.models import ServiceLink
 from portal.models._types import utcnow
+from portal.services.actions import dom_id
 from portal.services.reading import Panel, Reader, Service, combine, linked_services, read_panel
 
 log = logging.getLogger(__name__)
@@ -258,12 +258,6 @@ def read_todo(citizen_id: int, deadline_s: float) -> TodoList:
 
 
 # -- items, in the request's thread ------------------------------------------------------
-
-
-def dom_id(value: object) -> str:
-    """A back-end id as the service pages write it in an HTML id (their section per
-    child is ``meals-<dom_id>``)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", str(value))
 
 
 def _uid(link_id: int, kind: str, thing: str) -> str:
