@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 import sandbox
 from portal import create_app
 from portal.config import PROJECT_ROOT
+from portal.extensions import limiter
 from sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, default_clients
 from tests.browser.support import (
     CHROMIUM_ARGS,
@@ -145,11 +146,19 @@ def _close_breakers(app: Flask) -> None:
         http.breakers._breakers.clear()
 
 
+def _forget_rate_limits() -> None:
+    """Forget the failed proofs of earlier tests: every browser comes from 127.0.0.1, so
+    they would add up to the per-address limit and refuse a later test's link."""
+    limiter.reset()
+
+
 @pytest.fixture
 def services_portal(live_services_portal: LivePortal) -> Iterator[LivePortal]:
     """The live portal with back-ends: empty tables (no links, no last-good snapshots),
-    every breaker closed and every back-end of the sandbox healthy."""
+    no rate limit reached, every breaker closed and every back-end of the sandbox
+    healthy."""
     _close_breakers(live_services_portal.app)
+    _forget_rate_limits()
     yield from _clean(live_services_portal)
 
 
