@@ -1,0 +1,388 @@
+"""Every page the resident journeys add, checked as the site's other pages are: axe-core
+(WCAG 2.1 A and AA, and best practices) in French and in English, a visible focus at
+every keyboard stop, no sideways scrolling at 320 px, no console error, and a first
+visit within the page budget (50 KB transferred, 10 requests).
+
+The pages are reached as a resident reaches them, in one walk per identity: Éloïse, with
+nothing linked, goes through the linking pages; Marie-Thérèse unlinks (the question
+only), cancels a hold (the question), renews a loan, opens next month's meals, renews
+her housing application, looks at her to-do list, calendar, activity and data, pays
+one invoice, has another refused and a third left pending, then deletes her account.
+Locators use ids and addresses, not words, so the same walk runs in both languages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Route, expect
+
+from tests.browser.support import (
+    FC_BUTTON,
+    LANGUAGES,
+    NARROW,
+    SERVICES_BUDGET,
+    ConsoleWatch,
+    LivePortal,
+    PageLoad,
+    axe_violations,
+    budget_problems,
+    clear_browser_cache,
+    focus_is_visible,
+    format_violations,
+    identity_button_name,
+    keyboard_stops,
+    measure_page_load,
+    sideways_scrolling,
+)
+
+pytestmark = pytest.mark.browser
+
+#: A context's browser language, which the portal follows when nothing else was chosen.
+BROWSER_LOCALES = {"fr": "fr-FR", "en": "en-GB"}
+UNPAID = ("fac-4521-2611", "fac-4521-2612")
+#: Pages the test serves again through a route (the hand-off without its Refresh): the
+#: browser's own figures for them are the route's, so only the budget applies.
+SERVED_BY_THE_TEST = {"payment-handoff": "/go"}
+
+
+@pytest.fixture
+def portal(services_portal: LivePortal) -> LivePortal:
+    """In this module the portal reads the sandbox's back-ends."""
+    return services_portal
+
+
+#: What a check does with each page: ``show`` is the one navigation (or swap) that
+#: brings it, to run (and measure) as the check likes; the page is then ready to check.
+Check = Callable[[Page, str, Callable[[], None]], None]
+
+#: The pages each walk shows, in order.
+JOURNEY_PAGES = (
+    "link-index",
+    "link-library",
+    "link-library-with-errors",
+    "link-canteen",
+    "link-housing",
+    "unlink-question",
+    "hold-cancel-question",
+    "library-after-renewal",
+    "meals-next-month",
+    "housing-renewal-question",
+    "housing-renewed",
+    "todo",
+    "calendar",
+    "calendar-link-made",
+    "activity",
+    "my-data",
+    "payment-handoff",
+    "payment-paid",
+    "payment-refused",
+    "payment-abandoned",
+    "payment-pending",
+    "delete-question",
+    "account-deleted",
+)
+
+
+@dataclass
+class Walk:
+    page: Page
+    portal: LivePortal
+    check: Check
+    visited: list[str]
+    #: Console errors met on the pages, but a page's own error status (a form refused
+    #: with 422 is logged as a failed load).
+    errors: list[str]
+
+    def __post_init__(self) -> None:
+        self.console = ConsoleWatch(self.page)
+
+    def visit(
+        self,
+        key: str,
+        show: Callable[[], None],
+        prepare: Callable[[], None] | None = None,
+        status: int = 200,
+    ) -> None:
+        """``prepare`` brings the browser next to the page (not measured), ``show``
+        brings the page itself."""
+        self.visited.append(key)
+        if prepare is not None:
+            prepare()
+            # What the prepared page loads (its icon last) is not the next page's weight.
+            self.page.wait_for_load_state("networkidle")
+        self.console.clear()
+        self.check(self.page, key, show)
+        self.errors.extend(f"{key}: {e}" for e in self.console.unexpected(self.page, status))
+
+    def goto(self, key: str, path: str) -> None:
+        def show() -> None:
+            response = self.page.goto(path)
+            assert response is not None and response.status == 200, (path, response)
+            expect(self.page.locator("main h1")).to_be_visible()
+
+        self.visit(key, show)
+
+
+def sign_in(page: Page, identity: str) -> None:
+    """Sign in by clicking, whatever the language (ids and roles, not words)."""
+    page.goto("/auth/login")
+    page.locator(FC_BUTTON).click()
+    page.get_by_role("button", name=identity_button_name(identity), exact=True).click()
+    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_load_state("networkidle")
+
+
+def eloise_walk(walk: Walk) -> None:
+    page = walk.page
+    sign_in(page, "eloise")
+    walk.goto("link-index", "/link")
+    walk.goto("link-library", "/link/bib-merignac")
+
+    def refused_form() -> None:
+        page.locator("#card_number").fill("1234")
+        page.locator("main form button[type=submit]").click()
+        expect(page.locator(".error-summary")).to_be_focused()
+
+    walk.visit(
+        "link-library-with-errors",
+        refused_form,
+        prepare=lambda: page.goto("/link/bib-merignac"),
+        status=422,
+    )
+    walk.goto("link-canteen", "/link/cantine-bordeaux")
+    walk.goto("link-housing", "/link/logement-metropole")
+
+
+def marie_walk(walk: Walk) -> None:
+    page, portal = walk.page, walk.portal
+    sign_in(page, "marie-therese")
+    walk.goto("unlink-question", "/link/bib-merignac/remove")
+
+    page.goto("/services/bib-merignac")
+    cancel = page.locator("#holds a[href$='/cancel']").first.get_attribute("href")
+    assert cancel, "Marie-Thérèse has a hold she can cancel"
+    walk.goto("hold-cancel-question", cancel)
+
+    def renewed_in_place() -> None:
+        page.locator("#loans tbody button").first.click()
+        expect(page.locator("#loans [role=status]")).to_be_focused()
+
+    walk.visit(
+        "library-after-renewal",
+        renewed_in_place,
+        prepare=lambda: page.goto("/services/bib-merignac"),
+    )
+    page.goto("/services/cantine-bordeaux")
+    next_month = page.locator("a[rel=next]").get_attribute("href")
+    assert next_month
+    walk.goto("meals-next-month", next_month)
+    walk.goto("housing-renewal-question", "/services/logement-metropole/renew")
+
+    def renewed_application() -> None:
+        page.locator("#confirm button[type=submit]").click()
+        expect(page.locator("#application [role=status]")).to_be_visible()
+
+    walk.visit(
+        "housing-renewed",
+        renewed_application,
+        prepare=lambda: page.goto("/services/logement-metropole/renew"),
+    )
+    walk.goto("todo", "/account/todo")
+    walk.goto("calendar", "/account/calendar")
+
+    def calendar_link_made() -> None:
+        page.locator("form[action$='/account/calendar'] button").click()
+        expect(page.locator("#feed-url")).to_be_visible()
+
+    walk.visit(
+        "calendar-link-made", calendar_link_made, prepare=lambda: page.goto("/account/calendar")
+    )
+    walk.goto("activity", "/account/activity")
+    walk.goto("my-data", "/account/data")
+
+    # Paying. The hand-off page leaves for the provider's by itself at once (a Refresh
+    # header): it is shown again by its address, with that header held back, to be checked.
+    def hold_the_handoff(route: Route) -> None:
+        response = route.fetch()
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "refresh"}
+        route.fulfill(response=response, headers=headers)
+
+    page.goto("/services/cantine-bordeaux")
+    page.locator(f"form[action$='/{UNPAID[0]}/pay'] button").click()
+    page.wait_for_url(re.compile(r"/payfip/pay/"))
+    payment_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+
+    def handoff() -> None:
+        page.goto(f"/payments/{payment_id}/go")
+        expect(page.locator("main a.button[href*='/payfip/pay/']")).to_be_visible()
+
+    page.route("**/payments/*/go", hold_the_handoff)
+    try:
+        walk.visit("payment-handoff", handoff)
+        assert page.url.endswith("/go"), page.url
+    finally:
+        page.unroute("**/payments/*/go")
+    page.locator("main a.button[href*='/payfip/pay/']").click()
+
+    def paid() -> None:
+        page.locator("button[value=pay]").click()
+        page.wait_for_url(re.compile(r"/payments/return\?"))
+        expect(page.locator("main .notice--success")).to_be_visible()
+
+    walk.visit("payment-paid", paid)
+
+    def to_payfip() -> None:
+        page.goto("/services/cantine-bordeaux")
+        page.locator(f"form[action$='/{UNPAID[1]}/pay'] button").click()
+        page.wait_for_url(re.compile(r"/payfip/pay/"))
+
+    def pay_then(choice: str, notice: str) -> Callable[[], None]:
+        def show() -> None:
+            page.locator(f"button[value={choice}]").click()
+            page.wait_for_url(re.compile(r"/payments/return\?"))
+            expect(page.locator(f"main {notice}")).to_be_visible()
+
+        return show
+
+    walk.visit("payment-refused", pay_then("refuse", ".notice--error"), prepare=to_payfip)
+    walk.visit("payment-abandoned", pay_then("abandon", ".notice--warning"), prepare=to_payfip)
+
+    # Back before paying: the provider has not said anything yet.
+    to_payfip()
+    payment_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    walk.goto("payment-pending", f"/payments/return?payment_id={payment_id}")
+
+    walk.goto("delete-question", "/account/delete")
+
+    def ready_to_delete() -> None:
+        page.goto("/account/delete")
+        page.locator("#confirm").check()
+
+    def deleted() -> None:
+        page.locator("form[action$='/account/delete'] button").click()
+        expect(page.locator("main h1")).to_be_visible()
+        assert "/account/delete" not in page.url, page.url
+        # Signed out: the header offers to sign in, not out.
+        expect(page.locator("header form[action$='/auth/logout']")).to_have_count(0)
+
+    walk.visit("account-deleted", deleted, prepare=ready_to_delete)
+    assert portal.sandbox  # the walk used the sandbox's back-ends throughout
+
+
+WALKS = (eloise_walk, marie_walk)
+
+
+def walk_all(
+    new_context: Callable[..., BrowserContext],
+    portal: LivePortal,
+    lang: str,
+    check: Check,
+    **options: object,
+) -> list[str]:
+    """Show every journey page in ``lang``, one fresh browser context per identity, and
+    check each; the console errors met on the way."""
+    visited: list[str] = []
+    errors: list[str] = []
+    for walk in WALKS:
+        page = new_context(locale=BROWSER_LOCALES[lang], **options).new_page()
+        walk(Walk(page, portal, check, visited, errors))
+    assert tuple(visited) == JOURNEY_PAGES, visited
+    return errors
+
+
+def assert_none(problems: dict[str, list[str]], errors: list[str]) -> None:
+    assert not problems, "\n".join(f"{k}:\n" + "\n".join(v) for k, v in problems.items())
+    assert not errors, "console errors:\n" + "\n".join(errors)
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_each_journey_page_passes_axe_in_each_language(
+    new_context: Callable[..., BrowserContext], portal: LivePortal, lang: str
+) -> None:
+    problems: dict[str, list[str]] = {}
+
+    def check(page: Page, key: str, show: Callable[[], None]) -> None:
+        show()
+        found = []
+        declared = page.locator("html").get_attribute("lang")
+        if declared != lang:
+            found.append(f'<html lang="{declared}">, not "{lang}"')
+        skip = page.locator(".skip-link").inner_text()
+        if skip != portal.translate(lang, "Aller au contenu"):
+            found.append(f"the skip link says {skip!r}")
+        violations = axe_violations(page)
+        if violations:
+            found.append(format_violations(violations))
+        if found:
+            problems[f"{key} ({page.url})"] = found
+
+    assert_none(problems, walk_all(new_context, portal, lang, check))
+
+
+def test_each_journey_page_shows_where_the_keyboard_focus_is(
+    new_context: Callable[..., BrowserContext], portal: LivePortal
+) -> None:
+    problems: dict[str, list[str]] = {}
+
+    def check(page: Page, key: str, show: Callable[[], None]) -> None:
+        show()
+        stops = keyboard_stops(page, max_presses=400)
+        if not stops:
+            problems[key] = [f"nothing on {page.url} takes the keyboard focus"]
+        invisible = [s for s in stops if not focus_is_visible(s)]
+        if invisible:
+            problems[f"{key} ({page.url})"] = [f"focus is invisible: {invisible}"]
+
+    assert_none(problems, walk_all(new_context, portal, "fr", check))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_each_journey_page_reads_at_320_px(
+    new_context: Callable[..., BrowserContext], portal: LivePortal, lang: str
+) -> None:
+    problems: dict[str, list[str]] = {}
+
+    def check(page: Page, key: str, show: Callable[[], None]) -> None:
+        show()
+        sideways = sideways_scrolling(page)
+        if sideways:
+            problems[key] = [sideways]
+
+    assert_none(problems, walk_all(new_context, portal, lang, check, viewport=NARROW))
+
+
+def test_each_journey_page_stays_within_budget_on_a_first_visit(
+    new_context: Callable[..., BrowserContext],
+    portal: LivePortal,
+    page_budget_report: dict[str, PageLoad],
+    record_property: Callable[[str, object], None],
+) -> None:
+    problems: dict[str, list[str]] = {}
+
+    def check(page: Page, key: str, show: Callable[[], None]) -> None:
+        clear_browser_cache(page)
+        load = measure_page_load(page, show, SERVICES_BUDGET)
+        page_budget_report[key] = load
+        record_property(f"{key}_requests", load.requests)
+        record_property(f"{key}_transferred_bytes", load.bytes)
+        figures = load.figures(key, origin=portal.url)
+        print(figures)
+        found = budget_problems(page, load)
+        if key in SERVED_BY_THE_TEST:
+            held = SERVED_BY_THE_TEST[key]
+            found = [
+                f
+                for f in found
+                if not (f.split(": ", 1)[0].endswith(held) and "Performance API" in f)
+            ]
+        if found:
+            problems[key] = [*found, figures]
+
+    assert_none(problems, walk_all(new_context, portal, "fr", check))
