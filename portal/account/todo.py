@@ -34,6 +34,7 @@ from portal.formatting import clock, money, short_day
 from portal.integrations import registry
 from portal.models import ServiceLink
 from portal.models._types import utcnow
+from portal.payments import ledger
 from portal.services.actions import dom_id
 from portal.services.reading import Panel, Reader, Service, combine, linked_services, read_panel
 
@@ -349,6 +350,11 @@ def _canteen_items(svc: Service, data: CanteenTodo, today: date) -> list[TodoIte
                 anchor=f"meals-{dom_id(child.id)}",
             )
         )
+    # What is left to pay: not paid as the back-end says or as it confirmed to the portal,
+    # and no payment waiting for its confirmation (it must not be paid twice).
+    status = {
+        line.invoice.id: line.status for line in ledger.invoice_lines(svc.link, data.invoices)
+    }
     items.extend(
         _item(
             svc,
@@ -364,7 +370,7 @@ def _canteen_items(svc: Service, data: CanteenTodo, today: date) -> list[TodoIte
             overdue=invoice.due_date < today,
         )
         for invoice in data.invoices
-        if not invoice.paid
+        if status.get(invoice.id) == "to_pay"
     )
     return items
 

@@ -289,6 +289,30 @@ def test_resident_back_before_the_provider_confirms_is_told_to_wait(
     assert UNPAID not in pay_forms(browser)
 
 
+def spaced(response: Any) -> str:
+    """The page's text with its non-breaking spaces (before "€", for one) as spaces."""
+    return text(response).replace("\u00a0", " ").replace("\u202f", " ")
+
+
+def test_a_payment_waiting_for_its_confirmation_is_not_counted_or_listed_as_to_pay(
+    browser: FlaskClient, portal: LivePortal
+) -> None:
+    sign_in(browser, "marie-therese")
+    card = spaced(browser.get(f"{CANTEEN}/card"))
+    assert "2 factures à payer (112,95 €)" in card  # 88,35 € + 24,60 €
+    todo = spaced(browser.get("/account/todo"))
+    assert "Payer « Restauration scolaire — novembre 2026 » (88,35 €)" in todo
+
+    start_paying(browser)  # and never back: the provider has said nothing yet
+
+    card = spaced(browser.get(f"{CANTEEN}/card"))
+    assert "1 facture à payer (24,60 €)" in card
+    assert "1 paiement en cours de confirmation" in card
+    todo = spaced(browser.get("/account/todo"))
+    assert "Payer « Restauration scolaire — novembre 2026 »" not in todo
+    assert "Payer « Accueil périscolaire du matin — novembre 2026 » (24,60 €)" in todo
+
+
 def test_a_replayed_pay_form_starts_one_payment(browser: FlaskClient, portal: LivePortal) -> None:
     sign_in(browser, "marie-therese")
     form = pay_forms(browser)[UNPAID]
