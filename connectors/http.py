@@ -163,6 +163,10 @@ class BreakerStore(Protocol):
 
     def state(self, slug: str, now: float, cooldown_s: float) -> BreakerState: ...
 
+    def reset(self, slug: str) -> None:
+        """Close the breaker and forget its failures (an operator who fixed the back-end)."""
+        ...
+
 
 def _breaker_state(
     failures: int, opened_at: float | None, now: float, cooldown_s: float
@@ -222,6 +226,10 @@ class MemoryBreakerStore:
         with self._lock:
             b = self._breakers.get(slug) or _Breaker()
             return _breaker_state(b.failures, b.opened_at, now, cooldown_s)
+
+    def reset(self, slug: str) -> None:
+        with self._lock:
+            self._breakers.pop(slug, None)
 
 
 _LUA_BEFORE_CALL = """
@@ -321,6 +329,10 @@ class RedisBreakerStore:
             )
         except redis_lib.RedisError as exc:
             log.warning("breaker store unreachable, failure of %s not recorded: %s", slug, exc)
+
+    def reset(self, slug: str) -> None:
+        """Raises if Redis is unreachable: whoever resets a breaker must know it did not."""
+        self._redis.delete(self.key(slug))
 
     def state(self, slug: str, now: float, cooldown_s: float) -> BreakerState:
         import redis as redis_lib

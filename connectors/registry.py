@@ -360,6 +360,11 @@ class Registry:
     def breaker_state(self, slug: str) -> BreakerState:
         return self._http[slug].breaker_state()
 
+    def reset_breakers(self) -> None:
+        """Close every instance's breaker and forget its failures."""
+        for slug, http in self._http.items():
+            http.breakers.reset(slug)
+
     def probe(self, slug: str, ctx: CallContext) -> None:
         """Ask one instance a cheap question (for the status page's background checks).
 

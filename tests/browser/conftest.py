@@ -140,10 +140,8 @@ def live_services_portal(
 
 def _close_breakers(app: Flask) -> None:
     """Forget the failures the previous test caused: a breaker it opened would otherwise
-    keep a healthy back-end's card "unavailable" for its whole cool-down. (The registry
-    has no public reset; every instance shares the one in-memory breaker store.)"""
-    for http in app.extensions["connectors"]._http.values():
-        http.breakers._breakers.clear()
+    keep a healthy back-end's card "unavailable" for its whole cool-down."""
+    app.extensions["connectors"].reset_breakers()
 
 
 def _forget_rate_limits() -> None:

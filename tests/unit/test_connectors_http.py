@@ -400,6 +400,23 @@ def test_the_breaker_opens_after_n_failures_and_then_fails_fast(breaker_store: o
     assert raised.value.retry_after == pytest.approx(30)
 
 
+def test_a_reset_breaker_is_closed_and_calls_the_back_end_again(breaker_store: object) -> None:
+    backend, clock = Switch(), FakeClock()
+    http = breaker_http(breaker_store, backend, clock)
+    for _ in range(3):
+        with pytest.raises(Unavailable):
+            get_loans(http)
+    assert http.breaker_state().state == "open"
+
+    breaker_store.reset(http.slug)  # type: ignore[attr-defined]
+
+    assert http.breaker_state().state == "closed"
+    assert http.breaker_state().failures == 0
+    backend.broken = False
+    assert get_loans(http) == {"loans": []}
+    assert backend.calls == 4, "the call after the reset reached the back-end, at once"
+
+
 def test_a_successful_half_open_probe_closes_the_breaker(breaker_store: object) -> None:
     backend, clock = Switch(), FakeClock()
     http = breaker_http(breaker_store, backend, clock)
