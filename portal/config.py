@@ -50,6 +50,9 @@ class Settings:
     signin_rate_limit: str = "30 per minute"
     #: Failed proofs of ownership allowed, per resident and per client address.
     link_failure_limit: str = "5 per 15 minutes"
+    #: Requests to the calendar feed, per client address. Calendar applications poll
+    #: every few hours; this stops someone hammering it (or guessing its 256-bit tokens).
+    feed_rate_limit: str = "30 per minute"
     #: Seconds of clock skew tolerated on ``exp``/``iat``. FranceConnect tokens live 60 s.
     jwt_leeway_s: int = 30
     #: Deadline for one call to the identity provider (discovery, token, userinfo, JWKS).
@@ -124,6 +127,7 @@ class Settings:
         for name, value in (
             ("PORTAL_SIGNIN_RATE_LIMIT", self.signin_rate_limit),
             ("PORTAL_LINK_FAILURE_LIMIT", self.link_failure_limit),
+            ("PORTAL_FEED_RATE_LIMIT", self.feed_rate_limit),
         ):
             try:
                 parse_limit(value)
@@ -169,6 +173,7 @@ _ENV_NAMES = {
     "signin_rate_limit": "PORTAL_SIGNIN_RATE_LIMIT",
     "trusted_proxies": "PORTAL_TRUSTED_PROXIES",
     "link_failure_limit": "PORTAL_LINK_FAILURE_LIMIT",
+    "feed_rate_limit": "PORTAL_FEED_RATE_LIMIT",
     "encryption_keys": "PORTAL_ENCRYPTION_KEYS",
     "connectors_file": "PORTAL_CONNECTORS_FILE",
     "demo_links_file": "PORTAL_DEMO_LINKS_FILE",

@@ -34,9 +34,12 @@ from portal.models import JournalEntry
 
 log = logging.getLogger(__name__)
 
-#: Calendar applications poll every few hours; this only stops someone hammering the
-#: feed (or guessing tokens, hopeless at 256 bits anyway) from one address.
-FEED_RATE_LIMIT = "30 per minute"
+
+def _feed_limit() -> str:
+    """``PORTAL_FEED_RATE_LIMIT``, read when a request comes (settings are per app)."""
+    return current_settings().feed_rate_limit
+
+
 #: Seconds a calendar application is asked to wait when a service could not be read.
 FEED_RETRY_AFTER_S = 900
 #: Session key holding a just-created feed URL until the page shows it, once.
@@ -181,7 +184,7 @@ def calendar_download() -> Response:
 
 
 @feed_bp.get("/calendar/<token>.ics")
-@limiter.limit(FEED_RATE_LIMIT)
+@limiter.limit(_feed_limit)
 @journey("account", "calendar-feed")
 def feed(token: str) -> Response:
     citizen = citizen_for_token(token)

@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
 
+from portal import create_app
 from portal.crypto import SecretBox
 from portal.extensions import db
 from portal.models import (
@@ -29,7 +30,7 @@ from portal.models import (
     ServiceLink,
     WriteRecord,
 )
-from tests.support import Sandbox, sign_in
+from tests.support import Sandbox, empty_tables, portal_settings, sign_in
 
 HX = {"HX-Request": "true"}
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -617,6 +618,26 @@ def test_the_calendar_feed_is_rate_limited(services_client: FlaskClient) -> None
     statuses = [services_client.get(f"/calendar/{'b' * 43}.ics").status_code for _ in range(31)]
     assert statuses[:30] == [404] * 30
     assert statuses[30] == 429
+
+
+def test_the_calendar_feed_limit_is_a_setting(
+    database_url: str, fc_sandbox: Sandbox, connectors_file: str
+) -> None:
+    app = create_app(
+        portal_settings(
+            database_url,
+            fc_sandbox.issuer,
+            connectors_file=connectors_file,
+            feed_rate_limit="3 per minute",
+        )
+    )
+    try:
+        client = app.test_client()
+        statuses = [client.get(f"/calendar/{'c' * 43}.ics").status_code for _ in range(4)]
+        assert statuses == [404, 404, 404, 429]
+    finally:
+        empty_tables(app)
+        app.extensions["connectors"].close()
 
 
 def test_a_feed_whose_service_is_down_asks_the_calendar_to_keep_its_copy(

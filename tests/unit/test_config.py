@@ -76,6 +76,8 @@ def test_production_refuses_development_defaults_and_plain_http(name: str, value
         ("PORTAL_SESSION_ABSOLUTE_HOURS", "0"),
         ("PORTAL_FC_ALLOW_HS256", "perhaps"),
         ("PORTAL_TRUSTED_PROXIES", "-1"),
+        ("PORTAL_LINK_FAILURE_LIMIT", "five a day"),
+        ("PORTAL_FEED_RATE_LIMIT", "lots"),
     ],
 )
 def test_nonsense_is_refused_with_the_variable_named(name: str, value: str) -> None:
