@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal import create_app
-from portal.config import ConfigError, load_settings
+from portal.config import _ENV_NAMES, PROJECT_ROOT, ConfigError, load_settings
 
 PRODUCTION = {
     "PORTAL_ENV": "production",
@@ -114,3 +114,9 @@ def test_development_has_no_hsts(tmp_path) -> None:
     assert "Strict-Transport-Security" not in r.headers
     assert "Content-Security-Policy" in r.headers
     assert "HX-Request" in r.headers["Vary"]
+
+
+def test_every_setting_is_in_the_configuration_reference() -> None:
+    reference = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [name for name in _ENV_NAMES.values() if f"`{name}`" not in reference]
+    assert not missing, f"docs/configuration.md does not describe {missing}"
