@@ -102,6 +102,48 @@ def sandbox_connectors_file(sandbox_url: str, target: Path) -> str:
     return str(target)
 
 
+def crowded_connectors_file(sandbox_url: str, target: Path, annexes: int) -> str:
+    """The sandbox's instances plus ``annexes`` more Mérignac libraries under names of
+    their own (``bib-merignac-annexe-N``, same back-end): a territory with more services
+    than the dashboard has requests for."""
+    sandbox_connectors_file(sandbox_url, target)
+    extra = "".join(
+        f"""
+[instances.{slug}]
+type = "library-standard"
+title = "Médiathèque de Mérignac, annexe {n}"
+communes = ["Mérignac"]
+base_url = "{sandbox_url}/library/merignac"
+
+[instances.{slug}.credentials]
+api_key = "sandbox-library-merignac-key"
+"""
+        for n, slug in enumerate(annexe_slugs(annexes), start=1)
+    )
+    with target.open("a", encoding="utf-8") as file:
+        file.write(extra)
+    return str(target)
+
+
+def annexe_slugs(count: int) -> list[str]:
+    return [f"bib-merignac-annexe-{n}" for n in range(1, count + 1)]
+
+
+def link_annexes(app: Flask, count: int, patron: str = "mer-p-0417") -> None:
+    """Link the one signed-in resident's Mérignac card at every annexe too (arranged in
+    the database: the linking journey is tested on its own)."""
+    from portal.extensions import db
+    from portal.models import Citizen, ServiceLink
+
+    with app.app_context():
+        [citizen] = db.session.execute(db.select(Citizen)).scalars().all()
+        for slug in annexe_slugs(count):
+            db.session.add(
+                ServiceLink(citizen_id=citizen.id, instance_slug=slug, external_id=patron)
+            )
+        db.session.commit()
+
+
 DEMO_LINKS_FILE = str(PROJECT_ROOT / "demo-links.toml")
 
 

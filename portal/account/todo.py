@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 
 from connectors.base import (
@@ -29,24 +28,15 @@ from connectors.base import (
     MealDay,
     ReadResult,
 )
-from portal.extensions import db
 from portal.formatting import clock, money, short_day
-from portal.integrations import registry
-from portal.models import ServiceLink
 from portal.models._types import utcnow
 from portal.payments import ledger
 from portal.services.actions import dom_id
-from portal.services.reading import Panel, Reader, Service, combine, linked_services, read_panel
+from portal.services.reading import Reader, Service, combine, linked_services, read_concurrently
 
 log = logging.getLogger(__name__)
 
 PARIS = ZoneInfo("Europe/Paris")
-#: Threads reading at the same time for one list; more services simply queue.
-MAX_WORKERS = 8
-#: Time given to a worker past the connectors' own deadline (building the context,
-#: loading the link) before its service is counted as unreadable.
-GRACE_S = 0.5
-
 #: Same date: what must be done first comes first.
 KIND_ORDER = {
     "loan": 0,
@@ -192,19 +182,6 @@ def _reader(category: str, today: date, now: datetime) -> Reader[Any] | None:
     return None
 
 
-def _read_one(app: Flask, link_id: int, reader: Reader[Any], deadline_s: float) -> Panel[Any]:
-    """One service, in a worker: its own app context, its own session, its own link row
-    (an ORM object never crosses threads)."""
-    with app.app_context():
-        link = db.session.get(ServiceLink, link_id)
-        if link is None:  # unlinked meanwhile
-            return Panel("unavailable")
-        reg = registry()
-        connector = reg.connector(link.instance_slug)
-        service = Service(link, reg.instances[link.instance_slug], connector.category, connector)
-        return read_panel(service, reader, deadline_s)
-
-
 def read_todo(citizen_id: int, deadline_s: float) -> TodoList:
     """Every linked service read concurrently; never raises, never waits past the
     deadline (plus a small grace) for a slow one."""
@@ -218,27 +195,7 @@ def read_todo(citizen_id: int, deadline_s: float) -> TodoList:
             services.append(svc)
     if not services:
         return TodoList()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    panels: dict[str, Panel[Any]] = {}
-    pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(services)))
-    try:
-        futures = {
-            pool.submit(_read_one, app, svc.link.id, readers[svc.slug], deadline_s): svc
-            for svc in services
-        }
-        done, _pending = wait(futures, timeout=deadline_s + GRACE_S)
-        for future, svc in futures.items():
-            if future not in done:
-                log.info("to-do read on %s went past its deadline", svc.slug)
-                panels[svc.slug] = Panel("unavailable")
-            elif future.exception() is not None:
-                log.error("to-do read on %s crashed", svc.slug, exc_info=future.exception())
-                panels[svc.slug] = Panel("unavailable")
-            else:
-                panels[svc.slug] = future.result()
-    finally:
-        # A worker still waiting on a back-end ends at its own deadline; nobody waits for it.
-        pool.shutdown(wait=False, cancel_futures=True)
+    panels = read_concurrently(services, readers, deadline_s)
 
     todo = TodoList()
     for svc in services:

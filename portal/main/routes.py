@@ -2,12 +2,60 @@
 
 from __future__ import annotations
 
-from flask import g, render_template
+from collections.abc import Sequence
 
-from portal.auth.session import login_required
+from flask import abort, g, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from portal.auth.session import login_required, see_other
+from portal.config import current_settings
+from portal.htmx import is_partial
 from portal.journeys import journey
 from portal.main import bp
-from portal.services.reading import linked_services
+from portal.services.reading import (
+    Service,
+    linked_services,
+    own_service,
+    read_concurrently,
+    reader_for,
+)
+
+#: Requests the dashboard may make for its cards: the page budget (10 requests) less
+#: the page itself, its stylesheet, htmx, the icon and the to-do list.
+MAX_CARD_REQUESTS = 5
+#: More cards than any resident has: the request was not the dashboard's.
+MAX_CARDS_PER_REQUEST = 50
+
+
+def card_groups(
+    services: Sequence[Service], requests: int = MAX_CARD_REQUESTS
+) -> list[list[Service]]:
+    """The services split, in order, into at most ``requests`` groups of sizes that
+    differ by one at most: up to ``requests`` services, one card per request."""
+    count = min(len(services), requests)
+    groups: list[list[Service]] = []
+    start = 0
+    for i in range(count):
+        size = len(services) // count + (1 if i < len(services) % count else 0)
+        groups.append(list(services[start : start + size]))
+        start += size
+    return groups
+
+
+def card_loaders(services: Sequence[Service]) -> dict[str, dict[str, str]]:
+    """Which placeholder loads what: the first of each group asks for its group's cards
+    (its own alone if it is alone), marking every link of the group as loading; the
+    others are replaced by that answer."""
+    loaders = {}
+    for group in card_groups(services):
+        first = group[0].slug
+        if len(group) == 1:
+            url = url_for("services.card", slug=first)
+        else:
+            url = url_for("main.cards", slug=[svc.slug for svc in group])
+        indicator = ", ".join(f"#card-link-{svc.slug}" for svc in group)
+        loaders[first] = {"url": url, "indicator": indicator}
+    return loaders
 
 
 @bp.get("/")
@@ -16,8 +64,40 @@ from portal.services.reading import linked_services
 def home() -> str:
     """The shell renders at once: one placeholder per linked service, each a plain link
     to the service's page that htmx replaces by its card. No back-end is called here,
-    so a hanging one cannot delay the page."""
-    return render_template("main/home.html", services=linked_services(g.citizen.id))
+    so a hanging one cannot delay the page. Past ``MAX_CARD_REQUESTS`` services, cards
+    come in groups, so the page stays within its request budget."""
+    services = linked_services(g.citizen.id)
+    return render_template("main/home.html", services=services, loaders=card_loaders(services))
+
+
+@bp.get("/cards")
+@login_required
+@journey("dashboard", "cards")
+def cards() -> str | Response:
+    """Several cards in one answer, read at once under the card deadline: the first
+    replaces its placeholder, the others theirs, out of band. Only htmx asks for this;
+    a browser that comes here is sent to the dashboard."""
+    if not is_partial():
+        return see_other(url_for("main.home"))
+    slugs = request.args.getlist("slug")
+    if not slugs or len(slugs) > MAX_CARDS_PER_REQUEST or len(set(slugs)) != len(slugs):
+        abort(404)
+    services = [own_service(slug) for slug in slugs]
+    panels = read_concurrently(
+        services,
+        {svc.slug: reader_for(svc.category, page=False) for svc in services},
+        current_settings().card_deadline_s,
+    )
+    return "".join(
+        render_template(
+            "dashboard/_card.html",
+            service=svc,
+            panel=panels[svc.slug],
+            oob_status=True,
+            oob_card=i > 0,
+        )
+        for i, svc in enumerate(services)
+    )
 
 
 @bp.get("/accessibilite")

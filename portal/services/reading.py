@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
-from flask import abort, g
+import sqlalchemy as sa
+from flask import Flask, abort, current_app, g
+from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import (
     CallContext,
@@ -37,6 +40,11 @@ State = Literal["ok", "stale", "unavailable", "relink"]
 
 #: A loan due within this many days "stands out" on the card and the page.
 DUE_SOON_DAYS = 3
+#: Threads reading at the same time for one request; more services simply queue.
+MAX_WORKERS = 8
+#: Time given to a worker past the connectors' own deadline (building the context,
+#: loading the link) before its service is counted as unreadable.
+GRACE_S = 0.5
 
 
 @dataclass
@@ -126,16 +134,73 @@ def read_panel(service: Service, reader: Reader[T], deadline_s: float) -> Panel[
         # A connector bug must cost one card, not the page.
         log.exception("read on %s crashed", service.slug)
         return Panel("unavailable")
-    if service.link.status != "active":
-        service.link.status = "active"
-        db.session.commit()
+    _set_link_status(service.link, "active")
     return Panel("stale" if stale else "ok", data, fetched_at)
 
 
+def _read_in_worker(app: Flask, link_id: int, reader: Reader[Any], deadline_s: float) -> Panel[Any]:
+    """One service, in a worker: its own app context, its own session, its own link row
+    (an ORM object never crosses threads)."""
+    with app.app_context():
+        link = db.session.get(ServiceLink, link_id)
+        if link is None:  # unlinked meanwhile
+            return Panel("unavailable")
+        # Give the connection back before calling the back-end: a worker waiting on a
+        # slow service must not hold one of the pool's few connections all that time
+        # (the snapshot store takes its own, briefly, for each call).
+        db.session.expunge(link)
+        db.session.close()
+        reg = registry()
+        connector = reg.connector(link.instance_slug)
+        service = Service(link, reg.instances[link.instance_slug], connector.category, connector)
+        return read_panel(service, reader, deadline_s)
+
+
+def read_concurrently(
+    services: Sequence[Service], readers: dict[str, Reader[Any]], deadline_s: float
+) -> dict[str, Panel[Any]]:
+    """Each service read with its reader, all at once; never raises, never waits past the
+    deadline (plus a small grace) for a slow one, which is then "unavailable"."""
+    if not services:
+        return {}
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    panels: dict[str, Panel[Any]] = {}
+    pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(services)))
+    try:
+        futures = {
+            pool.submit(_read_in_worker, app, svc.link.id, readers[svc.slug], deadline_s): svc
+            for svc in services
+        }
+        done, _pending = wait(futures, timeout=deadline_s + GRACE_S)
+        for future, svc in futures.items():
+            if future not in done:
+                log.info("read on %s went past its deadline", svc.slug)
+                panels[svc.slug] = Panel("unavailable")
+            elif future.exception() is not None:
+                log.error("read on %s crashed", svc.slug, exc_info=future.exception())
+                panels[svc.slug] = Panel("unavailable")
+            else:
+                panels[svc.slug] = future.result()
+    finally:
+        # A worker still waiting on a back-end ends at its own deadline; nobody waits for it.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return panels
+
+
 def _mark_needs_relink(link: ServiceLink) -> None:
-    if link.status != "needs_relink":
-        link.status = "needs_relink"
-        db.session.commit()
+    _set_link_status(link, "needs_relink")
+
+
+def _set_link_status(link: ServiceLink, status: str) -> None:
+    """Record what the back-end said of the link, with a statement of its own: the link
+    may be detached (read in a worker that gave its connection back during the call)."""
+    if link.status == status:
+        return
+    db.session.execute(
+        sa.update(ServiceLink).where(ServiceLink.id == link.id).values(status=status)
+    )
+    db.session.commit()
+    set_committed_value(link, "status", status)
 
 
 def combine(*results: ReadResult[Any]) -> tuple[datetime, bool]:

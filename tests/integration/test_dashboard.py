@@ -346,3 +346,111 @@ def test_readyz_says_when_the_database_is_unreachable(fc_sandbox: Sandbox) -> No
     r = app.test_client().get("/readyz")
     assert r.status_code == 503
     assert r.json["database"] == "unreachable"
+
+
+# -- more services than the dashboard has requests for --------------------------------------
+
+HX = {"HX-Request": "true"}
+PLACEHOLDER_RE = re.compile(r'<a id="card-link-([^"]+)"([^>]*)>')
+HX_GET_RE = re.compile(r' hx-get="([^"]+)"')
+CARD_RE = re.compile(r'<li class="card card--(\w+)" id="card-([^"]+)"( hx-swap-oob="outerHTML")?>')
+
+
+@pytest.fixture
+def crowded_client(
+    database_url: str, fc_sandbox: Sandbox, tmp_path: Path
+) -> Iterator[tuple[FlaskClient, Flask]]:
+    """Marie-Thérèse with her four demo services and four Mérignac annexes: eight."""
+    from tests.support import DEMO_LINKS_FILE, crowded_connectors_file
+
+    conf = crowded_connectors_file(fc_sandbox.url, tmp_path / "connectors.toml", annexes=4)
+    app = create_app(
+        portal_settings(
+            database_url,
+            fc_sandbox.issuer,
+            connectors_file=conf,
+            demo_links_file=DEMO_LINKS_FILE,
+            card_deadline_s=2.0,
+        )
+    )
+    client = app.test_client()
+    try:
+        yield client, app
+    finally:
+        app.extensions["connectors"].close()
+        empty_tables(app)
+
+
+def loaders(html: str) -> dict[str, str | None]:
+    """Each placeholder's service and what it asks htmx to load (None: nothing)."""
+    found = {}
+    for slug, attributes in PLACEHOLDER_RE.findall(html):
+        url = HX_GET_RE.search(attributes)
+        found[slug] = url.group(1).replace("&amp;", "&") if url else None
+    return found
+
+
+def test_eight_services_load_in_five_requests_each_card_once(
+    crowded_client: tuple[FlaskClient, Flask],
+) -> None:
+    from tests.support import annexe_slugs, link_annexes
+
+    client, app = crowded_client
+    sign_in(client, "marie-therese")
+    link_annexes(app, 4)
+    shell = loaders(text(client.get("/")))
+    assert len(shell) == 8, shell
+    requests = [url for url in shell.values() if url]
+    assert len(requests) == 5, shell
+
+    cards: list[tuple[str, str, bool]] = []
+    for url in requests:
+        answer = client.get(url, headers=HX)
+        assert answer.status_code == 200, url
+        found = CARD_RE.findall(text(answer))
+        # The first card replaces the placeholder that asked; the others theirs, out of band.
+        assert [bool(oob) for _, _, oob in found] == [False] + [True] * (len(found) - 1), url
+        assert found[0][1] == next(slug for slug, u in shell.items() if u == url)
+        cards.extend((slug, state, bool(oob)) for state, slug, oob in found)
+    assert sorted(slug for slug, _, _ in cards) == sorted(shell), cards
+    assert {state for _, state, _ in cards} == {"ok"}, cards
+    for slug in annexe_slugs(4):
+        assert slug in shell
+
+
+def test_five_services_or_fewer_load_one_card_per_request(
+    services_client: FlaskClient,
+) -> None:
+    sign_in(services_client, "marie-therese")
+    shell = loaders(text(services_client.get("/")))
+    assert shell == {slug: f"/services/{slug}/card" for slug in shell}
+    assert len(shell) == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",  # no card asked
+        "?slug=bib-merignac&slug=bib-merignac",  # the same twice
+        "?slug=bib-merignac&slug=bib-pessac",  # d'Artagnan's, not hers
+        "?slug=bib-merignac&slug=nowhere",  # no such service
+        "?slug=" + "&slug=".join(f"s{n}" for n in range(60)),  # not the dashboard's
+    ],
+)
+def test_cards_of_services_not_ones_own_are_not_found(
+    services_client: FlaskClient, query: str
+) -> None:
+    sign_in(services_client, "marie-therese")
+    answer = services_client.get(f"/cards{query}", headers=HX)
+    assert answer.status_code == 404
+    assert "card--" not in text(answer)
+
+
+def test_the_cards_address_without_htmx_leads_to_the_dashboard(
+    services_client: FlaskClient,
+) -> None:
+    assert services_client.get("/cards?slug=bib-merignac").status_code in (302, 303)
+    sign_in(services_client, "marie-therese")
+    answer = services_client.get("/cards?slug=bib-merignac&slug=cantine-bordeaux")
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/"

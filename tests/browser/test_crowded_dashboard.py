@@ -1,0 +1,131 @@
+"""A resident with more services than the dashboard has requests for (eight, with four
+Mérignac annexes): the cards come in five requests, every one arrives and is announced,
+the page stays within its budget and passes axe-core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import _clean, _close_breakers, _forget_rate_limits, _serve_portal
+from tests.browser.support import (
+    SERVICES_BUDGET,
+    LivePortal,
+    PageLoad,
+    assert_no_axe_violations,
+    budget_problems,
+    clear_browser_cache,
+    measure_page_load,
+    sign_in_by_clicking,
+)
+from tests.support import (
+    DEMO_LINKS_FILE,
+    Sandbox,
+    annexe_slugs,
+    crowded_connectors_file,
+    link_annexes,
+)
+
+pytestmark = pytest.mark.browser
+
+ANNEXES = 4
+SERVICES = (
+    "bib-bordeaux",
+    "bib-merignac",
+    "cantine-bordeaux",
+    "logement-metropole",
+    *annexe_slugs(ANNEXES),
+)
+CARDS = "#main .cards > li"
+ARRIVED = CARDS + "[class*='card--']"
+
+
+@pytest.fixture(scope="module")
+def live_crowded_portal(
+    database_url: str, live_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LivePortal]:
+    conf = crowded_connectors_file(
+        live_sandbox.url, tmp_path_factory.mktemp("crowded") / "connectors.toml", ANNEXES
+    )
+    yield from _serve_portal(
+        database_url,
+        live_sandbox,
+        connectors_file=conf,
+        demo_links_file=DEMO_LINKS_FILE,
+        card_deadline_s=2.0,
+        page_deadline_s=3.0,
+    )
+
+
+@pytest.fixture
+def portal(live_crowded_portal: LivePortal) -> Iterator[LivePortal]:
+    _close_breakers(live_crowded_portal.app)
+    _forget_rate_limits()
+    yield from _clean(live_crowded_portal)
+
+
+def crowded_dashboard(page: Page, portal: LivePortal) -> None:
+    sign_in_by_clicking(page, "marie-therese")
+    link_annexes(portal.app, ANNEXES)
+
+
+def wait_for_every_card(page: Page, portal: LivePortal) -> None:
+    """Every placeholder became a card, and each arrival was announced once."""
+    expect(page.locator(CARDS)).to_have_count(len(SERVICES))
+    expect(page.locator(ARRIVED)).to_have_count(len(SERVICES))
+    for slug in SERVICES:
+        title = portal.app.extensions["connectors"].instances[slug].title
+        said = page.locator("#cards-status p").filter(has_text=title + " :")
+        expect(said).to_have_count(1)
+    page.wait_for_load_state("networkidle")
+
+
+def test_eight_cards_arrive_in_five_requests_within_the_budget(
+    page: Page,
+    portal: LivePortal,
+    page_budget_report: dict[str, PageLoad],
+    record_property: Callable[[str, object], None],
+) -> None:
+    crowded_dashboard(page, portal)
+    clear_browser_cache(page)
+
+    def dashboard() -> None:
+        page.goto("/")
+        wait_for_every_card(page, portal)
+
+    load = measure_page_load(page, dashboard, SERVICES_BUDGET)
+    page_budget_report["dashboard-eight-services"] = load
+    record_property("requests", load.requests)
+    record_property("transferred_bytes", load.bytes)
+    figures = load.figures("dashboard with eight services", origin=portal.url)
+    print(figures)
+    problems = budget_problems(page, load)
+    assert not problems, "\n".join(problems) + "\n" + figures
+    card_requests = [t for t in load.page_transfers if t.resource_type == "xhr"]
+    assert len(card_requests) == 6, figures  # five for the cards, one for the to-do list
+
+    for slug in SERVICES:
+        card = page.locator(f"#card-{slug}")
+        expect(card).to_have_class("card card--ok")
+        expect(card.locator(".facts")).to_be_visible()
+    assert_no_axe_violations(page)
+
+
+def test_a_late_group_keeps_the_focus_on_the_card_a_resident_is_on(
+    page: Page, portal: LivePortal
+) -> None:
+    portal.sandbox.fault("library", "merignac", "hang", hang_s=10)
+    crowded_dashboard(page, portal)
+    page.goto("/")
+    # The annexes share Mérignac's back-end, which hangs: the last annexe's card comes
+    # out of band with its group's answer, at the card deadline.
+    last = SERVICES[-1]
+    link = page.locator(f"#card-link-{last}")
+    link.focus()
+    expect(page.locator(f"#card-{last}")).to_have_class(
+        "card card--unavailable", timeout=2_000 + 2_500
+    )
+    expect(page.locator(f"#card-{last} .card-title a")).to_be_focused()
+    expect(page.locator("#card-cantine-bordeaux")).to_have_class("card card--ok")
