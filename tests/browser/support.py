@@ -350,6 +350,22 @@ def format_violations(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def page_problems(page: Page, portal: LivePortal, lang: str) -> list[str]:
+    """What is wrong with the page in ``lang``: a language it does not declare, a skip
+    link in another language, and what axe-core finds."""
+    problems = []
+    declared = page.locator("html").get_attribute("lang")
+    if declared != lang:
+        problems.append(f'<html lang="{declared}">, not "{lang}"')
+    skip = page.locator(".skip-link").inner_text()
+    if skip != portal.translate(lang, "Aller au contenu"):
+        problems.append(f"the skip link says {skip!r}")
+    violations = axe_violations(page)
+    if violations:
+        problems.append(format_violations(violations))
+    return problems
+
+
 def assert_no_axe_violations(page: Page) -> None:
     violations = axe_violations(page)
     assert not violations, f"axe-core violations on {page.url}:\n" + format_violations(violations)

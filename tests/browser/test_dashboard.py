@@ -18,14 +18,13 @@ from tests.browser.support import (
     ConsoleWatch,
     LivePortal,
     PageLoad,
-    axe_violations,
     budget_problems,
     clear_browser_cache,
     focus_is_visible,
     focused_element,
-    format_violations,
     keyboard_stops,
     measure_page_load,
+    page_problems,
     sideways_scrolling,
     sign_in_by_clicking,
     switch_language,
@@ -239,21 +238,6 @@ def test_the_focus_stays_on_a_service_whose_card_arrives_while_a_resident_is_on_
 
 
 # -- axe-core, language and console -------------------------------------------------------------
-
-
-def page_problems(page: Page, portal: LivePortal, lang: str) -> list[str]:
-    """What axe-core finds on the page, and a language it does not declare."""
-    problems = []
-    declared = page.locator("html").get_attribute("lang")
-    if declared != lang:
-        problems.append(f'<html lang="{declared}">, not "{lang}"')
-    skip = page.locator(".skip-link").inner_text()
-    if skip != portal.translate(lang, "Aller au contenu"):
-        problems.append(f"the skip link says {skip!r}")
-    violations = axe_violations(page)
-    if violations:
-        problems.append(format_violations(violations))
-    return problems
 
 
 def assert_pages_pass(checked: dict[str, list[str]], console: ConsoleWatch) -> None:

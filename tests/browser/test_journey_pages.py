@@ -28,14 +28,13 @@ from tests.browser.support import (
     ConsoleWatch,
     LivePortal,
     PageLoad,
-    axe_violations,
     budget_problems,
     clear_browser_cache,
     focus_is_visible,
-    format_violations,
     identity_button_name,
     keyboard_stops,
     measure_page_load,
+    page_problems,
     sideways_scrolling,
 )
 
@@ -310,16 +309,7 @@ def test_each_journey_page_passes_axe_in_each_language(
 
     def check(page: Page, key: str, show: Callable[[], None]) -> None:
         show()
-        found = []
-        declared = page.locator("html").get_attribute("lang")
-        if declared != lang:
-            found.append(f'<html lang="{declared}">, not "{lang}"')
-        skip = page.locator(".skip-link").inner_text()
-        if skip != portal.translate(lang, "Aller au contenu"):
-            found.append(f"the skip link says {skip!r}")
-        violations = axe_violations(page)
-        if violations:
-            found.append(format_violations(violations))
+        found = page_problems(page, portal, lang)
         if found:
             problems[f"{key} ({page.url})"] = found
 
