@@ -30,16 +30,26 @@ MAX_CARDS_PER_REQUEST = 50
 def card_groups(
     services: Sequence[Service], requests: int = MAX_CARD_REQUESTS
 ) -> list[list[Service]]:
-    """The services split, in order, into at most ``requests`` groups of sizes that
-    differ by one at most: up to ``requests`` services, one card per request."""
-    count = min(len(services), requests)
-    groups: list[list[Service]] = []
-    start = 0
-    for i in range(count):
-        size = len(services) // count + (1 if i < len(services) % count else 0)
-        groups.append(list(services[start : start + size]))
-        start += size
-    return groups
+    """The services split between at most ``requests`` card requests.
+
+    Up to ``requests`` services, one each. Past that, services on the same back-end
+    (the same ``base_url``) share a request, since one answers as late as its slowest
+    card and they would be slow together anyway. With more back-ends than requests, the
+    back-ends are dealt out, largest first, each to the request with the fewest cards so
+    far. Groups, and the services in each, keep the dashboard's order.
+    """
+    if len(services) <= requests:
+        return [[svc] for svc in services]
+    by_backend: dict[str, list[int]] = {}
+    for index, svc in enumerate(services):
+        by_backend.setdefault(svc.instance.base_url, []).append(index)
+    backends = sorted(by_backend.values(), key=lambda b: (-len(b), b[0]))
+    groups: list[list[int]] = [[] for _ in range(min(requests, len(backends)))]
+    for backend in backends:
+        smallest = min(groups, key=lambda g: (len(g), g[0] if g else -1))
+        smallest.extend(backend)
+    ordered = sorted((sorted(group) for group in groups), key=lambda g: g[0])
+    return [[services[i] for i in group] for group in ordered]
 
 
 def card_loaders(services: Sequence[Service]) -> dict[str, dict[str, str]]:
