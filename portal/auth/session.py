@@ -79,13 +79,19 @@ def load_current_citizen() -> None:
         db.session.commit()
         flash(_("Votre session a expiré. Veuillez vous reconnecter."), "info")
         return
+    # The resident is loaded before anything changes: loading it after would flush the
+    # change (autoflush), leave the session with nothing "dirty", skip the commit, and so
+    # hold the write open for the whole request, then lose it.
+    citizen = auth.citizen
+    changed = False
     if now - auth.last_seen_at > LAST_SEEN_GRANULARITY:
         auth.last_seen_at = now
-    citizen = auth.citizen
+        changed = True
     lang = session.get("lang")
     if lang and citizen.preferred_locale != lang:
         citizen.preferred_locale = lang
-    if db.session.dirty:
+        changed = True
+    if changed:
         db.session.commit()
     g.citizen = citizen
     g.auth_session = auth

@@ -225,6 +225,24 @@ def test_idle_and_absolute_timeouts_end_the_session(
         assert db.session.execute(db.select(AuthSession)).first() is None
 
 
+def test_a_resident_in_use_stays_signed_in_and_their_session_is_not_held_open(
+    client: FlaskClient, app: Flask
+) -> None:
+    """Each request records that the session is in use (at most once a minute), for good:
+    a resident who keeps using the portal is not signed out as idle, and no request keeps
+    that write pending while it works (on SQLite, that locked the whole database)."""
+    sign_in(client)
+    stale = utcnow() - timedelta(minutes=20)
+    with app.app_context():
+        [auth] = db.session.execute(db.select(AuthSession)).scalars()
+        auth.last_seen_at = stale
+        db.session.commit()
+    assert client.get("/").status_code == 200
+    with app.app_context():
+        [auth] = db.session.execute(db.select(AuthSession)).scalars()
+        assert auth.last_seen_at > stale + timedelta(minutes=19), auth.last_seen_at
+
+
 # -- state, iss and the provider's own errors ---------------------------------------------
 
 
