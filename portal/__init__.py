@@ -87,6 +87,31 @@ def configure_extensions(app: Flask) -> None:
     compress.init_app(app)
     import portal.models  # noqa: F401  (register the tables with the metadata)
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        import sqlalchemy as sa
+
+        with app.app_context():
+            sa.event.listen(db.engine, "connect", _sqlite_for_concurrent_requests)
+
+
+#: How long a SQLite writer waits for another to finish before giving up (ms).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_for_concurrent_requests(dbapi_connection: object, _record: object) -> None:
+    """SQLite as the embedded default serves several threads and processes at once (a
+    dashboard loads its cards in parallel, and each may record a snapshot). In its default
+    journal mode a reader blocks a writer's commit, and a reader that then writes can be
+    refused at once ("database is locked"). Write-ahead logging lets readers and the one
+    writer go on together; writers queue for up to the busy timeout."""
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fewer fsyncs
+    finally:
+        cursor.close()
+
 
 def configure_i18n(app: Flask) -> None:
     from portal.i18n import init_i18n

@@ -120,3 +120,16 @@ def test_every_setting_is_in_the_configuration_reference() -> None:
     reference = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = [name for name in _ENV_NAMES.values() if f"`{name}`" not in reference]
     assert not missing, f"docs/configuration.md does not describe {missing}"
+
+
+def test_sqlite_lets_readers_and_a_writer_work_at_once(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from portal.extensions import db
+
+    app = create_app(
+        load_settings({}, database_url=f"sqlite:///{tmp_path}/portal.sqlite3", testing=True)
+    )
+    with app.app_context():
+        assert db.session.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert db.session.execute(sa.text("PRAGMA busy_timeout")).scalar() == 10_000
