@@ -55,11 +55,14 @@ def wait_until_up(url: str, timeout_s: float = 20) -> None:
 
 
 @contextmanager
-def servers(workdir: Path):
+def servers(workdir: Path, extra_instances: str = ""):
+    """The sandbox and the portal under gunicorn; ``extra_instances`` is TOML added to
+    the repository's instances, with ``{sandbox}`` standing for the sandbox's URL."""
     sandbox_port, portal_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     portal_url = f"http://127.0.0.1:{portal_port}"
     conf = (ROOT / "connectors.toml").read_text(encoding="utf-8")
+    conf += extra_instances.replace("{sandbox}", sandbox_url)
     (workdir / "connectors.toml").write_text(
         conf.replace("http://127.0.0.1:5001", sandbox_url), encoding="utf-8"
     )
@@ -81,7 +84,8 @@ def servers(workdir: Path):
         capture_output=True,
         cwd=ROOT,
     )
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
+    log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab")  # noqa: SIM115
+    quiet = {"stdout": log, "stderr": log, "cwd": ROOT}
     sandbox = subprocess.Popen(
         [
             BIN / "gunicorn",
