@@ -2,8 +2,9 @@
 account, renew a loan, book a week of meals and pay an invoice, each by clicking with
 JavaScript (htmx updates the section in place, announces the result and moves the focus
 to it) and without (the same forms post, the browser is sent back to the page), and
-each with the keyboard alone. What the back-end holds afterwards is read from the
-sandbox's own API, never from the portal's page only."""
+each with the keyboard alone; then renewing every loan, cancelling a hold and renewing
+the housing application, with and without JavaScript. What the back-end holds
+afterwards is read from the sandbox's own API, never from the portal's page only."""
 
 from __future__ import annotations
 
@@ -288,6 +289,121 @@ def test_a_resident_renews_a_loan_with_the_keyboard_alone(page: Page, portal: Li
     page.keyboard.press("Tab")
     focused = focused_element(page)
     assert focused is not None and focus_is_visible(focused), focused
+
+
+def koha_due_dates(portal: LivePortal) -> dict[str, str]:
+    """Marie-Thérèse's loans at Bordeaux (Koha), by item: due dates, as Koha says."""
+    r = portal.sandbox.http.get(
+        portal.sandbox.url + "/koha/bordeaux/api/v1/checkouts",
+        params={"patron_id": "51"},
+        auth=("portal", "sandbox-koha-bordeaux-secret"),
+    )
+    r.raise_for_status()
+    return {str(c["checkout_id"]): c["due_date"] for c in r.json()}
+
+
+@JS
+def test_a_resident_renews_all_loans_and_sees_each_outcome(
+    new_context: Callable[..., BrowserContext], portal: LivePortal, javascript: bool
+) -> None:
+    page = open_page(new_context, javascript)
+    sign_in_by_clicking(page, "marie-therese")
+    page.goto("/services/bib-bordeaux")
+    before = koha_due_dates(portal)
+    renew_all = page.locator("#loans form[action$='/loans/renew'] button")
+    mark_the_document(page)
+    renew_all.click()
+
+    # One line per loan the form offered (the one another reader reserved was not: Koha
+    # says so on the page); a refusal's reason per loan is tested over HTTP.
+    renewed = (
+        "« L'Élégance du hérisson » est prolongé jusqu'au",
+        "« Vingt mille lieues sous les mers » est prolongé jusqu'au",
+    )
+    if javascript:
+        result = page.locator("#loans [role=status]")
+        expect(result).to_be_focused()
+        assert is_same_document(page)
+    else:
+        result = page.locator(".flashes")
+        assert not is_same_document(page)
+    expect(result).to_contain_text("2 prêts sur 2 ont été prolongés.")
+    for line in renewed:
+        expect(result.get_by_text(line)).to_have_count(1)
+    after = koha_due_dates(portal)
+    assert after["9003"] == before["9003"], "the reserved loan is not renewed"
+    assert after["9004"] > before["9004"], (before, after)
+
+
+@JS
+def test_a_resident_cancels_a_hold_after_confirming(
+    new_context: Callable[..., BrowserContext], portal: LivePortal, javascript: bool
+) -> None:
+    page = open_page(new_context, javascript)
+    sign_in_by_clicking(page, "marie-therese")
+    page.goto(MERIGNAC)
+    assert "mer-h-0417-2" in marie_hold_ids(portal)
+    page.get_by_role("link", name="Annuler cette réservation : « Petit Pays »").click()
+
+    # The question first: in place with JavaScript (and the focus on it), on its own
+    # page without. Nothing is cancelled yet.
+    question = page.get_by_text("Annuler votre réservation de « Petit Pays » ?")
+    expect(question).to_be_visible()
+    if javascript:
+        expect(page).to_have_url(portal.url + MERIGNAC)
+        expect(page.locator(":focus")).to_contain_text("Annuler votre réservation")
+    else:
+        expect(page).to_have_url(re.compile(r"/holds/mer-h-0417-2/cancel$"))
+    assert "mer-h-0417-2" in marie_hold_ids(portal)
+
+    page.get_by_role("button", name="Oui, annuler la réservation").click()
+    said = "Votre réservation de « Petit Pays » est annulée."
+    if javascript:
+        expect_result_announced_and_focused(page, page.locator("#holds"), said)
+    else:
+        expect(page).to_have_url(portal.url + MERIGNAC)
+        expect_flashed(page, said)
+    expect(page.locator("#holds ul.list")).not_to_contain_text("Petit Pays")
+    assert "mer-h-0417-2" not in marie_hold_ids(portal)
+
+
+def marie_hold_ids(portal: LivePortal) -> set[str]:
+    body = backend_get(
+        portal,
+        f"/library/merignac/v1/patrons/{MARIE_PATRON}/holds",
+        "sandbox-library-merignac-key",
+    )
+    return {hold["hold_id"] for hold in body["holds"]}
+
+
+@JS
+def test_a_resident_renews_the_housing_application_in_its_window(
+    new_context: Callable[..., BrowserContext], portal: LivePortal, javascript: bool
+) -> None:
+    page = open_page(new_context, javascript)
+    sign_in_by_clicking(page, "marie-therese")
+    page.goto("/services/logement-metropole")
+    before = marie_application(portal)
+    page.get_by_role("link", name="Renouveler ma demande").click()
+    question = page.get_by_text(f"Renouveler votre demande n° {before['number']} ?")
+    expect(question).to_be_visible()
+    if javascript:
+        expect(page.locator(":focus")).to_contain_text("Renouveler votre demande")
+    page.get_by_role("button", name="Oui, renouveler ma demande").click()
+
+    said = "Votre demande est renouvelée jusqu'au"
+    if javascript:
+        expect_result_announced_and_focused(page, page.locator("#application"), said)
+    else:
+        expect_flashed(page, said)
+    after = marie_application(portal)
+    assert after["expires_on"] > before["expires_on"], (before, after)
+
+
+def marie_application(portal: LivePortal) -> dict:
+    return backend_get(
+        portal, "/housing/metropole/v1/applications/dem-0871", "sandbox-housing-metropole-key"
+    )
 
 
 # -- booking a week of meals --------------------------------------------------------------------
