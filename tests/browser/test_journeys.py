@@ -336,6 +336,40 @@ def test_a_resident_renews_all_loans_and_sees_each_outcome(
 
 
 @JS
+def test_renewing_all_from_a_page_left_open_says_which_loan_was_refused_and_why(
+    new_context: Callable[..., BrowserContext], portal: LivePortal, javascript: bool
+) -> None:
+    context = new_context(java_script_enabled=javascript)
+    page = context.new_page()
+    sign_in_by_clicking(page, "marie-therese")
+    page.goto(MERIGNAC)
+    before = marie_loans(portal)
+
+    # Meanwhile, in another tab, « L'Anomalie » is renewed for the last time allowed.
+    other = context.new_page()
+    other.goto(MERIGNAC)
+    other.get_by_role("button", name="Prolonger « L'Anomalie »").click()
+    expect(other.get_by_text("« L'Anomalie » est prolongé jusqu'au")).to_be_visible()
+    other.close()
+
+    # The first tab still offers to renew both; the library refuses one, with its reason.
+    page.locator("#loans form[action$='/loans/renew'] button").click()
+    result = page.locator("#loans [role=status]" if javascript else ".flashes")
+    expect(result).to_contain_text("1 prêt sur 2 a été prolongé.")
+    expect(result).to_contain_text(
+        "« L'Anomalie » n'a pas pu être prolongé : Vous avez déjà prolongé ce document "
+        "le nombre de fois autorisé."
+    )
+    expect(result).to_contain_text("« Astérix chez les Pictes » est prolongé jusqu'au")
+    if javascript:
+        expect(result).to_be_focused()
+    after = marie_loans(portal)
+    assert after["L'Anomalie"]["renewals_done"] == before["L'Anomalie"]["renewals_done"] + 1
+    asterix = "Astérix chez les Pictes"
+    assert after[asterix]["renewals_done"] == before[asterix]["renewals_done"] + 1
+
+
+@JS
 def test_a_resident_cancels_a_hold_after_confirming(
     new_context: Callable[..., BrowserContext], portal: LivePortal, javascript: bool
 ) -> None:
