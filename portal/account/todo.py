@@ -309,9 +309,11 @@ def _canteen_items(svc: Service, data: CanteenTodo, today: date) -> list[TodoIte
         )
     # What is left to pay: not paid as the back-end says or as it confirmed to the portal,
     # and no payment waiting for its confirmation (it must not be paid twice).
-    status = {
-        line.invoice.id: line.status for line in ledger.invoice_lines(svc.link, data.invoices)
-    }
+    left_to_pay = [
+        line.invoice
+        for line in ledger.invoice_lines(svc.link, data.invoices)
+        if line.status == "to_pay"
+    ]
     items.extend(
         _item(
             svc,
@@ -326,8 +328,7 @@ def _canteen_items(svc: Service, data: CanteenTodo, today: date) -> list[TodoIte
             anchor="invoices-title",
             overdue=invoice.due_date < today,
         )
-        for invoice in data.invoices
-        if status.get(invoice.id) == "to_pay"
+        for invoice in left_to_pay
     )
     return items
 

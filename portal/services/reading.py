@@ -289,10 +289,6 @@ class CanteenView:
         return [invoice for invoice in self.invoices if not invoice.paid]
 
     @property
-    def unpaid_cents(self) -> int:
-        return sum(invoice.amount_cents for invoice in self.unpaid)
-
-    @property
     def next_deadline(self) -> datetime | None:
         now = utcnow()
         deadlines = [
