@@ -122,6 +122,7 @@ def servers(workdir: Path, extra_instances: str = ""):
         for proc in (portal, sandbox):
             proc.terminate()
             proc.wait(timeout=10)
+        log.close()
 
 
 def sign_in(portal_url: str, identity: str) -> httpx.Client:
