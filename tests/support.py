@@ -102,6 +102,10 @@ def sandbox_connectors_file(sandbox_url: str, target: Path) -> str:
     return str(target)
 
 
+#: Mérignac annexes the browser tests' crowded portal adds to the sandbox's services.
+CROWDED_ANNEXES = 4
+
+
 def crowded_connectors_file(sandbox_url: str, target: Path, annexes: int) -> str:
     """The sandbox's instances plus ``annexes`` more Mérignac libraries under names of
     their own (``bib-merignac-annexe-N``, same back-end): a territory with more services

@@ -5,11 +5,13 @@ The portal must know its own address (``base_url``) before it is built, because 
 where FranceConnect sends the person back; so its server binds a free port first and
 receives the app afterwards.
 
-Two portals share the sandbox and the database: ``live_portal`` has no back-end (sign-in
-and information pages), ``live_services_portal`` reads the sandbox's back-ends and links
-its demo accounts at sign-in (the dashboard and service pages). A test module whose pages
-need the back-ends overrides ``portal`` with ``services_portal``; ``new_context``,
-``page`` and ``console`` then open their pages on it.
+Three portals share the sandbox and the database: ``live_portal`` has no back-end
+(sign-in and information pages), ``live_services_portal`` reads the sandbox's back-ends
+and links its demo accounts at sign-in (the dashboard and service pages), and
+``live_crowded_portal`` has Mérignac annexes besides (more services than the dashboard
+has card requests for). A test module whose pages need the back-ends overrides
+``portal`` with ``services_portal`` or ``crowded_portal``; ``new_context``, ``page``
+and ``console`` then open their pages on it.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ from tests.browser.support import (
     write_budget_report,
 )
 from tests.support import (
+    CROWDED_ANNEXES,
     DEMO_LINKS_FILE,
     Sandbox,
     ServerThread,
+    crowded_connectors_file,
     empty_tables,
     portal_settings,
     sandbox_connectors_file,
@@ -138,26 +142,46 @@ def live_services_portal(
     )
 
 
-def _close_breakers(app: Flask) -> None:
-    """Forget the failures the previous test caused: a breaker it opened would otherwise
-    keep a healthy back-end's card "unavailable" for its whole cool-down."""
-    app.extensions["connectors"].reset_breakers()
+@pytest.fixture(scope="session")
+def live_crowded_portal(
+    database_url: str, live_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LivePortal]:
+    """Like ``live_services_portal``, with ``CROWDED_ANNEXES`` more Mérignac libraries
+    on Mérignac's back-end: more services than the dashboard has card requests for."""
+    connectors = crowded_connectors_file(
+        live_sandbox.url,
+        tmp_path_factory.mktemp("crowded-conf") / "connectors.toml",
+        CROWDED_ANNEXES,
+    )
+    yield from _serve_portal(
+        database_url,
+        live_sandbox,
+        connectors_file=connectors,
+        demo_links_file=DEMO_LINKS_FILE,
+        card_deadline_s=2.0,
+        page_deadline_s=3.0,
+    )
 
 
-def _forget_rate_limits() -> None:
-    """Forget the failed proofs of earlier tests: every browser comes from 127.0.0.1, so
-    they would add up to the per-address limit and refuse a later test's link."""
+def _ready(live: LivePortal) -> Iterator[LivePortal]:
+    """A portal with back-ends as a test expects it: empty tables (no links, no last-good
+    snapshots), no rate limit reached (every browser comes from 127.0.0.1, so failed
+    proofs would add up to the per-address limit), every breaker closed (one opened by
+    an earlier test would keep a healthy back-end's card "unavailable") and every
+    back-end of the sandbox healthy."""
+    live.app.extensions["connectors"].reset_breakers()
     limiter.reset()
+    yield from _clean(live)
 
 
 @pytest.fixture
 def services_portal(live_services_portal: LivePortal) -> Iterator[LivePortal]:
-    """The live portal with back-ends: empty tables (no links, no last-good snapshots),
-    no rate limit reached, every breaker closed and every back-end of the sandbox
-    healthy."""
-    _close_breakers(live_services_portal.app)
-    _forget_rate_limits()
-    yield from _clean(live_services_portal)
+    yield from _ready(live_services_portal)
+
+
+@pytest.fixture
+def crowded_portal(live_crowded_portal: LivePortal) -> Iterator[LivePortal]:
+    yield from _ready(live_crowded_portal)
 
 
 @pytest.fixture(scope="session")

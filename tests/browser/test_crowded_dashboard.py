@@ -5,12 +5,11 @@ passes axe-core, and a hanging back-end delays only its own cards."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import _clean, _close_breakers, _forget_rate_limits, _serve_portal
 from tests.browser.support import (
     SERVICES_BUDGET,
     LivePortal,
@@ -21,17 +20,11 @@ from tests.browser.support import (
     measure_page_load,
     sign_in_by_clicking,
 )
-from tests.support import (
-    DEMO_LINKS_FILE,
-    Sandbox,
-    annexe_slugs,
-    crowded_connectors_file,
-    link_annexes,
-)
+from tests.support import CROWDED_ANNEXES, annexe_slugs, link_annexes
 
 pytestmark = pytest.mark.browser
 
-ANNEXES = 4
+ANNEXES = CROWDED_ANNEXES
 SERVICES = (
     "bib-bordeaux",
     "bib-merignac",
@@ -43,28 +36,10 @@ CARDS = "#main .cards > li"
 ARRIVED = CARDS + "[class*='card--']"
 
 
-@pytest.fixture(scope="module")
-def live_crowded_portal(
-    database_url: str, live_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LivePortal]:
-    conf = crowded_connectors_file(
-        live_sandbox.url, tmp_path_factory.mktemp("crowded") / "connectors.toml", ANNEXES
-    )
-    yield from _serve_portal(
-        database_url,
-        live_sandbox,
-        connectors_file=conf,
-        demo_links_file=DEMO_LINKS_FILE,
-        card_deadline_s=2.0,
-        page_deadline_s=3.0,
-    )
-
-
 @pytest.fixture
-def portal(live_crowded_portal: LivePortal) -> Iterator[LivePortal]:
-    _close_breakers(live_crowded_portal.app)
-    _forget_rate_limits()
-    yield from _clean(live_crowded_portal)
+def portal(crowded_portal: LivePortal) -> LivePortal:
+    """In this module the portal has eight services for Marie-Thérèse."""
+    return crowded_portal
 
 
 def crowded_dashboard(page: Page, portal: LivePortal) -> None:
