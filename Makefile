@@ -4,38 +4,54 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test lint format install translations messages migrate browser clean
+.PHONY: run test lint format install install-test translations messages migrate browser clean
 
 run: install translations migrate  ## portal on :5000 and sandbox on :5001
 	@echo "Portal:  http://127.0.0.1:5000   (sign in through the sandbox on :5001)"
 	$(BIN)/honcho start -f Procfile.dev
 
-test: install translations browser lint  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
-	env -u TEST_DATABASE_URL $(BIN)/pytest
-	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-		echo "--- again on PostgreSQL ($$TEST_DATABASE_URL)"; \
-		$(BIN)/pytest; \
-	fi
+# With TEST_DATABASE_URL set, the PostgreSQL run goes on beside the SQLite one (most of a
+# run is spent waiting on loopback servers and the browser, so two runs share the cores well);
+# its report is printed after the SQLite one, and either failing fails the target.
+test: install-test translations browser lint  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
+	@if [ -z "$$TEST_DATABASE_URL" ]; then exec $(BIN)/pytest; fi; \
+	mkdir -p test-results; \
+	echo "--- SQLite, with PostgreSQL ($$TEST_DATABASE_URL) running beside it"; \
+	( $(BIN)/pytest -p no:cacheprovider >test-results/postgresql.log 2>&1; \
+	  echo $$? >test-results/postgresql.rc ) & \
+	env -u TEST_DATABASE_URL $(BIN)/pytest; sqlite=$$?; wait; \
+	echo "--- PostgreSQL ($$TEST_DATABASE_URL)"; cat test-results/postgresql.log; \
+	postgresql=$$(cat test-results/postgresql.rc); \
+	echo "--- SQLite: exit $$sqlite, PostgreSQL: exit $$postgresql"; \
+	[ "$$sqlite" = 0 ] && [ "$$postgresql" = 0 ]
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-install: $(STAMP)
+# `make run` installs only what running needs; the test toolchain comes with `make test`.
+install: $(RUN_STAMP)
 
-$(STAMP): pyproject.toml
+install-test: $(TEST_STAMP)
+
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[run]'
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[run,test,dev]'
+	touch $(TEST_STAMP)
 
 translations: install $(MO_FILES)
 

@@ -43,13 +43,24 @@ def load_demo_links(path: str) -> list[DemoLink]:
 
 
 def link_demo_accounts(citizen: Citizen, links: list[DemoLink], known: set[str]) -> int:
-    """Create the missing demo links of ``citizen`` for instances that are configured."""
+    """Create the missing demo links of ``citizen`` for instances that are configured.
+
+    An account the resident unlinked stays unlinked: the journal keeps the unlinking, and
+    a demo account is never linked again over the resident's own choice.
+    """
     existing = {
         link.instance_slug
         for link in db.session.execute(
             db.select(ServiceLink).filter_by(citizen_id=citizen.id)
         ).scalars()
     }
+    existing |= set(
+        db.session.execute(
+            db.select(JournalEntry.connector_instance).filter_by(
+                citizen_id=citizen.id, action="unlink"
+            )
+        ).scalars()
+    )
     created = 0
     for demo in links:
         if demo.sub != citizen.sub or demo.instance not in known or demo.instance in existing:

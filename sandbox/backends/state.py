@@ -25,6 +25,13 @@ TENANTS: dict[str, tuple[str, ...]] = {
     "housing": ("metropole",),
     "koha": ("bordeaux",),
 }
+#: How people write each tenant's name: the URL slugs above have no accents.
+TENANT_LABELS: dict[str, str] = {
+    "merignac": "Mérignac",
+    "pessac": "Pessac",
+    "bordeaux": "Bordeaux",
+    "metropole": "Bordeaux Métropole",
+}
 FAULT_MODES = (
     None,
     "hang",

@@ -265,12 +265,14 @@ def authorize() -> Response | tuple[str, int]:
     transaction_id = idp_state().start_transaction(auth_request)
     # Imported here: the back-ends' data imports the identities from this package.
     from sandbox.backends.demo import DEMO_ACCOUNTS
+    from sandbox.backends.state import TENANT_LABELS
 
     response = Response(
         render_template(
             "idp/chooser.html",
             identities=IDENTITIES,
             demo_accounts=DEMO_ACCOUNTS,
+            tenant_labels=TENANT_LABELS,
             transaction_id=transaction_id,
             client_id=client_id,
         )

@@ -756,3 +756,12 @@ def test_admin_routes_are_hidden_when_disabled(
     assert response.status_code == 404
     # The provider itself still works.
     assert client.get("/api/v2/jwks").status_code == 200
+
+
+def test_the_chooser_writes_communes_with_their_accents(sandbox_client: FlaskClient) -> None:
+    response = sandbox_client.get("/api/v2/authorize", query_string=authorize_params())
+    text = html.unescape(response.get_data(as_text=True))
+    assert "Bibliothèque – Mérignac" in text
+    assert "Logement social – Bordeaux Métropole" in text
+    assert "Merignac" not in text
+    assert "Metropole" not in text
