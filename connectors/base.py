@@ -39,6 +39,10 @@ class CallContext:
     #: Pseudonymous id of the account the call is about (the portal passes its link id),
     #: so that cached snapshots can be found and purged per account.
     subject: str = ""
+    #: Answer from the last good snapshots only and send nothing to the back-end: what a
+    #: page may show before, or without, asking the back-end (the dashboard without
+    #: JavaScript). A read with no snapshot raises ``Unavailable``.
+    offline: bool = False
 
     @classmethod
     def with_timeout(cls, seconds: float, **kwargs: Any) -> CallContext:
@@ -400,3 +404,7 @@ class InstanceConfig:
     connect_timeout_s: float = 1.0
     credentials: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Where residents go next for what the portal does not do itself: ``apply_url`` (a
+    #: new application), ``fines_url`` (paying fines), ``help_url``, ``help_phone`` and
+    #: ``help_email`` (the service's own help desk). Each is optional.
+    links: Mapping[str, str] = field(default_factory=dict)

@@ -660,6 +660,8 @@ class ResilientHTTP:
         propagates. ``key`` must identify the account (e.g. ``loans:<patron_id>``).
         """
         try:
+            if ctx.offline:
+                raise Unavailable("offline: snapshots only")
             # Connectors that compose several calls (Koha) shape the payload in ``fetch``:
             # a slip there is as much a broken contract as one in ``parse``.
             payload = self.parse(key, lambda _: fetch(), None)
@@ -755,6 +757,9 @@ class ResilientHTTP:
         ``Refused(detail or reason, "not_found")`` is raised, with the back-end's own
         ``detail`` when it gave one.
         """
+        if ctx.offline:
+            # Nothing leaves the portal, and nothing counts for the breaker or availability.
+            raise Unavailable("offline: nothing sent")
         call = _Call(
             method=method.upper(),
             route=route,

@@ -21,6 +21,10 @@ File shape::
     [instances.bib-merignac.options]             # optional, free-form per type
     max_attempts = 2
 
+    [instances.bib-merignac.links]               # optional, shown to residents
+    fines_url = "https://mediatheque.example.fr/amendes"
+    help_phone = "05 56 00 00 00"
+
 ``${NAME}`` and ``${NAME:-default}`` are replaced from the environment in
 credentials and in ``base_url``.
 """
@@ -69,7 +73,17 @@ _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 _ENV_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
 
 _FIELDS = {"type", "title", "communes", "base_url", "timeout_s", "connect_timeout_s"}
-_TABLES = {"credentials", "options"}
+_TABLES = {"credentials", "options", "links"}
+#: The links an instance may carry, and whether each is a web address.
+LINK_KEYS = {
+    "apply_url": True,
+    "fines_url": True,
+    "help_url": True,
+    "help_phone": False,
+    "help_email": False,
+}
+_PHONE = re.compile(r"\+?[0-9][0-9 .-]{3,20}[0-9]")
+_EMAIL = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[a-zA-Z]{2,}")
 CREDENTIAL_KEYS = frozenset(
     {"api_key", "client_id", "client_secret", "token_url", "scope", "username", "password"}
 )
@@ -203,6 +217,8 @@ def _instance(
     except ValueError as exc:
         raise fail(str(exc), "must be a number at or above its minimum") from None
 
+    links = _links(table.get("links", {}), fail)
+
     return InstanceConfig(
         slug=slug,
         type=type_name,
@@ -213,7 +229,32 @@ def _instance(
         connect_timeout_s=timeouts["connect_timeout_s"],
         credentials=credentials,
         options=dict(options),
+        links=links,
     )
+
+
+def _links(table: Any, fail: Callable[[str, str], RegistryError]) -> dict[str, str]:
+    """Residents follow these: a typo must stop the portal, not send them nowhere."""
+    if not isinstance(table, dict):
+        raise fail("links", "must be a table")
+    links: dict[str, str] = {}
+    for key, value in table.items():
+        field = f"links.{key}"
+        if key not in LINK_KEYS:
+            raise fail(field, f"is not a known link ({', '.join(sorted(LINK_KEYS))})")
+        if not isinstance(value, str) or not value.strip():
+            raise fail(field, "must be a non-empty string")
+        value = value.strip()
+        if LINK_KEYS[key]:
+            url = httpx.URL(value) if value.startswith(("http://", "https://")) else None
+            if url is None or not url.host:
+                raise fail(field, "must be an http:// or https:// URL")
+        elif key == "help_phone" and not _PHONE.fullmatch(value):
+            raise fail(field, "must be a phone number such as '05 56 00 00 00'")
+        elif key == "help_email" and not _EMAIL.fullmatch(value):
+            raise fail(field, "must be an e-mail address")
+        links[key] = value
+    return links
 
 
 def _credentials(

@@ -181,3 +181,17 @@ def configure_templates(app: Flask) -> None:
     init_formatting(app)
     init_htmx(app)
     init_journeys(app)
+
+    settings: Settings = app.extensions["portal_settings"]
+
+    @app.context_processor
+    def territory() -> dict[str, object]:
+        # Who runs the portal and where to get help, for every page that names them.
+        return {"territory": settings}
+
+    missing = settings.missing_identity()
+    if settings.is_production and missing:
+        logging.getLogger("portal").warning(
+            "The legal notice, privacy page and help contact are incomplete: set %s",
+            ", ".join(missing),
+        )

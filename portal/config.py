@@ -25,6 +25,34 @@ DEV_FC_CLIENT_ID = "compte-territorial-dev"
 DEV_FC_CLIENT_SECRET = "sandbox-secret-not-for-production"  # noqa: S105
 DEFAULT_SCOPES = "openid given_name family_name birthdate email"
 
+#: Who runs this portal and where residents get help: shown on the sign-in, legal, privacy
+#: and accessibility pages. ``make run`` shows these demonstration values; production
+#: starts without them but warns, naming each variable to set.
+IDENTITY_SETTINGS = {
+    "territory_name": "PORTAL_TERRITORY_NAME",
+    "territory_address": "PORTAL_TERRITORY_ADDRESS",
+    "publication_director": "PORTAL_PUBLICATION_DIRECTOR",
+    "hosting_provider": "PORTAL_HOSTING_PROVIDER",
+    "data_controller": "PORTAL_DATA_CONTROLLER",
+    "dpo_contact": "PORTAL_DPO_CONTACT",
+    "help_phone": "PORTAL_HELP_PHONE",
+    "help_email": "PORTAL_HELP_EMAIL",
+    "help_url": "PORTAL_HELP_URL",
+    "help_hours": "PORTAL_HELP_HOURS",
+}
+DEMO_IDENTITY = {
+    "territory_name": "Métropole de démonstration",
+    "territory_address": "1 place de l'Hôtel-de-Ville, 33000 Bordeaux (adresse de démonstration)",
+    "publication_director": "la présidente de la Métropole de démonstration",
+    "hosting_provider": "votre ordinateur (démonstration locale, sans hébergeur)",
+    "data_controller": "Métropole de démonstration",
+    "dpo_contact": "dpo@demonstration.invalid",
+    "help_phone": "05 00 00 00 00",
+    "help_email": "aide@demonstration.invalid",
+    "help_url": "",
+    "help_hours": "du lundi au vendredi, de 9 h à 17 h",
+}
+
 
 class ConfigError(ValueError):
     """Raised at start when the environment does not describe a runnable portal."""
@@ -72,6 +100,16 @@ class Settings:
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
     #: set X-Forwarded-For/-Proto. Rate limits key on the client address they report.
     trusted_proxies: int = 0
+    territory_name: str = ""
+    territory_address: str = ""
+    publication_director: str = ""
+    hosting_provider: str = ""
+    data_controller: str = ""
+    dpo_contact: str = ""
+    help_phone: str = ""
+    help_email: str = ""
+    help_url: str = ""
+    help_hours: str = ""
     testing: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -94,6 +132,22 @@ class Settings:
     @property
     def scopes(self) -> list[str]:
         return self.fc_scopes.split()
+
+    def missing_identity(self) -> list[str]:
+        """The variables of the territory's identity left empty (the legal notice, the
+        privacy page and the help contact need them). One way to reach help is enough."""
+        required = (
+            "territory_name",
+            "territory_address",
+            "publication_director",
+            "hosting_provider",
+            "data_controller",
+            "dpo_contact",
+        )
+        missing = [IDENTITY_SETTINGS[name] for name in required if not getattr(self, name)]
+        if not (self.help_phone or self.help_email or self.help_url):
+            missing.append("PORTAL_HELP_PHONE, PORTAL_HELP_EMAIL or PORTAL_HELP_URL")
+        return missing
 
     def validate(self) -> Settings:
         """Fail fast with a message an operator can act on."""
@@ -133,6 +187,10 @@ class Settings:
                 parse_limit(value)
             except ValueError:
                 problems.append(f"{name} must read like '5 per 15 minutes', got {value!r}")
+        if self.help_url and urlsplit(self.help_url).scheme not in {"http", "https"}:
+            problems.append(f"PORTAL_HELP_URL must be an http(s) URL, got {self.help_url!r}")
+        if self.help_email and "@" not in self.help_email:
+            problems.append(f"PORTAL_HELP_EMAIL must be an e-mail address, got {self.help_email!r}")
         if self.probe_interval_s < 0:
             problems.append("PORTAL_PROBE_INTERVAL_S must be 0 or more")
         if self.is_production and self.demo_links_file:
@@ -180,6 +238,7 @@ _ENV_NAMES = {
     "card_deadline_s": "PORTAL_CARD_DEADLINE_S",
     "page_deadline_s": "PORTAL_PAGE_DEADLINE_S",
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
+    **IDENTITY_SETTINGS,
 }
 
 
@@ -224,6 +283,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         # The sandbox's instances and demo accounts, so `make run` shows full dashboards.
         values.setdefault("connectors_file", str(PROJECT_ROOT / "connectors.toml"))
         values.setdefault("demo_links_file", str(PROJECT_ROOT / "demo-links.toml"))
+        # A whole demonstration identity, unless the operator started writing their own.
+        if not any(var in environ for var in IDENTITY_SETTINGS.values()):
+            for attr, value in DEMO_IDENTITY.items():
+                values.setdefault(attr, value)
     settings = replace(defaults, **{**values, **overrides})
     settings = replace(
         settings,

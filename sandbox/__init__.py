@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response
 
-from sandbox import admin, backends, idp
+from sandbox import admin, backends, idp, sites
 from sandbox.config import default_config
 
 
@@ -24,6 +24,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(sites.bp)
     idp.init_app(app)
     backends.init_app(app)
     app.after_request(_security_headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from flask import abort, g, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -13,10 +14,12 @@ from portal.htmx import is_partial
 from portal.journeys import journey
 from portal.main import bp
 from portal.services.reading import (
+    Panel,
     Service,
     linked_services,
     own_service,
     read_concurrently,
+    read_panel,
     reader_for,
 )
 
@@ -74,10 +77,28 @@ def card_loaders(services: Sequence[Service]) -> dict[str, dict[str, str]]:
 def home() -> str:
     """The shell renders at once: one placeholder per linked service, each a plain link
     to the service's page that htmx replaces by its card. No back-end is called here,
-    so a hanging one cannot delay the page. Past ``MAX_CARD_REQUESTS`` services, cards
-    come in groups, so the page stays within its request budget."""
+    so a hanging one cannot delay the page: what it shows of each is its last snapshot.
+    Past ``MAX_CARD_REQUESTS`` services, cards come in groups, so the page stays within
+    its request budget."""
     services = linked_services(g.citizen.id)
-    return render_template("main/home.html", services=services, loaders=card_loaders(services))
+    return render_template(
+        "main/home.html",
+        services=services,
+        loaders=card_loaders(services),
+        known=last_known(services),
+    )
+
+
+def last_known(services: Sequence[Service]) -> dict[str, Panel[Any]]:
+    """Each service's last known facts, from its snapshots and without calling any
+    back-end: what the dashboard shows before htmx brings the cards, and all it shows
+    without JavaScript ("overdue", "to pay" and their time)."""
+    known = {}
+    for svc in services:
+        panel = read_panel(svc, reader_for(svc.category, page=False), 1.0, offline=True)
+        if panel.has_data:
+            known[svc.slug] = panel
+    return known
 
 
 @bp.get("/cards")

@@ -116,9 +116,15 @@ def own_service(slug: str) -> Service:
 Reader = Callable[[Any, CallContext, LinkRef], tuple[T, datetime, bool]]
 
 
-def read_panel(service: Service, reader: Reader[T], deadline_s: float) -> Panel[T]:
+def read_panel(
+    service: Service, reader: Reader[T], deadline_s: float, *, offline: bool = False
+) -> Panel[T]:
+    """``offline``: from the last good snapshots only, calling no back-end."""
     ctx = CallContext.with_timeout(
-        deadline_s, actor=f"citizen:{service.link.citizen_id}", subject=str(service.link.id)
+        deadline_s,
+        actor=f"citizen:{service.link.citizen_id}",
+        subject=str(service.link.id),
+        offline=offline,
     )
     try:
         data, fetched_at, stale = reader(service.connector, ctx, service.ref)
@@ -128,7 +134,8 @@ def read_panel(service: Service, reader: Reader[T], deadline_s: float) -> Panel[
     except Refused as exc:
         return Panel("unavailable", reason=exc.reason)
     except (Unavailable, ContractBroken) as exc:
-        log.info("read on %s failed: %s", service.slug, type(exc).__name__)
+        if not offline:
+            log.info("read on %s failed: %s", service.slug, type(exc).__name__)
         return Panel("unavailable")
     except Exception:
         # A connector bug must cost one card, not the page.
