@@ -18,6 +18,7 @@ from tests.browser.support import (
     ConsoleWatch,
     LivePortal,
     PageLoad,
+    assert_no_axe_violations,
     budget_problems,
     clear_browser_cache,
     focus_is_visible,
@@ -194,6 +195,47 @@ def test_a_resident_without_javascript_follows_a_service_link_to_its_page(
     for title in loan_titles(portal, "merignac", "mer-p-0417"):
         expect(loans).to_contain_text(title)
     expect(page.locator(".notice")).to_have_count(0)
+
+
+def test_a_resident_without_javascript_sees_the_last_known_facts_of_each_service(
+    new_context: Callable[..., BrowserContext], portal: LivePortal
+) -> None:
+    # An earlier visit, with JavaScript, read every service (and kept their snapshots).
+    earlier = new_context().new_page()
+    sign_in_by_clicking(earlier, "marie-therese")
+    wait_for_cards(earlier, portal)
+    earlier.context.close()
+
+    page = new_context(java_script_enabled=False).new_page()
+    sign_in_by_clicking(page, "marie-therese")
+    expect(page.locator(ARRIVED)).to_have_count(0)  # no card came: no script ran
+    known = page.locator("#main .card-known")
+    expect(known).to_have_count(len(SERVICES["marie-therese"]))
+    library = card(page, "bib-merignac").locator(".card-known")
+    expect(library).to_contain_text("Dernières informations connues, du ")
+    expect(library).to_contain_text("prêts en cours")
+    expect(library).to_contain_text("Amendes à régler")
+    expect(card(page, "cantine-bordeaux").locator(".card-known")).to_contain_text("à payer")
+    # Each service's page is still one link away.
+    expect(placeholder_link(page, portal, "bib-merignac")).to_have_attribute(
+        "href", "/services/bib-merignac"
+    )
+    switch_language(page, "en")
+    expect(card(page, "bib-merignac").locator(".card-known")).to_contain_text(
+        "Latest information we have, from "
+    )
+
+    # axe needs a script of its own: the same shell, with htmx kept from loading.
+    scanned = new_context()
+    scanned.route(re.compile(r".*/htmx[^/]*\.js.*"), lambda route: route.abort())
+    shell = scanned.new_page()
+    sign_in_by_clicking(shell, "marie-therese")
+    for lang in LANGUAGES:
+        if lang != "fr":
+            switch_language(shell, lang)
+        expect(shell.locator("#main .card-known")).to_have_count(len(SERVICES["marie-therese"]))
+        expect(shell.locator(ARRIVED)).to_have_count(0)
+        assert_no_axe_violations(shell)
 
 
 # -- keyboard ---------------------------------------------------------------------------------
