@@ -657,3 +657,38 @@ def test_a_feed_whose_service_is_down_asks_the_calendar_to_keep_its_copy(
     assert int(r.headers["Retry-After"]) > 0
     # The resident's own download still works, with what could be read.
     assert services_client.get("/account/calendar.ics").status_code == 200
+
+
+# -- downloading my data cannot be triggered by another site ------------------------------
+
+
+def test_downloading_my_data_needs_the_form_and_its_token(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "amina")
+    amina = citizen_id(services_app, "Amina")
+
+    def exports() -> int:
+        with services_app.app_context():
+            return db.session.scalar(
+                db.select(db.func.count())
+                .select_from(JournalEntry)
+                .filter_by(citizen_id=amina, action="export_data")
+            )
+
+    # A GET (what an image or a link on another site sends) shows the page, nothing more.
+    r = services_client.get("/account/data.json")
+    assert r.status_code == 303 and r.headers["Location"] == "/account/data"
+    assert r.mimetype != "application/json"
+    # A POST from elsewhere has no form token: refused.
+    forged = services_client.post("/account/data.json", headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 400
+    assert "Le formulaire a expiré" in text(forged)
+    assert exports() == 0
+    # The page's button posts the form with its token.
+    page = text(services_client.get("/account/data"))
+    assert re.search(r'<form method="post" action="/account/data.json">', page)
+    assert "<button" in page and "Télécharger toutes mes données" in page
+    r = download_my_data(services_client)
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    assert exports() == 1
