@@ -652,8 +652,13 @@ class ResilientHTTP:
         key: str,
         fetch: Callable[[], Any],
         parse: Callable[[Any], T],
+        keep: Callable[[Any], Any] | None = None,
     ) -> ReadResult[T]:
         """Fetch a JSON payload, turn it into dataclasses, keep it as the last good copy.
+
+        ``keep`` trims the payload to what the copy may hold (``parse`` must accept the
+        trimmed form too): a number the resident proves ownership with, for instance,
+        has no business sitting in a cache.
 
         If the back-end is unavailable or broke its contract, the last good copy is
         returned with ``stale=True`` and its own fetch time; without one, the error
@@ -686,7 +691,7 @@ class ResilientHTTP:
             )
             return ReadResult(data=data, fetched_at=fetched_at, stale=True)
         fetched_at = datetime.fromtimestamp(self._clock(), UTC)
-        self._snapshot_put(ctx, key, payload, fetched_at)
+        self._snapshot_put(ctx, key, keep(payload) if keep else payload, fetched_at)
         return ReadResult(data=data, fetched_at=fetched_at, stale=False)
 
     def parse(self, what: str, parse: Callable[[Any], T], payload: Any) -> T:

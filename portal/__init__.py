@@ -71,6 +71,10 @@ def configure_logging(app: Flask) -> None:
     # httpx logs every URL at INFO, and ours carry patron and family ids: keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # The calendar feed's URL is its secret: never in clear in the access log.
+    from portal.logmask import install_dev_server_mask
+
+    install_dev_server_mask()
     if not app.debug and not app.testing:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -26,3 +26,15 @@ def init_cli(app: Flask) -> None:
             count += 1
         db.session.commit()
         click.echo(f"{count} secret(s) re-encrypted with the newest key")
+
+    @app.cli.command("purge")
+    def purge() -> None:
+        """Delete expired sessions, old write records and old or orphaned snapshots.
+
+        Safe to run at any time and as often as wanted (e.g. hourly): see
+        docs/operations.md for what is kept and for how long.
+        """
+        from portal.retention import purge_expired
+
+        for line in purge_expired().lines():
+            click.echo(line)

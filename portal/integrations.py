@@ -23,7 +23,7 @@ from connectors.registry import Registry, RegistryError, load_instances
 from portal.config import ConfigError, Settings
 from portal.demo import load_demo_links
 from portal.extensions import db
-from portal.models import ConnectorSnapshot
+from portal.models import ConnectorSnapshot, ServiceLink
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +61,49 @@ class DatabaseSnapshotStore:
     def put(
         self, instance_slug: str, key: str, subject: str, payload: str, fetched_at: datetime
     ) -> None:
+        """Save the last good answer, only while the link it is about still exists.
+
+        A read still running when its link (or the whole account) is deleted must not
+        leave a copy behind. The check and the write are one transaction: on
+        PostgreSQL the link row is share-locked first, so a deletion waits for this
+        write (and then deletes the snapshot) or this write sees the link gone; on
+        SQLite the write statements carry the check themselves and writers are
+        serialised. Never a read-then-write in two steps.
+        """
+        if not subject.isdigit():
+            return  # no link to purge it with: not kept
         table = ConnectorSnapshot.__table__
+        links = ServiceLink.__table__
+        link_id = int(subject)
+        link_exists = sa.exists(sa.select(links.c.id).where(links.c.id == link_id))
         where = (table.c.instance_slug == instance_slug) & (table.c.key == key)
         values = {"subject": subject, "payload": payload, "fetched_at": fetched_at}
         try:
             with self._engine().begin() as conn:
-                updated = conn.execute(sa.update(table).where(where).values(**values)).rowcount
+                if conn.dialect.name != "sqlite":
+                    locked = conn.execute(
+                        sa.select(links.c.id)
+                        .where(links.c.id == link_id)
+                        .with_for_update(read=True)
+                    ).first()
+                    if locked is None:
+                        return
+                updated = conn.execute(
+                    sa.update(table).where(where & link_exists).values(**values)
+                ).rowcount
                 if not updated:
+                    row = {"instance_slug": instance_slug, "key": key, **values}
+                    columns = list(row)
                     conn.execute(
-                        sa.insert(table).values(instance_slug=instance_slug, key=key, **values)
+                        sa.insert(table).from_select(
+                            columns,
+                            sa.select(
+                                *(
+                                    sa.literal(row[name], type_=table.c[name].type).label(name)
+                                    for name in columns
+                                )
+                            ).where(link_exists, ~sa.exists(sa.select(table.c.id).where(where))),
+                        )
                     )
         except sa.exc.SQLAlchemyError:
             # A lost snapshot only means less to show during an outage: never fail a read.

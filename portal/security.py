@@ -8,6 +8,7 @@ from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import Settings
+from portal.hardening import init_hardening
 
 
 def origin(url: str) -> str:
@@ -47,6 +48,8 @@ def init_security(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         PREFERRED_URL_SCHEME="https" if settings.is_production else "http",
     )
+    # Inside ProxyFix, so the host it checks is the one Flask will route on.
+    init_hardening(app)
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,

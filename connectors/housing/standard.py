@@ -40,7 +40,8 @@ def parse_application(body: Any) -> HousingApplication:
     if status not in APPLICATION_STATUSES:
         raise ValueError("unknown application status")
     return HousingApplication(
-        number=as_str(body["number"]),
+        # Absent from the portal's snapshot (see ``without_number``).
+        number=as_str(body["number"]) if "number" in body else "",
         status=status,
         filed_on=as_date(body["filed_on"]),
         expires_on=as_optional_date(body.get("expires_on")),
@@ -53,6 +54,14 @@ def parse_application(body: Any) -> HousingApplication:
             for e in body.get("history") or ()
         ),
     )
+
+
+def without_number(body: Any) -> Any:
+    """What the last good copy of an application keeps: everything the card and the page
+    show, except the national number, which (with a birth date) proves ownership."""
+    if not isinstance(body, dict):
+        return body
+    return {key: value for key, value in body.items() if key != "number"}
 
 
 def parse_receipt(body: Any) -> RenewalReceipt:
@@ -94,6 +103,7 @@ class StandardHousingConnector:
                 path_params={"application_id": link.external_id},
             ),
             parse_application,
+            keep=without_number,
         )
 
     def renew(self, ctx: CallContext, link: LinkRef, *, idempotency_key: str) -> RenewalReceipt:

@@ -151,10 +151,12 @@ def delete_account(citizen_id: int) -> None:
             db.select(ServiceLink.id).filter_by(citizen_id=citizen_id)
         )
     ]
+    # Links before their snapshots: a read still saving one holds its link's row (see
+    # ``DatabaseSnapshotStore.put``), so this waits for it, then deletes what it saved.
+    for model in (ServiceLink, JournalEntry, WriteRecord, Payment, AuthSession):
+        db.session.execute(db.delete(model).where(model.citizen_id == citizen_id))
     if link_ids:
         db.session.execute(
             db.delete(ConnectorSnapshot).where(ConnectorSnapshot.subject.in_(link_ids))
         )
-    for model in (JournalEntry, WriteRecord, Payment, AuthSession, ServiceLink):
-        db.session.execute(db.delete(model).where(model.citizen_id == citizen_id))
     db.session.execute(db.delete(Citizen).where(Citizen.id == citizen_id))

@@ -86,10 +86,14 @@ def data() -> str:
     )
 
 
-@bp.get("/data.json")
+@bp.route("/data.json", methods=["GET", "POST"])
 @login_required
 @journey("account", "export")
 def data_json() -> Response:
+    """The download is a POST with the form token: it writes (the journal), and a GET
+    another site could trigger (an image, a link) must not. A GET shows the page."""
+    if request.method == "GET":
+        return see_other(url_for("account.data"))
     _record("export_data")
     db.session.commit()
     body = json.dumps(export_data(g.citizen), ensure_ascii=False, indent=2)

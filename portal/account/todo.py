@@ -343,7 +343,7 @@ def _housing_items(svc: Service, data: HousingApplication, today: date) -> list[
             _item(
                 svc,
                 "housing_opens",
-                data.number,
+                svc.link.external_id,  # stable, fresh or from the snapshot
                 on=opens,
                 summary=_("Le renouvellement de votre demande de logement devient possible"),
                 note=_("Jusqu'au %(date)s inclus.", date=short_day(closes)),
@@ -355,7 +355,7 @@ def _housing_items(svc: Service, data: HousingApplication, today: date) -> list[
             _item(
                 svc,
                 "housing_closes",
-                data.number,
+                svc.link.external_id,  # stable, fresh or from the snapshot
                 on=closes,
                 summary=_("Renouveler votre demande de logement (dernier jour)"),
                 note=_("Sans renouvellement, la demande sera radiée."),

@@ -15,6 +15,7 @@ from portal.auth.oidc import OIDCError, new_state_or_nonce
 from portal.auth.session import end_session, safe_next, see_other, start_session
 from portal.config import current_settings
 from portal.demo import link_demo_accounts
+from portal.errors import render_error
 from portal.extensions import db, limiter
 from portal.integrations import registry
 from portal.journeys import journey
@@ -30,6 +31,17 @@ PENDING_MAX_AGE_S = 15 * 60
 
 def _signin_limit() -> str:
     return current_settings().signin_rate_limit
+
+
+#: The callback's parameters that must come once at most.
+CALLBACK_PARAMS = ("code", "error", "iss", "state")
+
+
+def _unverified_message() -> str:
+    return _(
+        "Votre demande de connexion n'a pas pu être vérifiée : elle a expiré ou a été "
+        "commencée dans un autre onglet. Veuillez recommencer."
+    )
 
 
 def _fail(message: str) -> Response:
@@ -98,21 +110,22 @@ def fc_login() -> Response:
 @bp.get("/franceconnect/callback")
 @limiter.limit(_signin_limit)
 @journey("auth", "callback")
-def fc_callback() -> Response:
+def fc_callback() -> Response | tuple[str, int]:
     pending = session.pop("fc_pending", None)
     args = request.args
+    # One value each, or which one was checked and which one used is anybody's guess
+    # (a proxy, a framework and this code need not pick the same): refused outright.
+    duplicated = sorted(name for name in CALLBACK_PARAMS if len(args.getlist(name)) > 1)
+    if duplicated:
+        log.warning("sign-in callback refused: duplicated %s", ", ".join(duplicated))
+        return render_error(400, _unverified_message())
     if (
         not isinstance(pending, dict)
         or not args.get("state")
         or args["state"] != pending.get("state")
     ):
         log.warning("sign-in callback refused: missing or mismatched state")
-        return _fail(
-            _(
-                "Votre demande de connexion n'a pas pu être vérifiée : elle a expiré ou a été "
-                "commencée dans un autre onglet. Veuillez recommencer."
-            )
-        )
+        return _fail(_unverified_message())
     if time.time() - float(pending.get("at", 0)) > PENDING_MAX_AGE_S:
         return _fail(_("Votre demande de connexion a expiré. Veuillez recommencer."))
     client = fc_client()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, render_template
+from flask.globals import request_ctx as _request_ctx
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db
+from portal.hardening import PLAIN_400
 from portal.htmx import is_partial
 
 bp = Blueprint("errors", __name__)
@@ -35,6 +37,13 @@ def _messages(code: int) -> tuple[str, str]:
         405: (
             _("Action impossible"),
             _("Cette adresse ne permet pas cette action. Revenez à l'accueil."),
+        ),
+        413: (
+            _("Envoi trop volumineux"),
+            _(
+                "Ce que vous avez envoyé est trop volumineux. Rien n'a été enregistré. "
+                "Revenez à la page précédente et réessayez."
+            ),
         ),
         429: (
             _("Trop de tentatives"),
@@ -64,6 +73,10 @@ def _messages(code: int) -> tuple[str, str]:
 
 
 def render_error(code: int, message: str | None = None) -> tuple[str, int]:
+    if _request_ctx.url_adapter is None:
+        # No URL can be built for this request (``HostGuard`` refuses most such hosts
+        # first): a page that links nowhere rather than a second error.
+        return PLAIN_400.decode(), 400
     title, text = _messages(code)
     template = "errors/_error.html" if is_partial() else "errors/error.html"
     return render_template(template, code=code, title=title, message=message or text), code

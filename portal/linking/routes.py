@@ -223,8 +223,10 @@ def remove(slug: str) -> str | Response:
     instance = registry().instances[slug]
     if request.method == "GET":
         return render_template("linking/remove.html", instance=instance)
-    _purge_snapshots(link)
+    # The link first, then its snapshots (a read saving one waits on the link's row).
     db.session.delete(link)
+    db.session.flush()
+    _purge_snapshots(link)
     JournalEntry.record(
         g.citizen.id, "unlink", "success", actor_id=str(g.citizen.id), connector_instance=slug
     )

@@ -19,6 +19,8 @@ class Citizen(db.Model):
     """
 
     __tablename__ = "citizen"
+    #: Ids are never reused (see ``ServiceLink``): logs and journals name residents by id.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sub: Mapped[str] = mapped_column(String(255), unique=True)

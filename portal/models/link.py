@@ -20,7 +20,12 @@ class ServiceLink(db.Model):
     """
 
     __tablename__ = "service_link"
-    __table_args__ = (UniqueConstraint("citizen_id", "instance_slug"),)
+    # Ids are never reused (SQLite would hand out a deleted link's id again): a snapshot
+    # or a journal line still naming an old link can never point at a new one.
+    __table_args__ = (
+        UniqueConstraint("citizen_id", "instance_slug"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(
@@ -42,7 +47,7 @@ class ConnectorSnapshot(db.Model):
     time) while the back-end is down. Purged with the link it belongs to."""
 
     __tablename__ = "connector_snapshot"
-    __table_args__ = (UniqueConstraint("instance_slug", "key"),)
+    __table_args__ = (UniqueConstraint("instance_slug", "key"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_slug: Mapped[str] = mapped_column(String(64))

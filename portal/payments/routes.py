@@ -14,6 +14,7 @@ from portal.auth.session import login_required, see_other
 from portal.config import current_settings
 from portal.errors import render_error
 from portal.extensions import csrf, db, limiter
+from portal.hardening import json_body
 from portal.journeys import journey
 from portal.payments import bp, ledger
 from portal.services.reading import Service, own_service
@@ -234,7 +235,7 @@ def notify() -> Response:
     for an unknown payment, 400 for a body that names none, 503 (retry later) when the
     back-end cannot say yet. Never a 500: the provider would keep retrying for nothing.
     """
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         body = request.form
     payment_id = body.get("payment_id")

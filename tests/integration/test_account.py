@@ -53,6 +53,11 @@ def csrf(client: FlaskClient, path: str = "/account/data") -> str:
     return match.group(1)
 
 
+def download_my_data(client: FlaskClient):
+    """'Télécharger toutes mes données': the button's form, posted with its token."""
+    return client.post("/account/data.json", data={"csrf_token": csrf(client)})
+
+
 def citizen_id(app: Flask, given_name_start: str) -> int:
     with app.app_context():
         return db.session.execute(
@@ -244,7 +249,7 @@ def test_resident_reads_their_data_on_one_page(services_client: FlaskClient) -> 
         assert title in html
     assert "système" in html  # who linked them: the demo accounts
     assert 'href="/account/activity"' in html and "actions enregistrées" in html
-    assert 'href="/account/data.json"' in html and 'href="/account/delete"' in html
+    assert 'action="/account/data.json"' in html and 'href="/account/delete"' in html
     assert "combien de temps" in html
     # The header leads there from every page.
     home = text(services_client.get("/"))
@@ -267,7 +272,7 @@ def test_resident_downloads_all_their_data_without_any_secret(
         db.session.commit()
     add_payment_and_write(services_app, marie)
 
-    r = services_client.get("/account/data.json")
+    r = download_my_data(services_client)
     assert r.status_code == 200
     assert r.mimetype == "application/json"
     disposition = r.headers["Content-Disposition"]
@@ -375,7 +380,7 @@ def test_signing_in_after_deleting_starts_an_empty_account(services_client: Flas
     token = csrf(services_client, "/account/delete")
     services_client.post("/account/delete", data={"csrf_token": token, "confirm": "y"})
     sign_in(services_client, "eloise")
-    data = services_client.get("/account/data.json").json
+    data = download_my_data(services_client).json
     actions = [entry["action"] for entry in data["activity"]]
     assert actions == ["sign_in", "export_data"]
     assert data["links"] == []
@@ -398,12 +403,12 @@ def test_a_resident_never_sees_another_residents_data(
         for path, headers in (
             ("/account/activity", {}),
             ("/account/data", {}),
-            ("/account/data.json", {}),
             ("/account/delete", {}),
             ("/account/todo", HX),
             ("/account/calendar.ics", {}),
         )
     }
+    pages["/account/data.json"] = text(download_my_data(services_client))
     for path, body in pages.items():
         for marker in marie_markers:
             assert marker not in body, (path, marker)
@@ -602,7 +607,7 @@ def test_resident_subscribes_their_calendar_then_revokes_it(
     assert calendar_app.get(urlsplit(new_url).path).status_code == 404
     with services_app.app_context():
         assert db.session.get(Citizen, marie).calendar_token_hash is None
-    actions = [e["action"] for e in services_client.get("/account/data.json").json["activity"]]
+    actions = [e["action"] for e in download_my_data(services_client).json["activity"]]
     assert actions.count("create_calendar_feed") == 2 and "revoke_calendar_feed" in actions
 
 
@@ -652,3 +657,38 @@ def test_a_feed_whose_service_is_down_asks_the_calendar_to_keep_its_copy(
     assert int(r.headers["Retry-After"]) > 0
     # The resident's own download still works, with what could be read.
     assert services_client.get("/account/calendar.ics").status_code == 200
+
+
+# -- downloading my data cannot be triggered by another site ------------------------------
+
+
+def test_downloading_my_data_needs_the_form_and_its_token(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "amina")
+    amina = citizen_id(services_app, "Amina")
+
+    def exports() -> int:
+        with services_app.app_context():
+            return db.session.scalar(
+                db.select(db.func.count())
+                .select_from(JournalEntry)
+                .filter_by(citizen_id=amina, action="export_data")
+            )
+
+    # A GET (what an image or a link on another site sends) shows the page, nothing more.
+    r = services_client.get("/account/data.json")
+    assert r.status_code == 303 and r.headers["Location"] == "/account/data"
+    assert r.mimetype != "application/json"
+    # A POST from elsewhere has no form token: refused.
+    forged = services_client.post("/account/data.json", headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 400
+    assert "Le formulaire a expiré" in text(forged)
+    assert exports() == 0
+    # The page's button posts the form with its token.
+    page = text(services_client.get("/account/data"))
+    assert re.search(r'<form method="post" action="/account/data.json">', page)
+    assert "<button" in page and "Télécharger toutes mes données" in page
+    r = download_my_data(services_client)
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    assert exports() == 1

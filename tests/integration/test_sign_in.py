@@ -282,6 +282,30 @@ def test_a_callback_without_iss_is_still_accepted(client: FlaskClient, fc_sandbo
     assert r.headers["Location"] == "/"
 
 
+@pytest.mark.parametrize(
+    ("name", "second"),
+    [("iss", "https://attacker.example/api/v2"), ("state", "f" * 64), ("code", "c" * 32)],
+)
+def test_a_callback_with_a_duplicated_parameter_is_refused(
+    client: FlaskClient, app: Flask, name: str, second: str
+) -> None:
+    auth = start_sign_in(client)
+    callback = choose_identity(auth, "amina")
+    assert f"{name}=" in callback
+    r = client.get(f"{callback}&{name}={second}")
+    assert r.status_code == 400
+    assert "Votre demande de connexion n&#39;a pas pu être vérifiée" in r.get_data(as_text=True)
+    with client.session_transaction() as s:
+        assert "sid" not in s
+    assert client.get("/").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(AuthSession)) == 0
+    # The same answer, once each, is spent too: the sign-in starts again, and works.
+    assert client.get(callback).status_code in (302, 303)
+    assert client.get("/").status_code == 302
+    assert sign_in(client).headers["Location"] == "/"
+
+
 def test_resident_who_cancels_on_franceconnect_can_try_again(client: FlaskClient) -> None:
     auth = start_sign_in(client)
     r = client.get(choose_identity(auth, None, cancel=True))

@@ -1,0 +1,84 @@
+"""How long the portal keeps what expires, and the purge that enforces it.
+
+``flask --app portal purge`` deletes, in one transaction:
+
+- sessions past their idle or absolute timeout (each row holds a FranceConnect ID
+  token, kept only to sign out there);
+- idempotency records of writes that ended (``done`` or ``failed``) more than
+  ``WRITE_RECORD_RETENTION`` ago: a form that old is never replayed; ``pending`` ones
+  are kept, their outcome is still to be known;
+- snapshots fetched more than ``SNAPSHOT_RETENTION`` ago (too old to be worth showing
+  during an outage), and snapshots whose link no longer exists.
+
+Payments and the activity journal stay as long as the account (they are the resident's
+record of what was done); deleting the account deletes them. Scheduling the command
+(cron, a platform scheduler) is the operator's: see ``docs/operations.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from portal.config import current_settings
+from portal.extensions import db
+from portal.models import AuthSession, ConnectorSnapshot, ServiceLink, WriteRecord
+from portal.models._types import utcnow
+
+#: A write's idempotency record outlives any form that could replay it.
+WRITE_RECORD_RETENTION = timedelta(days=30)
+#: A copy older than this is not shown as "last known" any more: it is deleted.
+SNAPSHOT_RETENTION = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Purged:
+    sessions: int
+    write_records: int
+    old_snapshots: int
+    orphan_snapshots: int
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.sessions} expired session(s) deleted",
+            f"{self.write_records} write record(s) older than "
+            f"{WRITE_RECORD_RETENTION.days} days deleted",
+            f"{self.old_snapshots} snapshot(s) older than {SNAPSHOT_RETENTION.days} days deleted",
+            f"{self.orphan_snapshots} snapshot(s) of links that no longer exist deleted",
+        ]
+
+
+def purge_expired(now: datetime | None = None) -> Purged:
+    """Delete every expired row (see the module) and commit; the counts deleted."""
+    now = now or utcnow()
+    settings = current_settings()
+    idle_before = now - timedelta(minutes=settings.session_idle_minutes)
+    started_before = now - timedelta(hours=settings.session_absolute_hours)
+
+    def delete(statement: sa.Delete) -> int:
+        return db.session.execute(statement).rowcount or 0
+
+    sessions = delete(
+        sa.delete(AuthSession).where(
+            (AuthSession.last_seen_at < idle_before) | (AuthSession.created_at < started_before)
+        )
+    )
+    write_records = delete(
+        sa.delete(WriteRecord).where(
+            WriteRecord.state.in_(("done", "failed")),
+            WriteRecord.updated_at < now - WRITE_RECORD_RETENTION,
+        )
+    )
+    old_snapshots = delete(
+        sa.delete(ConnectorSnapshot).where(ConnectorSnapshot.fetched_at < now - SNAPSHOT_RETENTION)
+    )
+    link_exists = sa.exists(
+        sa.select(ServiceLink.id).where(
+            sa.cast(ServiceLink.id, sa.String) == ConnectorSnapshot.subject
+        )
+    )
+    orphan_snapshots = delete(sa.delete(ConnectorSnapshot).where(~link_exists))
+    db.session.commit()
+    return Purged(sessions, write_records, old_snapshots, orphan_snapshots)

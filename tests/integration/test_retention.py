@@ -1,0 +1,124 @@
+"""What expires is deleted by ``flask purge``, and what a snapshot keeps is only what the
+pages need — over real HTTP to the sandbox's identity provider and back-ends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.extensions import db
+from portal.models import AuthSession, ConnectorSnapshot, ServiceLink, WriteRecord
+from portal.models._types import utcnow
+from tests.integration.test_account import HX, citizen_id, text
+from tests.support import Sandbox, sign_in
+
+MARIE_APPLICATION_NUMBER = "0332511008712"
+
+
+def purge(app: Flask) -> list[str]:
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
+
+
+def test_purge_deletes_expired_sessions_old_writes_and_old_or_orphan_snapshots(
+    services_app: Flask,
+) -> None:
+    marie, amina, eloise = (services_app.test_client() for _ in range(3))
+    sign_in(marie, "marie-therese")
+    sign_in(amina, "amina")
+    sign_in(eloise, "eloise")
+    assert marie.get("/account/todo", headers=HX).status_code == 200  # leaves snapshots
+    now = utcnow()
+    marie_id = citizen_id(services_app, "Marie")
+    with services_app.app_context():
+        # Amina left 2 hours ago (idle timeout: 30 min); Éloïse is active, but signed in
+        # more than 12 hours ago (absolute timeout).
+        amina_session = db.session.execute(
+            db.select(AuthSession).filter_by(citizen_id=citizen_id(services_app, "Amina"))
+        ).scalar_one()
+        amina_session.last_seen_at = now - timedelta(hours=2)
+        eloise_session = db.session.execute(
+            db.select(AuthSession).filter_by(citizen_id=citizen_id(services_app, "Éloïse"))
+        ).scalar_one()
+        eloise_session.created_at = now - timedelta(hours=13)
+        eloise_session.last_seen_at = now
+        old = now - timedelta(days=31)
+        for n, (state, at) in enumerate(
+            [("done", old), ("failed", old), ("pending", old), ("done", now - timedelta(days=1))]
+        ):
+            db.session.add(
+                WriteRecord(
+                    key=f"{n:032x}",
+                    citizen_id=marie_id,
+                    instance_slug="bib-merignac",
+                    action="renew_loan",
+                    state=state,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+        snapshots = db.session.execute(db.select(ConnectorSnapshot)).scalars().all()
+        assert len(snapshots) >= 3
+        snapshots[0].fetched_at = now - timedelta(days=31)
+        db.session.add(
+            ConnectorSnapshot(
+                instance_slug="bib-merignac",
+                key="patron:gone",
+                subject="999999",  # a link deleted long ago
+                payload="{}",
+                fetched_at=now,
+            )
+        )
+        db.session.commit()
+        snapshots_before = len(snapshots) + 1
+
+    assert purge(services_app) == [
+        "2 expired session(s) deleted",
+        "2 write record(s) older than 30 days deleted",
+        "1 snapshot(s) older than 30 days deleted",
+        "1 snapshot(s) of links that no longer exist deleted",
+    ]
+    with services_app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(AuthSession)) == 1
+        states = sorted(db.session.execute(db.select(WriteRecord.state)).scalars())
+        assert states == ["done", "pending"]
+        remaining = db.session.scalar(db.select(db.func.count()).select_from(ConnectorSnapshot))
+        assert remaining == snapshots_before - 2
+    # The active resident is still signed in; the expired ones are asked to sign in again.
+    assert marie.get("/").status_code == 200
+    assert amina.get("/").status_code == 302
+    assert eloise.get("/").status_code == 302
+
+    # Run again: nothing left to do.
+    assert [line.split(" ", 1)[0] for line in purge(services_app)] == ["0", "0", "0", "0"]
+
+
+def test_the_housing_snapshot_keeps_no_application_number(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    sign_in(services_client, "marie-therese")
+    page = text(services_client.get("/services/logement-metropole"))
+    assert MARIE_APPLICATION_NUMBER in page  # shown to her, read live
+    with services_app.app_context():
+        link_id = db.session.execute(
+            db.select(ServiceLink.id).filter_by(instance_slug="logement-metropole")
+        ).scalar_one()
+        [payload] = db.session.execute(
+            db.select(ConnectorSnapshot.payload).filter_by(subject=str(link_id))
+        ).scalars()
+    assert MARIE_APPLICATION_NUMBER not in payload
+    assert '"status"' in payload and '"expires_on"' in payload
+
+    # The back-end down: the card and the page come from the copy, without the number.
+    fc_sandbox.fault("housing", "metropole", "error500")
+    card = services_client.get("/services/logement-metropole/card", headers=HX)
+    assert card.status_code == 200
+    html = text(card)
+    assert "Statut" in html and MARIE_APPLICATION_NUMBER not in html
+    assert "Demande n°" not in html
+    page = services_client.get("/services/logement-metropole")
+    assert page.status_code == 200
+    assert "Déposée le" in text(page) and MARIE_APPLICATION_NUMBER not in text(page)
