@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +22,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import JournalEntry, Payment
+from portal.models import Citizen, JournalEntry, Payment
 from tests.support import (
     DEMO_LINKS_FILE,
     Authorize,
@@ -518,6 +519,35 @@ def test_an_old_tab_pays_again_once_the_provider_forgot_the_payment(
     assert payment_state(portal.app, forgotten) == "abandoned"
     assert payment_state(portal.app, fresh) == "pending"
     assert len(started_at_the_provider(fc_sandbox, UNPAID)) == 1  # the forgotten one is gone
+
+
+def test_a_start_left_unfinished_by_a_request_that_died_stops_blocking_the_invoice(
+    browser: FlaskClient, portal: LivePortal, fc_sandbox: Sandbox
+) -> None:
+    sign_in(browser, "marie-therese")
+    form = pay_forms(browser)[UNPAID]
+    with portal.app.app_context():
+        citizen_id = db.session.execute(db.select(Citizen.id)).scalar_one()
+        db.session.add(
+            Payment(
+                citizen_id=citizen_id,
+                instance_slug="cantine-bordeaux",
+                invoice_id=UNPAID,
+                amount_cents=8835,
+                state="starting",
+                created_at=datetime.now(UTC) - timedelta(minutes=3),
+            )
+        )
+        db.session.commit()
+    assert "paiement en cours" in invoice_row(browser, UNPAID)
+
+    r = submit(browser, form)
+    assert r.status_code == 303
+    assert len(started_at_the_provider(fc_sandbox, UNPAID)) == 1
+    assert [(p.state, p.payment_id is None) for p in payments(portal.app)] == [
+        ("failed", True),
+        ("pending", False),
+    ]
 
 
 def test_a_back_end_down_during_the_hand_off_does_nothing(
