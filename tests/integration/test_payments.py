@@ -75,6 +75,8 @@ def portal(database_url: str, fc_sandbox: Sandbox, connectors_file: str) -> Iter
     server.stop()
     app.extensions["connectors"].close()
     empty_tables(app)
+    with app.app_context():
+        db.engine.dispose()  # the concurrent tests open many connections: give them back
 
 
 @pytest.fixture
