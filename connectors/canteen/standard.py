@@ -245,6 +245,9 @@ class StandardCanteenConnector:
             "GET",
             "/v1/families/{family_id}/payments/{payment_id}",
             path_params={"family_id": link.external_id, "payment_id": payment_id},
+            # The payment service forgot it (its session ended): Refused, code
+            # ``unknown_payment``, which the portal settles as abandoned.
+            refusals={404: {"unknown_payment"}},
             not_found=PAYMENT_GONE_REASON,
         )
         return self.http.parse("payment", parse_payment, response.body)

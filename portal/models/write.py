@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -34,11 +34,34 @@ class WriteRecord(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+#: A payment still open: being started (no provider id yet) or handed off and waiting
+#: for the back-end's word. At most one per resident, instance and invoice.
+OPEN_PAYMENT_STATES = ("starting", "pending")
+_OPEN = text("state IN ('starting', 'pending')")
+
+
 class Payment(db.Model):
     """A payment handed off to the payment provider. Only the back-end's confirmation,
-    asked for server-side, ever marks it paid."""
+    asked for server-side, ever marks it paid.
+
+    The row is inserted ``starting`` *before* the provider is asked, and the partial
+    unique index below admits one open payment per invoice: of several tabs paying the
+    same invoice at the same moment, the database lets exactly one start, and the others
+    are sent to its payment. ``payment_id`` (the provider's) is known from ``pending`` on.
+    """
 
     __tablename__ = "payment"
+    __table_args__ = (
+        Index(
+            "uq_payment_open_invoice",
+            "citizen_id",
+            "instance_slug",
+            "invoice_id",
+            unique=True,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(
@@ -46,8 +69,9 @@ class Payment(db.Model):
     )
     instance_slug: Mapped[str] = mapped_column(String(64))
     invoice_id: Mapped[str] = mapped_column(String(128))
-    payment_id: Mapped[str] = mapped_column(String(128), unique=True)
+    payment_id: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
     amount_cents: Mapped[int] = mapped_column(default=0)
+    #: starting, pending, paid, refused, abandoned; ``failed``: the start got no payment.
     state: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,9 +1,14 @@
 """The portal's record of payments, and the server-side confirmation that moves it on.
 
-A ``Payment`` row is created pending when the back-end hands the resident off to the
-payment provider. It becomes paid, refused or abandoned only from the back-end's own
-answer to ``payment_status``, asked through the payer's own link: neither the browser's
-return nor the body of a notification is believed.
+A ``Payment`` row is claimed ``starting`` before the back-end is asked for a payment: a
+partial unique index admits one open (starting or pending) payment per resident and
+invoice, so of several tabs clicking "Payer" at the same moment exactly one reaches the
+back-end and the others are sent to its payment. The row becomes pending when the
+back-end hands the resident off to the payment provider, and paid, refused or abandoned
+only from the back-end's own answer to ``payment_status``, asked through the payer's own
+link: neither the browser's return nor the body of a notification is believed. A payment
+the back-end no longer knows (its provider's session ended) is settled abandoned, so the
+invoice can be paid again.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeGuard
 
 import sqlalchemy as sa
 from babel.numbers import format_currency
+from sqlalchemy.exc import IntegrityError
 
 from connectors.base import (
     CallContext,
@@ -26,12 +32,14 @@ from connectors.base import (
     LinkInvalid,
     LinkRef,
     PaymentHandoff,
+    Refused,
 )
 from portal.config import current_settings
 from portal.extensions import db
 from portal.integrations import registry
 from portal.models import JournalEntry, Payment, ServiceLink, WriteRecord
 from portal.models._types import utcnow
+from portal.models.write import OPEN_PAYMENT_STATES
 from portal.services.reading import Service, read_panel
 from portal.writes import Status, WriteOutcome, perform
 
@@ -45,7 +53,15 @@ NOTIFY_PATH = "/payments/notify"
 JOURNAL_OUTCOMES = {"paid": "success", "refused": "refused", "abandoned": "failure"}
 
 #: Which payment says most about an invoice: a confirmed one, else one under way.
-_WEIGHT = {"paid": 2, "pending": 1}
+_WEIGHT = {"paid": 2, "pending": 1, "starting": 1}
+
+#: A payment left ``starting`` this long belongs to a request that died between claiming
+#: the invoice and recording the provider's answer: it no longer blocks the invoice.
+STALE_START_S = 120.0
+#: How many times a click on "Payer" looks again after the payment it joined ended.
+START_ATTEMPTS = 3
+#: The back-end's problem code for a payment it does not (or no longer) know.
+UNKNOWN_PAYMENT = "unknown_payment"
 
 
 def euros(cents: int) -> str:
@@ -125,19 +141,39 @@ def _plain_web_address(url: object) -> TypeGuard[str]:
     )
 
 
-def pending_for(link: ServiceLink, invoice_id: str) -> Payment | None:
-    """The latest payment of ``invoice_id`` still waiting for the back-end's word."""
+def open_for(link: ServiceLink, invoice_id: str) -> Payment | None:
+    """The payment of ``invoice_id`` being started or waiting for the back-end's word
+    (the database admits one at most)."""
     return db.session.execute(
         db.select(Payment)
         .filter_by(
-            citizen_id=link.citizen_id,
-            instance_slug=link.instance_slug,
-            invoice_id=invoice_id,
-            state="pending",
+            citizen_id=link.citizen_id, instance_slug=link.instance_slug, invoice_id=invoice_id
         )
+        .where(Payment.state.in_(OPEN_PAYMENT_STATES))
         .order_by(Payment.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def invoice_settled(payment: Payment) -> bool:
+    """Whether the invoice of a payment that did not go through is paid all the same (by
+    another payment, from another tab or another channel): as the portal recorded it, or
+    as the back-end's list (its last known copy will do) says."""
+    other = db.session.execute(
+        db.select(Payment.id)
+        .filter_by(
+            citizen_id=payment.citizen_id,
+            instance_slug=payment.instance_slug,
+            invoice_id=payment.invoice_id,
+            state="paid",
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+    if other is not None:
+        return True
+    service = payer_service(payment)
+    invoices = _invoices(service) if service is not None else None
+    return any(i.id == payment.invoice_id and i.paid for i in invoices or ())
 
 
 @dataclass(frozen=True)
@@ -154,7 +190,7 @@ class InvoiceLine:
         state = self.payment.state if self.payment is not None else ""
         if self.invoice.paid or state == "paid":
             return "paid"
-        if state == "pending":
+        if state in OPEN_PAYMENT_STATES:
             return "in_progress"
         return "to_pay"
 
@@ -175,13 +211,15 @@ def invoice_lines(link: ServiceLink, invoices: Sequence[Invoice]) -> list[Invoic
 # -- the hand-off --------------------------------------------------------------------------
 
 
-def hand_off(service: Service, invoice_id: str, key: str | None, amount_cents: int) -> WriteOutcome:
+def hand_off(service: Service, invoice_id: str, key: str | None, claim: Payment) -> WriteOutcome:
     """Ask the back-end for a payment of ``invoice_id`` and remember it, once per ``key``.
 
-    The ``Payment`` row is added inside the call, so that ``perform``'s final commit
-    stores it with the write record and the journal entry, or not at all.
+    ``claim`` is this request's ``starting`` row: it gets the provider's id and becomes
+    pending inside the call, so that ``perform``'s final commit stores it with the write
+    record and the journal entry, or not at all.
     """
     settings = current_settings()
+    amount_cents = claim.amount_cents
 
     def call(ctx: CallContext, idempotency_key: str) -> PaymentHandoff:
         handoff: PaymentHandoff = service.connector.start_payment(
@@ -193,16 +231,8 @@ def hand_off(service: Service, invoice_id: str, key: str | None, amount_cents: i
             idempotency_key=idempotency_key,
         )
         if find(handoff.payment_id) is None:
-            db.session.add(
-                Payment(
-                    citizen_id=service.link.citizen_id,
-                    instance_slug=service.slug,
-                    invoice_id=invoice_id,
-                    payment_id=handoff.payment_id,
-                    amount_cents=amount_cents,
-                    state="pending",
-                )
-            )
+            claim.payment_id = handoff.payment_id
+            claim.state = "pending"
         return handoff
 
     def encode(handoff: PaymentHandoff) -> dict[str, Any]:
@@ -239,8 +269,12 @@ class Start:
 
 
 def start(service: Service, invoice_id: str, key: str | None) -> Start:
-    """Start paying ``invoice_id``, or find the payment already started for it."""
-    settings = current_settings()
+    """Start paying ``invoice_id``, or join the payment already started for it.
+
+    Not a read-then-write: the ``starting`` row is inserted before the back-end is
+    called, and the database's partial unique index refuses a second open payment of the
+    invoice. The request that loses waits for the winner's payment and is sent to it.
+    """
     invoices = _invoices(service)
     amount_cents = 0
     if invoices is not None:
@@ -249,25 +283,118 @@ def start(service: Service, invoice_id: str, key: str | None) -> Start:
             return Start("unknown_invoice")
         amount_cents = invoice.amount_cents
     # Without the list (back-end down, no copy kept), the hand-off below will say so.
-    under_way = pending_for(service.link, invoice_id)
-    if under_way is not None:
+    for _attempt in range(START_ATTEMPTS):
+        under_way = open_for(service.link, invoice_id)
+        if under_way is not None:
+            joined = _join(under_way)
+            if joined is not None:
+                return joined
+            continue  # it ended, or its start failed: look again
+        replayed = _replayed(key)
+        if replayed is not None:
+            return replayed
+        claim = _claim(service, invoice_id, amount_cents)
+        if claim is None:
+            continue  # another tab claimed the invoice a moment ago: join it
+        claim_pk = claim.id
+        try:
+            outcome = hand_off(service, invoice_id, key, claim)
+        finally:
+            _release(claim_pk)
+        if outcome.ok:
+            return Start("done", outcome.result["payment_id"])
+        return Start(outcome.status, reason=outcome.reason)
+    return Start("in_progress")
+
+
+def _claim(service: Service, invoice_id: str, amount_cents: int) -> Payment | None:
+    """Insert this request's ``starting`` row, or None if the invoice has an open one."""
+    claim = Payment(
+        citizen_id=service.link.citizen_id,
+        instance_slug=service.slug,
+        invoice_id=invoice_id,
+        amount_cents=amount_cents,
+        state="starting",
+    )
+    db.session.add(claim)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return None
+    return claim
+
+
+def _release(claim_pk: int) -> None:
+    """Remove a claim the hand-off did not turn into a payment (refused, failed,
+    replayed, crashed): the invoice can be paid again at once."""
+    db.session.rollback()  # whatever the hand-off left unfinished
+    db.session.execute(
+        sa.delete(Payment)
+        .where(Payment.id == claim_pk, Payment.state == "starting")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def _replayed(key: str | None) -> Start | None:
+    """The stored answer of a pay form already sent (and answered) with ``key``."""
+    if not key:
+        return None
+    record = db.session.execute(
+        db.select(WriteRecord).filter_by(key=key, action=ACTION, state="done")
+    ).scalar_one_or_none()
+    if record is None:
+        return None
+    try:
+        stored = json.loads(record.result or "{}")
+    except ValueError:
+        return None
+    result = stored.get("result")
+    if stored.get("status") == "done" and isinstance(result, dict) and result.get("payment_id"):
+        return Start("done", result["payment_id"])
+    return None  # a refusal: the form may ask again (perform replays it)
+
+
+def _join(payment: Payment) -> Start | None:
+    """Where a click goes when the invoice already has an open payment: to it once it
+    is handed off and still pending (or paid), never to a second one. None when it
+    ended otherwise, or its start failed: the invoice may then be paid again."""
+    settings = current_settings()
+    payment_pk = payment.id
+    end = time.monotonic() + settings.page_deadline_s
+    while payment.state == "starting":
+        if payment.created_at < utcnow() - timedelta(seconds=STALE_START_S):
+            _abandon_start(payment_pk)
+            return None
+        if time.monotonic() >= end:
+            return Start("in_progress")
+        time.sleep(0.1)
+        db.session.rollback()  # end our transaction to see the other request's commit
+        found = db.session.get(Payment, payment_pk)
+        if found is None:
+            return None
+        payment = found
+    if payment.state == "pending":
         confirm(
-            under_way,
+            payment,
             actor_kind="citizen",
-            actor_id=str(service.link.citizen_id),
+            actor_id=str(payment.citizen_id),
             deadline_s=settings.card_deadline_s,
         )
-        if under_way.state == "pending":
-            # Already handed off (a replayed form, a second tab): back to that payment,
-            # never a second one for the same invoice while the first may still go through.
-            return Start("done", under_way.payment_id)
-    outcome = hand_off(service, invoice_id, key, amount_cents)
-    if outcome.status == "in_progress" and key:
-        wait_for_first_submission(key, settings.page_deadline_s)
-        outcome = hand_off(service, invoice_id, key, amount_cents)
-    if outcome.ok:
-        return Start("done", outcome.result["payment_id"])
-    return Start(outcome.status, reason=outcome.reason)
+    if payment.state in ("pending", "paid") and payment.payment_id:
+        return Start("done", payment.payment_id)
+    return None
+
+
+def _abandon_start(payment_pk: int) -> None:
+    db.session.execute(
+        sa.update(Payment)
+        .where(Payment.id == payment_pk, Payment.state == "starting")
+        .values(state="failed", updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def _invoices(service: Service) -> Sequence[Invoice] | None:
@@ -278,21 +405,6 @@ def _invoices(service: Service) -> Sequence[Invoice] | None:
         return result.data, result.fetched_at, result.stale
 
     return read_panel(service, read, current_settings().page_deadline_s).data
-
-
-def wait_for_first_submission(key: str, timeout_s: float) -> None:
-    """A double click: the first submission of this form is still talking to the
-    back-end. Wait for it (briefly), so that the second one, whose answer is the one the
-    browser shows, can be given the same payment page."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        db.session.rollback()  # end our transaction to see the other request's commit
-        state = db.session.execute(
-            db.select(WriteRecord.state).filter_by(key=key)
-        ).scalar_one_or_none()
-        if state != "pending":
-            return
-        time.sleep(0.1)
 
 
 # -- confirmation --------------------------------------------------------------------------
@@ -320,6 +432,16 @@ def confirm(payment: Payment, *, actor_kind: str, actor_id: str, deadline_s: flo
         service.link.status = "needs_relink"
         db.session.commit()
         return False
+    except Refused as exc:
+        if exc.code != UNKNOWN_PAYMENT:
+            log.info("payment status on %s refused: %s", slug, exc.code)
+            return False
+        # The provider's session ended and the back-end forgot the payment: it can no
+        # longer go through, and nothing was taken. Left pending, it would block the
+        # invoice for good.
+        log.info("payment on %s unknown to the back-end: settled abandoned", slug)
+        settle(payment, "abandoned", "", actor_kind=actor_kind, actor_id=actor_id, forgotten=True)
+        return True
     except ConnectorError as exc:
         log.info("payment status on %s failed: %s", slug, type(exc).__name__)
         return False
@@ -334,7 +456,15 @@ def confirm(payment: Payment, *, actor_kind: str, actor_id: str, deadline_s: flo
     return True
 
 
-def settle(payment: Payment, state: str, reason: str, *, actor_kind: str, actor_id: str) -> None:
+def settle(
+    payment: Payment,
+    state: str,
+    reason: str,
+    *,
+    actor_kind: str,
+    actor_id: str,
+    forgotten: bool = False,
+) -> None:
     """Record a final state, and journal it, exactly once: the notification and the
     browser's return often arrive together, and whichever comes second changes nothing."""
     changed = db.session.execute(
@@ -351,13 +481,13 @@ def settle(payment: Payment, state: str, reason: str, *, actor_kind: str, actor_
             actor_kind=actor_kind,
             actor_id=actor_id,
             connector_instance=payment.instance_slug,
-            detail=_journal_detail(payment, state, reason),
+            detail=_journal_detail(payment, state, reason, forgotten=forgotten),
         )
     db.session.commit()
     db.session.refresh(payment)
 
 
-def _journal_detail(payment: Payment, state: str, reason: str) -> str:
+def _journal_detail(payment: Payment, state: str, reason: str, *, forgotten: bool = False) -> str:
     invoice = f"facture {payment.invoice_id}"
     if payment.amount_cents:
         invoice += f" ({euros(payment.amount_cents)})"
@@ -365,4 +495,6 @@ def _journal_detail(payment: Payment, state: str, reason: str) -> str:
         return f"paiement confirmé : {invoice}"
     if state == "refused":
         return f"paiement refusé : {invoice}" + (f" – {reason}" if reason else "")
+    if forgotten:
+        return f"paiement abandonné : {invoice} – inconnu du service de paiement (délai dépassé)"
     return f"paiement abandonné : {invoice}"

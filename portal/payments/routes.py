@@ -212,8 +212,15 @@ def returned() -> str:
         deadline_s=current_settings().page_deadline_s,
     )
     can_resume = payment.state == "pending" and ledger.handoff_url(payment) is not None
+    # A payment that did not go through because the invoice was paid meanwhile (from
+    # another tab, by the other parent): say so, rather than "still to pay".
+    settled = payment.state in ("refused", "abandoned") and ledger.invoice_settled(payment)
     return render_template(
-        "payments/result.html", payment=payment, confirmed=confirmed, can_resume=can_resume
+        "payments/result.html",
+        payment=payment,
+        confirmed=confirmed,
+        can_resume=can_resume,
+        settled=settled,
     )
 
 

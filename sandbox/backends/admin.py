@@ -4,7 +4,8 @@
   misbehaves, so the portal's tests can prove it survives each failure over real HTTP;
   ``GET /_admin/faults`` lists every active fault.
 - ``/_admin/payfip``: GET shows, POST changes the payment page's behaviour
-  (``suppress_redirect``) and lists the notifications it sent.
+  (``suppress_redirect``; ``session_lifetime_s``, after which a payment left pending is
+  forgotten) and lists the payments started and the notifications sent.
 
 ``POST /_admin/reset`` (the shared admin blueprint) clears all of it.
 """
@@ -119,6 +120,18 @@ def _payfip_snapshot() -> dict[str, Any]:
     with state.lock:
         return {
             "suppress_redirect": state.payfip.suppress_redirect,
+            "session_lifetime_s": state.payfip.session_lifetime_s,
+            "payments": [
+                {
+                    "payment_id": p.payment_id,
+                    "tenant": p.tenant,
+                    "family_id": p.family_id,
+                    "invoice_id": p.invoice_id,
+                    "amount_cents": p.amount_cents,
+                    "state": p.state,
+                }
+                for p in state.payments.values()
+            ],
             "notifications": [
                 {
                     "payment_id": n.payment_id,
@@ -142,7 +155,7 @@ def set_payfip() -> Response | tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _error("Le corps de la requête doit être un objet JSON.")
-    unknown = sorted(set(body) - {"suppress_redirect"})
+    unknown = sorted(set(body) - {"suppress_redirect", "session_lifetime_s"})
     if unknown:
         return _error(f"clé inconnue : {', '.join(unknown)}")
     value = body.get("suppress_redirect", False)
@@ -150,7 +163,13 @@ def set_payfip() -> Response | tuple[Response, int]:
         value = False
     if not isinstance(value, bool):
         return _error("suppress_redirect : doit être un booléen")
+    lifetime = body.get("session_lifetime_s")
+    if lifetime is not None and (
+        isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime < 0
+    ):
+        return _error("session_lifetime_s\u00a0: doit être un nombre positif ou nul, ou null")
     state = backend_state()
     with state.lock:
         state.payfip.suppress_redirect = value
+        state.payfip.session_lifetime_s = None if lifetime is None else float(lifetime)
     return jsonify(_payfip_snapshot())

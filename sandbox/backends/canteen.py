@@ -316,7 +316,7 @@ def start_payment(family_id: str, invoice_id: str) -> Response:
 @bp.get("/v1/families/<family_id>/payments/<payment_id>")
 def payment_status(family_id: str, payment_id: str) -> Response:
     found = family_or_404(family_id)
-    payment = backend_state().payments.get(payment_id)
+    payment = backend_state().payment(payment_id)
     if payment is None or payment.tenant != g.tenant or payment.family_id != found.family_id:
         return problem(404, "unknown_payment", "Ce paiement n'existe pas.")
     return json_response(

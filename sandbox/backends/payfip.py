@@ -31,6 +31,13 @@ ACTIONS = {
         "Paiement abandonné avant sa validation : aucune somme n'a été prélevée.",
     ),
 }
+#: The invoice was paid meanwhile (from another tab, by the other parent, at the
+#: counter): the payment service refuses to take the money twice.
+ALREADY_PAID = (
+    "refused",
+    "Cette facture est déjà réglée\u00a0: ce paiement n'a pas été effectué et aucune "
+    "somme n'a été prélevée.",
+)
 STATE_LABELS = {
     "pending": "en attente",
     "paid": "payé",
@@ -97,6 +104,9 @@ PAGE = """<!doctype html>
     {% if message %}
     <p class="notice{% if error %} error{% endif %}" role="status">{{ message }}</p>
     {% endif %}
+    {% if back_url %}
+    <p><a href="{{ back_url }}">Revenir au site de la collectivité</a></p>
+    {% endif %}
     {% if payment and payment.state == "pending" %}
     <form method="post" action="{{ action_url }}">
       <fieldset>
@@ -123,6 +133,7 @@ def _page(
     *,
     error: bool = False,
     status: int = 200,
+    back_url: str = "",
 ) -> tuple[str, int]:
     issuer = ""
     if payment is not None:
@@ -138,6 +149,7 @@ def _page(
         amount=euros(payment.amount_cents) if payment else "",
         state_label=STATE_LABELS.get(payment.state, payment.state) if payment else "",
         action_url=request.path,
+        back_url=back_url,
     )
     return html, status
 
@@ -169,9 +181,40 @@ def notify(state: BackendState, payment: Payment) -> None:
     threading.Thread(target=send, name=f"payfip-notify-{payment.payment_id}", daemon=True).start()
 
 
+def invoice_paid(payment: Payment) -> bool:
+    """Whether the invoice this payment is for is paid already (by another payment)."""
+    canteen = dataset().canteen.get(payment.tenant)
+    family = canteen.families.get(payment.family_id) if canteen else None
+    invoice = family.invoices.get(payment.invoice_id) if family else None
+    return invoice is not None and invoice.paid
+
+
+def refuse_paid_invoice(state: BackendState, payment: Payment) -> tuple[str, int]:
+    """End a pending payment of an invoice paid meanwhile: refused, notified, and said."""
+    with state.lock:
+        if payment.state == "pending":
+            payment.state, payment.reason = ALREADY_PAID
+            ended = True
+        else:
+            ended = False
+    if ended:
+        notify(state, payment)
+    return _page(
+        "Facture déjà réglée",
+        payment,
+        payment.reason,
+        error=True,
+        status=409,
+        back_url=with_payment_id(payment.return_url, payment.payment_id),
+    )
+
+
 @bp.get("/pay/<payment_id>")
 def pay_page(payment_id: str) -> tuple[str, int]:
-    payment = backend_state().payments.get(payment_id)
+    state = backend_state()
+    payment = state.payment(payment_id)
+    if payment is not None and payment.state == "pending" and invoice_paid(payment):
+        return refuse_paid_invoice(state, payment)
     if payment is None:
         return _page(
             "Paiement introuvable",
@@ -189,7 +232,7 @@ def pay_decision(payment_id: str) -> Response | tuple[str, int]:
     state = backend_state()
     action = request.form.get("action", "")
     with state.lock:
-        payment = state.payments.get(payment_id)
+        payment = state.payment(payment_id)
         if payment is None:
             return _page(
                 "Paiement introuvable",
@@ -207,7 +250,11 @@ def pay_decision(payment_id: str) -> Response | tuple[str, int]:
                 error=True,
                 status=400,
             )
-        payment.state, payment.reason = ACTIONS[action]
+        if invoice_paid(payment):
+            # Paid meanwhile by another payment: whatever was chosen, nothing is taken.
+            payment.state, payment.reason = ALREADY_PAID
+        else:
+            payment.state, payment.reason = ACTIONS[action]
         if payment.state == "paid":
             family = dataset().canteen[payment.tenant].families[payment.family_id]
             family.invoices[payment.invoice_id].paid_on = dataset().today

@@ -106,6 +106,8 @@ class Payment:
     created_at: datetime
     state: str = "pending"
     reason: str = ""
+    #: When it was created, on the monotonic clock its session lifetime is counted on.
+    opened_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -122,6 +124,10 @@ class Notification:
 @dataclass
 class PayfipSettings:
     suppress_redirect: bool = False
+    #: Seconds a payment may stay pending before the payment service forgets it (as
+    #: PayFiP forgets an unfinished operation): its page then says it expired and
+    #: ``getPayment`` answers 404 ``unknown_payment``. None: never.
+    session_lifetime_s: float | None = None
 
 
 @dataclass
@@ -174,6 +180,24 @@ class BackendState:
     def now(self) -> datetime:
         """The clock deadlines are checked against (follows a pinned day)."""
         return sandbox_now(self.configured_today)
+
+    # -- payments --------------------------------------------------------------------
+
+    def payment(self, payment_id: str) -> Payment | None:
+        """A payment the payment service still knows: one left pending beyond the
+        session lifetime is forgotten, as the real service forgets it."""
+        with self.lock:
+            payment = self.payments.get(payment_id)
+            lifetime = self.payfip.session_lifetime_s
+            if (
+                payment is not None
+                and payment.state == "pending"
+                and lifetime is not None
+                and time.monotonic() - payment.opened_at >= lifetime
+            ):
+                del self.payments[payment_id]
+                return None
+            return payment
 
     # -- faults ----------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ JOURNEY_PAGES = (
     "payment-refused",
     "payment-abandoned",
     "payment-pending",
+    "payment-refused-already-paid",
     "delete-question",
     "account-deleted",
 )
@@ -254,6 +255,28 @@ def marie_walk(walk: Walk) -> None:
     to_payfip()
     payment_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     walk.goto("payment-pending", f"/payments/return?payment_id={payment_id}")
+
+    # Meanwhile the other parent pays that invoice: the provider refuses the resident's
+    # payment, and the portal says the invoice is paid all the same.
+    sandbox = walk.portal.sandbox
+    other = sandbox.http.post(
+        f"{sandbox.url}/canteen/bordeaux/v1/families/fam-4521/invoices/{UNPAID[1]}/payments",
+        headers={"X-Api-Key": "sandbox-canteen-bordeaux-key", "Idempotency-Key": "parent-2"},
+        json={"return_url": "http://127.0.0.1:9/r", "notify_url": "http://127.0.0.1:9/n"},
+    )
+    paid = sandbox.http.post(other.json()["redirect_url"], data={"action": "pay"})
+    assert paid.status_code == 303, paid.text
+
+    def refused_already_paid() -> None:
+        page.get_by_role("link", name="Revenir au site de la collectivité").click()
+        page.wait_for_url(re.compile(r"/payments/return\?"))
+        expect(page.locator("main .notice--error")).to_be_visible()
+
+    walk.visit(
+        "payment-refused-already-paid",
+        refused_already_paid,
+        prepare=lambda: page.goto(f"{sandbox.url}/payfip/pay/{payment_id}"),
+    )
 
     walk.goto("delete-question", "/account/delete")
 

@@ -591,3 +591,67 @@ def test_a_resident_pays_an_invoice_with_the_keyboard_alone(page: Page, portal: 
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Paiement confirmé")
     assert marie_invoices(portal)[UNPAID]["paid_on"] is not None
+
+
+def payments_at_the_provider(portal: LivePortal, invoice_id: str) -> list[dict]:
+    listed = portal.sandbox.http.get(portal.sandbox.url + "/_admin/payfip").json()["payments"]
+    return [p for p in listed if p["invoice_id"] == invoice_id]
+
+
+def test_two_tabs_paying_one_invoice_lead_to_one_payment(
+    page: Page, portal: LivePortal, console: ConsoleWatch
+) -> None:
+    sign_in_by_clicking(page, "marie-therese")
+    page.goto(CANTEEN)
+    other_tab = page.context.new_page()
+    other_tab.goto(CANTEEN)
+    portal.sandbox.fault("canteen", "bordeaux", None, latency_ms=300)
+
+    # Both tabs' "Payer", the second while the first is still being answered.
+    pay_button(other_tab).click(no_wait_after=True)
+    pay_button(page).click()
+    at_payfip(page)
+    at_payfip(other_tab)
+    portal.sandbox.fault("canteen", "bordeaux", None)
+    assert page.url == other_tab.url
+    assert len(payments_at_the_provider(portal, UNPAID)) == 1
+
+    page.get_by_role("button", name=re.compile(r"^Payer ")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Paiement confirmé")
+    other_tab.reload()
+    expect(other_tab.get_by_role("heading", level=1)).to_have_text("Paiement terminé")
+    expect(other_tab.get_by_role("button", name=re.compile(r"^Payer "))).to_have_count(0)
+    assert [p["state"] for p in payments_at_the_provider(portal, UNPAID)] == ["paid"]
+    assert not console.errors, "\n".join(console.errors)
+
+
+def test_a_payment_the_provider_forgot_is_abandoned_and_the_invoice_can_be_paid_again(
+    page: Page, portal: LivePortal
+) -> None:
+    sign_in_by_clicking(page, "marie-therese")
+    portal.sandbox.http.post(
+        portal.sandbox.url + "/_admin/payfip", json={"session_lifetime_s": 0.5}
+    ).raise_for_status()
+    page.goto(CANTEEN)
+    pay_button(page).click()
+    at_payfip(page)
+    page.wait_for_timeout(600)  # the resident left the payment page open too long
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Paiement introuvable")
+
+    page.goto(CANTEEN)
+    row = page.locator("tr").filter(has_text=UNPAID_LABEL)
+    expect(row).to_contain_text("paiement en cours")
+    row.get_by_role("link", name=re.compile("Voir où en est le paiement")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Paiement abandonné")
+    expect(page.locator("main")).to_contain_text("Votre facture reste à payer.")
+    page.get_by_role("link", name="Revenir à mes factures").click()
+    expect(pay_button(page)).to_be_visible()
+
+    portal.sandbox.http.post(
+        portal.sandbox.url + "/_admin/payfip", json={"session_lifetime_s": None}
+    ).raise_for_status()
+    pay_button(page).click()
+    at_payfip(page)
+    page.get_by_role("button", name=re.compile(r"^Payer ")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Paiement confirmé")

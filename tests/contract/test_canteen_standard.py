@@ -144,8 +144,28 @@ def test_a_paid_invoice_cannot_be_paid_again(canteen, link: LinkRef) -> None:
 
 
 def test_an_unknown_payment_is_refused(canteen, link: LinkRef) -> None:
-    with pytest.raises(Refused, match="not_found"):
+    """With its code: ``unknown_payment`` is what the portal settles as abandoned."""
+    with pytest.raises(Refused) as raised:
         canteen.payment_status(ctx(), link, "pay-unknown")
+    assert raised.value.code == "unknown_payment"
+
+
+def test_a_payment_the_payment_service_forgot_is_unknown(canteen, link: LinkRef, backends) -> None:
+    backends.http.post(
+        backends.url + "/_admin/payfip", json={"session_lifetime_s": 0}
+    ).raise_for_status()
+    unpaid = next(i for i in canteen.invoices(ctx(), link).data if not i.paid)
+    handoff = canteen.start_payment(
+        ctx(),
+        link,
+        unpaid.id,
+        return_url="http://127.0.0.1:5000/r",
+        notify_url="http://127.0.0.1:5000/n",
+        idempotency_key="pay-forgotten",
+    )
+    with pytest.raises(Refused) as raised:
+        canteen.payment_status(ctx(), link, handoff.payment_id)
+    assert raised.value.code == "unknown_payment"
 
 
 def test_a_family_that_no_longer_exists_asks_for_a_new_link(canteen) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +22,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import JournalEntry, Payment
+from portal.models import Citizen, JournalEntry, Payment
 from tests.support import (
     DEMO_LINKS_FILE,
     Authorize,
@@ -74,6 +75,8 @@ def portal(database_url: str, fc_sandbox: Sandbox, connectors_file: str) -> Iter
     server.stop()
     app.extensions["connectors"].close()
     empty_tables(app)
+    with app.app_context():
+        db.engine.dispose()  # the concurrent tests open many connections: give them back
 
 
 @pytest.fixture
@@ -356,6 +359,197 @@ def test_a_double_click_on_pay_starts_one_payment(
     assert [a[3] for a in activity(portal.app)].count(
         f"paiement commencé : facture {UNPAID} (88,35\u00a0€)"
     ) == 1
+
+
+def started_at_the_provider(fc_sandbox: Sandbox, invoice_id: str) -> list[dict[str, Any]]:
+    """The payments the sandbox's payment service was asked for, for ``invoice_id``."""
+    listed = fc_sandbox.http.get(fc_sandbox.url + "/_admin/payfip").json()["payments"]
+    return [p for p in listed if p["invoice_id"] == invoice_id]
+
+
+#: Tabs and devices of one resident clicking "Payer" on one invoice at the same moment.
+TABS = 8
+
+
+def test_several_tabs_paying_one_invoice_at_once_start_one_payment(
+    portal: LivePortal, fc_sandbox: Sandbox
+) -> None:
+    """Truly concurrent: each tab its own signed-in session and its own form (its own
+    idempotency key), all released at once against a slow back-end."""
+    tabs = []
+    for _ in range(TABS):
+        client = portal.app.test_client()
+        sign_in(client, "marie-therese")
+        form = pay_forms(client)[OTHER_UNPAID]
+        cookie = client.get_cookie("session")  # once it holds the form's CSRF secret
+        assert cookie is not None
+        tabs.append((cookie.value, form))
+    assert len({form["idem"] for _, form in tabs}) == TABS
+    fc_sandbox.fault("canteen", "bordeaux", None, latency_ms=300)
+    barrier = threading.Barrier(TABS)
+    answers: list[httpx.Response | None] = [None] * TABS
+
+    def click(index: int) -> None:
+        cookie, form = tabs[index]
+        with httpx.Client(base_url=portal.url, cookies={"session": cookie}) as http:
+            barrier.wait()
+            answers[index] = http.post(
+                form["action"],
+                data={"csrf_token": form["csrf"], "idem": form["idem"]},
+                timeout=30,
+            )
+
+    threads = [threading.Thread(target=click, args=(i,)) for i in range(TABS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    fc_sandbox.fault("canteen", "bordeaux", None)
+
+    assert [a.status_code if a else None for a in answers] == [303] * TABS
+    started = started_at_the_provider(fc_sandbox, OTHER_UNPAID)
+    assert len(started) == 1, started
+    payment_id = started[0]["payment_id"]
+    # Every tab is sent to that one payment.
+    assert {a.headers["Location"] for a in answers if a} == {f"/payments/{payment_id}/go"}
+    recorded = [(p.invoice_id, p.payment_id, p.state) for p in payments(portal.app)]
+    assert recorded == [(OTHER_UNPAID, payment_id, "pending")]
+    assert [a[3] for a in activity(portal.app)] == [
+        f"paiement commencé : facture {OTHER_UNPAID} (24,60\u00a0€)"
+    ]
+
+    # Paying it on the provider's page: paid once, recorded once.
+    browser = portal.app.test_client()
+    sign_in(browser, "marie-therese")
+    page = text(browser.get(f"/payments/{payment_id}/go"))
+    assert "Continuer vers la page de paiement" in page
+    payfip = fc_sandbox.url + f"/payfip/pay/{payment_id}"
+    assert "Paiement confirmé" in text(come_back(browser, choose_on_payfip(payfip, "pay")))
+    assert [p["state"] for p in started_at_the_provider(fc_sandbox, OTHER_UNPAID)] == ["paid"]
+    assert [p.state for p in payments(portal.app)] == ["paid"]
+
+
+def test_a_payment_of_an_invoice_paid_meanwhile_is_refused_with_a_plain_message(
+    browser: FlaskClient, portal: LivePortal, fc_sandbox: Sandbox
+) -> None:
+    sign_in(browser, "marie-therese")
+    payfip = start_paying(browser, OTHER_UNPAID)
+    assert "Payer 24,60" in httpx.get(payfip, timeout=10).text  # the resident's page, open
+    # Meanwhile the other parent pays the same invoice, straight with the back-end.
+    api = f"{fc_sandbox.url}/canteen/bordeaux/v1/families/fam-4521"
+    other = fc_sandbox.http.post(
+        f"{api}/invoices/{OTHER_UNPAID}/payments",
+        headers={"X-Api-Key": "sandbox-canteen-bordeaux-key", "Idempotency-Key": "parent-2"},
+        json={"return_url": "http://127.0.0.1:9/r", "notify_url": "http://127.0.0.1:9/n"},
+    )
+    assert other.status_code == 201
+    paid = httpx.post(other.json()["redirect_url"], data={"action": "pay"}, timeout=10)
+    assert paid.status_code == 303
+
+    # The resident's "Payer" on the page left open takes nothing, and says why.
+    decision = httpx.post(payfip, data={"action": "pay"}, timeout=10)
+    page = spaced(come_back(browser, decision))
+    assert "Paiement refusé" in page
+    assert "Cette facture est déjà réglée : ce paiement n'a pas été effectué" in page
+    assert "Cette facture est déjà réglée : vous n'avez rien d'autre à payer." in page
+    assert "reste à payer" not in page
+    assert "payée" in invoice_row(browser, OTHER_UNPAID)
+    states = sorted(p["state"] for p in started_at_the_provider(fc_sandbox, OTHER_UNPAID))
+    assert states == ["paid", "refused"]
+    assert payment_state(portal.app, payment_id_of(payfip)) == "refused"
+
+
+def forget_payments_after(fc_sandbox: Sandbox, seconds: float | None) -> None:
+    """The payment service's session lifetime: an unfinished payment is then unknown."""
+    fc_sandbox.http.post(
+        fc_sandbox.url + "/_admin/payfip", json={"session_lifetime_s": seconds}
+    ).raise_for_status()
+
+
+def test_resident_whose_payment_the_provider_forgot_sees_it_abandoned_and_pays_again(
+    browser: FlaskClient, portal: LivePortal, fc_sandbox: Sandbox
+) -> None:
+    sign_in(browser, "marie-therese")
+    forget_payments_after(fc_sandbox, 0.3)
+    forgotten = payment_id_of(start_paying(browser))
+    time.sleep(0.4)  # the resident left the provider's page open too long
+    assert "paiement en cours" in invoice_row(browser, UNPAID)
+
+    page = text(browser.get(f"/payments/return?payment_id={forgotten}"))
+    assert "Paiement abandonné" in page
+    assert "Votre facture reste à payer" in page
+    assert payment_state(portal.app, forgotten) == "abandoned"
+    browser.get(f"/payments/return?payment_id={forgotten}")  # again: changes nothing
+    assert (
+        httpx.post(
+            portal.url + "/payments/notify", json={"payment_id": forgotten}, timeout=10
+        ).status_code
+        == 204
+    )
+    row = invoice_row(browser, UNPAID)
+    assert "à payer" in row and "paiement en cours" not in row
+
+    forget_payments_after(fc_sandbox, None)
+    payfip = start_paying(browser)
+    assert payment_id_of(payfip) != forgotten
+    assert "Paiement confirmé" in text(come_back(browser, choose_on_payfip(payfip, "pay")))
+    assert [(outcome, detail) for outcome, _, _, detail in activity(portal.app)] == [
+        ("success", f"paiement commencé : facture {UNPAID} (88,35\u00a0€)"),
+        (
+            "failure",
+            f"paiement abandonné : facture {UNPAID} (88,35\u00a0€)"
+            " – inconnu du service de paiement (délai dépassé)",
+        ),
+        ("success", f"paiement commencé : facture {UNPAID} (88,35\u00a0€)"),
+        ("success", f"paiement confirmé : facture {UNPAID} (88,35\u00a0€)"),
+    ]
+
+
+def test_an_old_tab_pays_again_once_the_provider_forgot_the_payment(
+    browser: FlaskClient, portal: LivePortal, fc_sandbox: Sandbox
+) -> None:
+    sign_in(browser, "marie-therese")
+    old_tab = pay_forms(browser)[UNPAID]
+    forget_payments_after(fc_sandbox, 0.3)
+    forgotten = payment_id_of(start_paying(browser))
+    time.sleep(0.4)
+
+    r = submit(browser, old_tab)
+    assert r.status_code == 303
+    fresh = r.headers["Location"].split("/")[2]
+    assert fresh != forgotten
+    assert payment_state(portal.app, forgotten) == "abandoned"
+    assert payment_state(portal.app, fresh) == "pending"
+    assert len(started_at_the_provider(fc_sandbox, UNPAID)) == 1  # the forgotten one is gone
+
+
+def test_a_start_left_unfinished_by_a_request_that_died_stops_blocking_the_invoice(
+    browser: FlaskClient, portal: LivePortal, fc_sandbox: Sandbox
+) -> None:
+    sign_in(browser, "marie-therese")
+    form = pay_forms(browser)[UNPAID]
+    with portal.app.app_context():
+        citizen_id = db.session.execute(db.select(Citizen.id)).scalar_one()
+        db.session.add(
+            Payment(
+                citizen_id=citizen_id,
+                instance_slug="cantine-bordeaux",
+                invoice_id=UNPAID,
+                amount_cents=8835,
+                state="starting",
+                created_at=datetime.now(UTC) - timedelta(minutes=3),
+            )
+        )
+        db.session.commit()
+    assert "paiement en cours" in invoice_row(browser, UNPAID)
+
+    r = submit(browser, form)
+    assert r.status_code == 303
+    assert len(started_at_the_provider(fc_sandbox, UNPAID)) == 1
+    assert [(p.state, p.payment_id is None) for p in payments(portal.app)] == [
+        ("failed", True),
+        ("pending", False),
+    ]
 
 
 def test_a_back_end_down_during_the_hand_off_does_nothing(

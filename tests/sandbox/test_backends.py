@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -859,6 +860,8 @@ def test_a_browser_that_never_comes_back(
     client.post("/_admin/reset")
     assert client.get("/_admin/payfip").get_json() == {
         "suppress_redirect": False,
+        "session_lifetime_s": None,
+        "payments": [],
         "notifications": [],
     }
 
@@ -870,6 +873,88 @@ def test_payment_page_for_unknown_payment_and_bad_action(
     redirect_url = start_payment(client, notify_receiver, "fac-4521-2612")
     assert client.post(urlsplit(redirect_url).path, data={"action": "steal"}).status_code == 400
     assert client.post("/_admin/payfip", json={"suppress_redirect": "yes"}).status_code == 400
+    for lifetime in (-1, "10", True):
+        answer = client.post("/_admin/payfip", json={"session_lifetime_s": lifetime})
+        assert answer.status_code == 400
+    assert client.get("/_admin/payfip").get_json()["session_lifetime_s"] is None
+
+
+def test_the_payment_page_refuses_an_invoice_paid_meanwhile(
+    client: FlaskClient, notify_receiver: NotificationReceiver
+) -> None:
+    """Two payments of one invoice (two tabs, the other parent): once one is paid, the
+    other's page takes nothing, says why, and the payment ends refused."""
+    first = urlsplit(start_payment(client, notify_receiver, "fac-4521-2612")).path
+    second_url = client.post(
+        FAMILY + "/invoices/fac-4521-2612/payments",
+        headers=idem(CAN, "second"),
+        json={"return_url": "http://127.0.0.1:5000/retour", "notify_url": notify_receiver.url},
+    ).get_json()["redirect_url"]
+    second = urlsplit(second_url).path
+    opened = client.get(second)  # the second tab shows its page before the first pays
+    assert opened.status_code == 200 and "Payer 24,60" in opened.get_data(as_text=True)
+    assert client.post(first, data={"action": "pay"}).status_code == 303
+
+    page = client.get(second)
+    html = unescape(page.get_data(as_text=True))
+    assert page.status_code == 409
+    assert "Cette facture est déjà réglée\u00a0: ce paiement n'a pas été effectué" in html
+    assert "Payer 24,60" not in html and 'method="post"' not in html
+    assert "Revenir au site de la collectivité" in html
+    pay_again = client.post(second, data={"action": "pay"})
+    assert pay_again.status_code == 409 and "déjà terminé" in pay_again.get_data(as_text=True)
+
+    status = client.get(FAMILY + f"/payments/{second.rsplit('/', 1)[1]}", headers=CAN).get_json()
+    assert status["state"] == "refused" and "déjà réglée" in status["reason"]
+    listed = client.get("/_admin/payfip").get_json()["payments"]
+    assert sorted(p["state"] for p in listed) == ["paid", "refused"]
+    assert {p["invoice_id"] for p in listed} == {"fac-4521-2612"}
+
+
+def test_a_decision_on_a_page_left_open_while_the_invoice_was_paid_takes_nothing(
+    client: FlaskClient, notify_receiver: NotificationReceiver
+) -> None:
+    first = urlsplit(start_payment(client, notify_receiver, "fac-4521-2612")).path
+    second = urlsplit(
+        client.post(
+            FAMILY + "/invoices/fac-4521-2612/payments",
+            headers=idem(CAN, "second"),
+            json={"return_url": "http://127.0.0.1:5000/retour", "notify_url": notify_receiver.url},
+        ).get_json()["redirect_url"]
+    ).path
+    assert client.post(first, data={"action": "pay"}).status_code == 303
+    done = client.post(second, data={"action": "pay"})  # the button of a page left open
+    assert done.status_code == 303
+    assert urlsplit(done.headers["Location"]).path == "/retour"
+    states = sorted(n["state"] for n in notify_receiver.wait(2))
+    assert states == ["paid", "refused"]
+    status = client.get(FAMILY + f"/payments/{second.rsplit('/', 1)[1]}", headers=CAN).get_json()
+    assert status["state"] == "refused" and "aucune somme n'a été prélevée" in status["reason"]
+
+
+def test_a_payment_left_pending_beyond_its_session_lifetime_is_forgotten(
+    client: FlaskClient, notify_receiver: NotificationReceiver
+) -> None:
+    settings = client.post("/_admin/payfip", json={"session_lifetime_s": 0.2}).get_json()
+    assert settings["session_lifetime_s"] == 0.2
+    page = urlsplit(start_payment(client, notify_receiver, "fac-4521-2612")).path
+    payment_id = page.rsplit("/", 1)[1]
+    assert client.get(FAMILY + f"/payments/{payment_id}", headers=CAN).status_code == 200
+    time.sleep(0.3)
+    gone = client.get(FAMILY + f"/payments/{payment_id}", headers=CAN)
+    assert gone.status_code == 404 and problem_code(gone) == "unknown_payment"
+    expired = client.get(page)
+    assert expired.status_code == 404
+    assert "n'existe pas ou a expiré" in unescape(expired.get_data(as_text=True))
+    assert client.post(page, data={"action": "pay"}).status_code == 404
+    assert client.get("/_admin/payfip").get_json()["payments"] == []
+    # A payment that ended is kept: only an unfinished one expires.
+    client.post("/_admin/payfip", json={"session_lifetime_s": 5})
+    other = urlsplit(start_payment(client, notify_receiver, "fac-4521-2611")).path
+    assert client.post(other, data={"action": "refuse"}).status_code == 303
+    client.post("/_admin/payfip", json={"session_lifetime_s": 0})
+    ended = client.get(FAMILY + f"/payments/{other.rsplit('/', 1)[1]}", headers=CAN)
+    assert ended.status_code == 200 and ended.get_json()["state"] == "refused"
 
 
 # -- fault injection -------------------------------------------------------------------------
