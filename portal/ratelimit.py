@@ -37,6 +37,27 @@ _INCR = sa.text(
 )
 
 
+_engines: dict[tuple[int, str], sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine(url: str) -> sa.Engine:
+    """One small engine per database and process, created on first use (a forked
+    worker never reuses its parent's connections), shared by every storage instance."""
+    with _engines_lock:
+        key = (os.getpid(), url)
+        if key not in _engines:
+            if url.startswith("sqlite"):
+                from portal import _sqlite_for_concurrent_requests
+
+                engine = sa.create_engine(url)
+                sa.event.listen(engine, "connect", _sqlite_for_concurrent_requests)
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=8)
+            _engines[key] = engine
+        return _engines[key]
+
+
 class DatabaseStorage(Storage):
     """Fixed-window counters in the ``rate_counter`` table (Flask-Limiter's default
     strategy; moving windows are not supported)."""
@@ -54,9 +75,6 @@ class DatabaseStorage(Storage):
         if not urls:
             raise ValueError("portal-db:// needs the database URL: portal-db://?url=<quoted>")
         self.database_url = urls[0]
-        self._engine: sa.Engine | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -64,17 +82,7 @@ class DatabaseStorage(Storage):
 
     @property
     def engine(self) -> sa.Engine:
-        """Created on first use in each process (a forked worker never reuses its
-        parent's connections)."""
-        with self._lock:
-            if self._engine is None or self._pid != os.getpid():
-                self._engine = sa.create_engine(self.database_url, pool_pre_ping=True)
-                if self.database_url.startswith("sqlite"):
-                    from portal import _sqlite_for_concurrent_requests
-
-                    sa.event.listen(self._engine, "connect", _sqlite_for_concurrent_requests)
-                self._pid = os.getpid()
-            return self._engine
+        return _engine(self.database_url)
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
