@@ -82,7 +82,7 @@ def _until(moment: datetime) -> str:
     if get_locale() is not None and get_locale().language == "fr":
         time_text = format_time(moment, "H\u00a0'h'\u00a0mm")
     else:
-        time_text = format_time(moment, "short")
+        time_text = format_time(moment, "HH:mm")  # en-GB style, whatever Babel's "en" says
     if local.date() == to_user_timezone(datetime.now(UTC)).date():
         return _("jusqu'à %(time)s", time=time_text)
     return _("jusqu'au %(day)s à %(time)s", day=format_date(moment, "d MMMM"), time=time_text)
