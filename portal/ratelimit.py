@@ -53,7 +53,7 @@ def _engine(url: str) -> sa.Engine:
                 engine = sa.create_engine(url)
                 sa.event.listen(engine, "connect", _sqlite_for_concurrent_requests)
             else:
-                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=8)
+                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=4)
             _engines[key] = engine
         return _engines[key]
 
