@@ -79,13 +79,15 @@ def _target(category: str, form) -> str:
 def _until(moment: datetime) -> str:
     """« jusqu'à 10 h 30 » (or with the day, when it is not today), in Paris time."""
     local = to_user_timezone(moment)
-    if get_locale() is not None and get_locale().language == "fr":
-        time_text = format_time(moment, "H\u00a0'h'\u00a0mm")
-    else:
-        time_text = format_time(moment, "HH:mm")  # en-GB style, whatever Babel's "en" says
+    french = get_locale() is not None and get_locale().language == "fr"
+    # « 10 h 30 » in French; en-GB's 10:30 in English, whatever Babel's "en" says.
+    time_text = format_time(moment, "H\u00a0'h'\u00a0mm" if french else "HH:mm")
     if local.date() == to_user_timezone(datetime.now(UTC)).date():
         return _("jusqu'à %(time)s", time=time_text)
-    return _("jusqu'au %(day)s à %(time)s", day=format_date(moment, "d MMMM"), time=time_text)
+    day_text = format_date(moment, "d MMMM")
+    if french and local.day == 1:
+        day_text = "1er" + day_text[1:]  # « 1er décembre »
+    return _("jusqu'au %(day)s à %(time)s", day=day_text, time=time_text)
 
 
 def _blocked_message(blocked: Blocked) -> str:
