@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -43,7 +44,9 @@ class Gunicorn:
         self.log = log.open("w")
         self.process = subprocess.Popen(  # noqa: S603
             [
-                str(Path(os.environ.get("VIRTUAL_ENV", "/work/venv")) / "bin" / "gunicorn"),
+                sys.executable,
+                "-m",
+                "gunicorn",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
