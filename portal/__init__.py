@@ -48,7 +48,6 @@ def configure_settings(app: Flask, settings: Settings) -> None:
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "translations"),
-        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_HEADERS_ENABLED=True,
         COMPRESS_MIMETYPES=[
             "text/html",
@@ -60,6 +59,12 @@ def configure_settings(app: Flask, settings: Settings) -> None:
         ],
         COMPRESS_MIN_SIZE=256,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    from portal.ratelimit import storage_settings
+
+    # Limits hold across processes: Redis when configured, the database otherwise.
+    app.config.update(
+        storage_settings(settings.database_url, settings.redis_url, settings.redis_prefix)
     )
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(

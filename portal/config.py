@@ -72,12 +72,21 @@ class Settings:
     #: this; it stays off unless an operator explicitly needs a legacy provider.
     fc_allow_hs256: bool = False
     redis_url: str = ""
+    #: Prepended to every key the portal writes in Redis (several portals, one Redis).
+    redis_prefix: str = "compte-territorial:"
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     #: Flask-Limiter syntax; applies per client address to sign-in start and callback.
     signin_rate_limit: str = "30 per minute"
-    #: Failed proofs of ownership allowed, per resident and per client address.
+    #: Proofs of ownership a resident may send, whatever the account (a success is
+    #: not counted).
     link_failure_limit: str = "5 per 15 minutes"
+    #: Proofs sent for one account (instance + card, family or application number), by
+    #: anyone: below the back-ends' lock-out (5), so nobody can lock someone else's card.
+    link_account_limit: str = "3 per hour"
+    #: Proofs sent from one client address: high enough for a help desk or a carrier's
+    #: NAT, only against mass abuse.
+    link_address_limit: str = "300 per hour"
     #: Requests to the calendar feed, per client address. Calendar applications poll
     #: every few hours; this stops someone hammering it (or guessing its 256-bit tokens).
     feed_rate_limit: str = "30 per minute"
@@ -181,6 +190,8 @@ class Settings:
         for name, value in (
             ("PORTAL_SIGNIN_RATE_LIMIT", self.signin_rate_limit),
             ("PORTAL_LINK_FAILURE_LIMIT", self.link_failure_limit),
+            ("PORTAL_LINK_ACCOUNT_LIMIT", self.link_account_limit),
+            ("PORTAL_LINK_ADDRESS_LIMIT", self.link_address_limit),
             ("PORTAL_FEED_RATE_LIMIT", self.feed_rate_limit),
         ):
             try:
@@ -226,11 +237,14 @@ _ENV_NAMES = {
     "fc_scopes": "PORTAL_FC_SCOPES",
     "fc_allow_hs256": "PORTAL_FC_ALLOW_HS256",
     "redis_url": "PORTAL_REDIS_URL",
+    "redis_prefix": "PORTAL_REDIS_PREFIX",
     "session_idle_minutes": "PORTAL_SESSION_IDLE_MINUTES",
     "session_absolute_hours": "PORTAL_SESSION_ABSOLUTE_HOURS",
     "signin_rate_limit": "PORTAL_SIGNIN_RATE_LIMIT",
     "trusted_proxies": "PORTAL_TRUSTED_PROXIES",
     "link_failure_limit": "PORTAL_LINK_FAILURE_LIMIT",
+    "link_account_limit": "PORTAL_LINK_ACCOUNT_LIMIT",
+    "link_address_limit": "PORTAL_LINK_ADDRESS_LIMIT",
     "feed_rate_limit": "PORTAL_FEED_RATE_LIMIT",
     "encryption_keys": "PORTAL_ENCRYPTION_KEYS",
     "connectors_file": "PORTAL_CONNECTORS_FILE",

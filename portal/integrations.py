@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from connectors.base import CallContext, ConnectorError, InstanceConfig
+from connectors.http import RedisBreakerStore
 from connectors.registry import Registry, RegistryError, load_instances
 from portal.config import ConfigError, Settings
 from portal.demo import load_demo_links
@@ -177,7 +178,11 @@ def build_registry(app: Flask, settings: Settings, tracker: AvailabilityTracker)
             ) from exc
     return Registry(
         instances,
-        redis_url=settings.redis_url or None,
+        breaker_store=(
+            RedisBreakerStore.from_url(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else None
+        ),
         snapshot_store=DatabaseSnapshotStore(app),
         on_outcome=tracker.record,
     )

@@ -6,23 +6,27 @@ import logging
 from datetime import UTC, datetime
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import format_time
+from flask_babel import format_date, format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
-from limits import parse as parse_limit
 from werkzeug.wrappers import Response
 
 from connectors.base import CallContext, ContractBroken, LinkInvalid, Refused, Unavailable
 from portal.auth.session import login_required, see_other
 from portal.config import current_settings
 from portal.crypto import secret_box
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.integrations import registry
 from portal.journeys import journey
 from portal.linking import bp
+from portal.linking.attempts import Attempts, Blocked, target_key
 from portal.linking.forms import FORMS
 from portal.models import ConnectorSnapshot, JournalEntry, ServiceLink
 
 log = logging.getLogger(__name__)
+
+#: Refusals that say the proof does not match, the number is unknown or the account is
+#: locked: shown with the same words.
+UNMATCHED_CODES = {"invalid_proof", "not_found", "card_locked", "account_locked"}
 
 
 def _links() -> dict[str, ServiceLink]:
@@ -46,32 +50,59 @@ def index() -> str:
     return render_template("linking/index.html", groups=groups)
 
 
-# -- failed attempts are limited per resident and per client address --------------------
-
-
-def _failure_keys() -> list[tuple[str, ...]]:
-    return [("link-failure", "citizen", str(g.citizen.id)), ("link-failure", "ip", _client_ip())]
+# -- proof attempts are limited per resident, per target account and per address ------
 
 
 def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def _blocked_until() -> datetime | None:
-    """When the resident may try again, if too many proofs failed lately."""
-    item = parse_limit(current_settings().link_failure_limit)
-    strategy = limiter.limiter
-    for key in _failure_keys():
-        if not strategy.test(item, *key):
-            reset, _remaining = strategy.get_window_stats(item, *key)
-            return datetime.fromtimestamp(reset, UTC)
-    return None
+def _attempts(target: str | None = None) -> Attempts:
+    keys = {"citizen": str(g.citizen.id), "address": _client_ip()}
+    if target is not None:
+        keys["target"] = target
+    return Attempts(current_settings(), keys)
 
 
-def _count_failure() -> None:
-    item = parse_limit(current_settings().link_failure_limit)
-    for key in _failure_keys():
-        limiter.limiter.hit(item, *key)
+def _target(category: str, form) -> str:
+    """The account the proof is about, as its back-end knows it: two instances on one
+    back-end share their limit."""
+    instance = registry().instances[request.view_args["slug"]]
+    number = {
+        "library": lambda: form.card_number.data,
+        "canteen": lambda: form.family_number.data,
+        "housing": lambda: form.number.data,
+    }[category]()
+    return target_key(instance.base_url.rstrip("/"), number or "")
+
+
+def _until(moment: datetime) -> str:
+    """« jusqu'à 10 h 30 » (or with the day, when it is not today), in Paris time."""
+    local = to_user_timezone(moment)
+    french = get_locale() is not None and get_locale().language == "fr"
+    # « 10 h 30 » in French; en-GB's 10:30 in English, whatever Babel's "en" says.
+    time_text = format_time(moment, "H\u00a0'h'\u00a0mm" if french else "HH:mm")
+    if local.date() == to_user_timezone(datetime.now(UTC)).date():
+        return _("jusqu'à %(time)s", time=time_text)
+    day_text = format_date(moment, "d MMMM")
+    if french and local.day == 1:
+        day_text = "1er" + day_text[1:]  # « 1er décembre »
+    return _("jusqu'au %(day)s à %(time)s", day=day_text, time=time_text)
+
+
+def _blocked_message(blocked: Blocked) -> str:
+    """The same words whether the number typed is a real account or not."""
+    if blocked.scope == "target":
+        return _(
+            "Par sécurité, le numéro saisi est bloqué %(until)s : trop d'essais ont été "
+            "faits avec lui. Si vous avez oublié votre code, adressez-vous au service concerné.",
+            until=_until(blocked.until),
+        )
+    return _(
+        "Par sécurité, ce formulaire est bloqué %(until)s : trop d'essais ont été faits "
+        "en peu de temps. Si vous avez oublié votre code, adressez-vous au service concerné.",
+        until=_until(blocked.until),
+    )
 
 
 # -- the form --------------------------------------------------------------------------
@@ -105,24 +136,34 @@ def link(slug: str) -> str | Response | tuple[str, int]:
     form = _make_form(category, connector, request.form if request.method == "POST" else None)
     if request.method == "GET" and hasattr(form, "birthdate") and g.citizen.birthdate:
         form.birthdate.data = g.citizen.birthdate  # from FranceConnect: less to type
-    error = ""
-    blocked = _blocked_until()
-    if request.method == "POST" and blocked is not None:
-        error = _too_many(blocked)
-        return _render(form, instance, category, error, existing), 429
-    if request.method == "POST" and form.validate():
-        outcome = _verify(category, connector, form)
-        if isinstance(outcome, str):
-            error = outcome
+    # Blocked for this resident or this address: said before anything is typed.
+    blocked = _attempts().blocked()
+    if blocked is not None:
+        status = 429 if request.method == "POST" else 200
+        page = _render(form, instance, category, "", existing, blocked=blocked)
+        return page, status
+    if request.method == "GET":
+        return _render(form, instance, category, "", existing), 200
+    if not form.validate():  # what cannot be a proof is refused here, no attempt spent
+        return _render(form, instance, category, "", existing), 422
+    attempts = _attempts(_target(category, form))
+    attempt = attempts.begin()  # counted before the back-end hears of it
+    if isinstance(attempt, Blocked):
+        if attempt.scope == "target":  # another number may still be tried
+            page = _render(form, instance, category, _blocked_message(attempt), existing)
         else:
-            _save_link(existing, slug, outcome)
-            flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
-            return see_other(url_for("services.service", slug=slug))
-    status = 422 if request.method == "POST" else 200
-    return _render(form, instance, category, error, existing), status
+            page = _render(form, instance, category, "", existing, blocked=attempt)
+        return page, 429
+    outcome = _verify(category, connector, form)
+    if isinstance(outcome, str):
+        return _render(form, instance, category, outcome, existing), 422
+    attempts.forget(attempt)  # a proof the back-end accepted is not held against anyone
+    _save_link(existing, slug, outcome)
+    flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
+    return see_other(url_for("services.service", slug=slug))
 
 
-def _render(form, instance, category: str, error: str, existing) -> str:
+def _render(form, instance, category: str, error: str, existing, blocked=None) -> str:
     return render_template(
         "linking/form.html",
         form=form,
@@ -130,14 +171,7 @@ def _render(form, instance, category: str, error: str, existing) -> str:
         category=category,
         error=error,
         relink=existing is not None,
-    )
-
-
-def _too_many(until: datetime) -> str:
-    return _(
-        "Trop d'essais sans succès. Par sécurité, vous pourrez réessayer à partir de "
-        "%(time)s. Si vous avez oublié votre code, adressez-vous au service concerné.",
-        time=format_time(until, "short"),
+        blocked_notice=_blocked_message(blocked) if blocked is not None else "",
     )
 
 
@@ -160,8 +194,15 @@ def _verify(category: str, connector, form) -> object:
             return connector.verify_family(ctx, form.family_number.data, form.invoice_code.data)
         return connector.verify_application(ctx, form.number.data, form.birthdate.data)
     except Refused as exc:
-        _count_failure()
         _journal_failure(slug, exc.code)
+        if exc.code in UNMATCHED_CODES:
+            # One sentence for a wrong proof, an unknown number and a locked account:
+            # nobody learns from the portal that a number belongs to someone.
+            return _(
+                "Ces informations ne correspondent pas. Vérifiez-les et réessayez. Si vous "
+                "avez oublié votre code, ou si le service a bloqué le compte après plusieurs "
+                "essais, adressez-vous à lui."
+            )
         return exc.reason or _("Ces informations ne correspondent pas. Vérifiez-les et réessayez.")
     except (Unavailable, ContractBroken, LinkInvalid) as exc:
         log.info("link verification on %s failed: %s", slug, type(exc).__name__)

@@ -2,6 +2,7 @@
 
 from portal.models.citizen import Citizen
 from portal.models.journal import JournalEntry
+from portal.models.limits import LinkAttempt, RateCounter
 from portal.models.link import ConnectorSnapshot, ServiceLink
 from portal.models.session import AuthSession
 from portal.models.write import Payment, WriteRecord
@@ -11,7 +12,9 @@ __all__ = [
     "Citizen",
     "ConnectorSnapshot",
     "JournalEntry",
+    "LinkAttempt",
     "Payment",
+    "RateCounter",
     "ServiceLink",
     "WriteRecord",
 ]

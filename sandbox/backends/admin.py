@@ -3,6 +3,8 @@
 - ``/_admin/faults/<kind>/<tenant>``: GET shows, POST sets, DELETE clears how one tenant
   misbehaves, so the portal's tests can prove it survives each failure over real HTTP;
   ``GET /_admin/faults`` lists every active fault.
+- ``GET /_admin/proof-checks``: how many proofs of ownership each tenant has checked
+  (``{"library/merignac": 3}``), well-formed or not.
 - ``/_admin/payfip``: GET shows, POST changes the payment page's behaviour
   (``suppress_redirect``; ``session_lifetime_s``, after which a payment left pending is
   forgotten) and lists the payments started and the notifications sent.
@@ -173,3 +175,10 @@ def set_payfip() -> Response | tuple[Response, int]:
         state.payfip.suppress_redirect = value
         state.payfip.session_lifetime_s = None if lifetime is None else float(lifetime)
     return jsonify(_payfip_snapshot())
+
+
+@bp.get("/proof-checks")
+def proof_checks() -> Response:
+    state = backend_state()
+    with state.lock:
+        return jsonify(dict(state.proof_checks))

@@ -146,6 +146,7 @@ def _absolute_url(value: Any, name: str) -> str:
 @bp.post("/v1/families/verify")
 def verify() -> Response:
     """Check a family number with the code printed on the family's invoices."""
+    backend_state().count_proof_check("canteen", g.tenant)
     body = json_object()
     number = body.get("family_number")
     code = body.get("invoice_code")

@@ -10,6 +10,7 @@ from flask import Response, g
 
 from sandbox.backends.common import (
     ProblemError,
+    backend_state,
     dataset,
     idempotent,
     json_object,
@@ -55,6 +56,7 @@ def _iso(day: date | None) -> str | None:
 
 @bp.post("/v1/applications/verify")
 def verify() -> Response:
+    backend_state().count_proof_check("housing", g.tenant)
     body = json_object()
     number = body.get("number")
     birthdate = body.get("birthdate")

@@ -266,6 +266,7 @@ def password_validation() -> Response:
     identifier = body.get("identifier")
     userid = body.get("userid")
     password: str = body["password"]
+    backend_state().count_proof_check(KIND, g.tenant)
     koha = tenant()
     with backend_state().lock:
         patron: KohaPatron | None = None

@@ -97,6 +97,7 @@ def verify() -> Response:
     Every wrong proof counts; after ``MAX_FAILED_PROOFS`` in a row the card is locked,
     as library systems do to stop PIN guessing.
     """
+    backend_state().count_proof_check("library", g.tenant)
     body = json_object()
     card_number = body.get("card_number")
     pin = body.get("pin")

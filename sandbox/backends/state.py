@@ -143,6 +143,9 @@ class BackendState:
     payments: dict[str, Payment] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
     payfip: PayfipSettings = field(default_factory=PayfipSettings)
+    #: Proofs of ownership each tenant has checked (``kind/tenant``), for the tests
+    #: that show the portal's limits stop attempts before they reach a back-end.
+    proof_checks: dict[str, int] = field(default_factory=dict)
     #: Set to wake every hanging request at once (on reset or when a fault is cleared).
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -161,6 +164,7 @@ class BackendState:
             self.payments.clear()
             self.notifications.clear()
             self.payfip = PayfipSettings()
+            self.proof_checks.clear()
             self._release_hanging()
 
     def current(self) -> Dataset:
@@ -198,6 +202,11 @@ class BackendState:
                 del self.payments[payment_id]
                 return None
             return payment
+
+    def count_proof_check(self, kind: str, tenant: str) -> None:
+        with self.lock:
+            name = f"{kind}/{tenant}"
+            self.proof_checks[name] = self.proof_checks.get(name, 0) + 1
 
     # -- faults ----------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
+from portal.extensions import db
+from portal.models import Citizen
+from sandbox.idp.identities import IDENTITIES_BY_KEY
 from tests.browser.support import (
     FC_BUTTON,
     LANGUAGES,
@@ -65,6 +68,7 @@ JOURNEY_PAGES = (
     "link-library-with-errors",
     "link-canteen",
     "link-housing",
+    "link-blocked",
     "unlink-question",
     "hold-cancel-question",
     "library-after-renewal",
@@ -136,6 +140,23 @@ def sign_in(page: Page, identity: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
+def block_linking(portal: LivePortal, identity: str) -> None:
+    """As after the resident's limit of proofs: the form says until when it is blocked."""
+    from portal.config import current_settings
+    from portal.linking.attempts import Attempts
+
+    with portal.app.app_context():
+        settings = current_settings()
+        [citizen_id] = [
+            c.id
+            for c in db.session.execute(db.select(Citizen)).scalars()
+            if c.given_name == IDENTITIES_BY_KEY[identity].given_name
+        ]
+        attempts = Attempts(settings, {"citizen": str(citizen_id)})
+        while not attempts.blocked():
+            attempts.begin()
+
+
 def eloise_walk(walk: Walk) -> None:
     page = walk.page
     sign_in(page, "eloise")
@@ -155,6 +176,8 @@ def eloise_walk(walk: Walk) -> None:
     )
     walk.goto("link-canteen", "/link/cantine-bordeaux")
     walk.goto("link-housing", "/link/logement-metropole")
+    block_linking(walk.portal, "eloise")
+    walk.goto("link-blocked", "/link/bib-merignac")
 
 
 def marie_walk(walk: Walk) -> None:
