@@ -66,7 +66,7 @@ class DatabaseSnapshotStore:
 
         A read still running when its link (or the whole account) is deleted must not
         leave a copy behind. The check and the write are one transaction: on
-        PostgreSQL the link row is share-locked first, so a deletion waits for this
+        PostgreSQL the link row is key-share-locked first, so a deletion waits for this
         write (and then deletes the snapshot) or this write sees the link gone; on
         SQLite the write statements carry the check themselves and writers are
         serialised. Never a read-then-write in two steps.
@@ -85,7 +85,8 @@ class DatabaseSnapshotStore:
                     locked = conn.execute(
                         sa.select(links.c.id)
                         .where(links.c.id == link_id)
-                        .with_for_update(read=True)
+                        # KEY SHARE: blocks deleting the link, not updating its status.
+                        .with_for_update(read=True, key_share=True)
                     ).first()
                     if locked is None:
                         return
