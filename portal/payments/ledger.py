@@ -225,6 +225,7 @@ def hand_off(service: Service, invoice_id: str, key: str | None, amount_cents: i
         encode=encode,
         summary=summary,
         detail=f"facture {invoice_id}",
+        request={"item": invoice_id},
     )
 
 
