@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.datastructures import MultiDict
 
 from portal.services import actions
 from tests.integration.test_actions import (
@@ -31,6 +32,9 @@ from tests.integration.test_actions import (
     form_to,
     french_day,
     journal,
+    koha_due_date,
+    meal_days,
+    next_month,
     raw,
     send,
     text,
@@ -218,6 +222,59 @@ def test_a_loan_renewal_answered_too_late_is_settled_on_the_next_visit(
     assert "« Astérix chez les Pictes » est prolongé jusqu'au" in page
     assert due_dates(fc_sandbox)["mer-l-0417-5"] == after, "renewed once"
     assert [e.outcome for e in journal(quick_app, "renew_loan")] == ["success"]
+
+
+def test_meals_changed_with_a_late_answer_are_settled_on_the_next_visit(
+    client: FlaskClient, quick_app: Flask, fc_sandbox: Sandbox, monkeypatch
+) -> None:
+    """Canteen bookings share the path: the next visit to the month sends the same
+    changes with the same key, and they are journaled once."""
+    sign_in(client, "marie-therese")
+    month = next_month(date.today())
+    url = f"/services/cantine-bordeaux/meals?month={month:%Y-%m}"
+    action = "/services/cantine-bordeaux/children/enf-4521-1/meals"
+    chloe = form_to(raw(client.get(url)), action)
+    day = next(d for d, booked in chloe.boxes().items() if booked)
+    data = [(k, v) for k, v in chloe.data() if (k, v) != ("book", day)]
+    fc_sandbox.fault("canteen", "bordeaux", "answer_late", hang_s=LATE_S)
+    try:
+        answer = client.post(action, data=MultiDict(data), headers=HX)
+        said = "Nous ne savons pas encore si les changements de repas de Chloé ont été enregistrés."
+        assert said in text(answer) and "rien n'a été fait" not in text(answer)
+        assert journal(quick_app, "book_meals") == []
+    finally:
+        fc_sandbox.fault("canteen", "bordeaux", None)
+    assert meal_days(fc_sandbox, "fam-4521", "enf-4521-1", month)[day]["booked"] is False
+    monkeypatch.setattr(actions, "ASK_AGAIN_AFTER_S", 0.0)
+    page = text(client.get(url))
+    assert "1 modification enregistrée." in page
+    assert [e.outcome for e in journal(quick_app, "book_meals")] == ["success"]
+    assert [w.state for w in write_records(quick_app, "book_meals")] == ["done"]
+
+
+def test_koha_which_ignores_idempotency_keys_is_never_asked_twice(
+    client: FlaskClient, quick_app: Flask, fc_sandbox: Sandbox, monkeypatch
+) -> None:
+    """Sending a Koha renewal again could renew it twice: the outcome stays unknown and
+    the resident is sent to the loans list, which shows the truth."""
+    sign_in(client, "marie-therese")
+    before = koha_due_date(fc_sandbox, 9004)
+    action = "/services/bib-bordeaux/loans/9004/renew"
+    form = form_to(raw(client.get("/services/bib-bordeaux")), action)
+    fc_sandbox.fault("koha", "bordeaux", "answer_late", hang_s=LATE_S)
+    try:
+        answer = send(client, form, headers=HX)
+        assert "Nous ne savons pas encore si" in text(answer)
+        assert "Vérifiez ce que montre votre compte" in text(answer)
+    finally:
+        fc_sandbox.fault("koha", "bordeaux", None)
+    assert koha_due_date(fc_sandbox, 9004) == before + timedelta(days=21)
+    monkeypatch.setattr(actions, "ASK_AGAIN_AFTER_S", 0.0)
+    client.get("/services/bib-bordeaux")
+    again = send(client, form, headers=HX)  # the same form, sent again
+    assert "Nous ne savons pas encore si" in text(again)
+    assert koha_due_date(fc_sandbox, 9004) == before + timedelta(days=21), "renewed once"
+    assert journal(quick_app, "renew_loan") == []
 
 
 # -- (c) not sent, or refused before being processed: nothing was done --------------------
