@@ -313,14 +313,24 @@ def _settled(key: str, action: str) -> bool:
     ``perform`` then replays the first answer without calling the back-end; the item
     may have left the account since (a cancelled hold), so it is not looked up again.
     A write that failed is not settled: it will call the back-end, so it is checked.
+    One whose outcome is unknown counts as settled: it may have been done (a hold
+    cancelled, gone from the account), and asking again with its key is safe.
     """
     record = db.session.execute(db.select(WriteRecord).filter_by(key=key)).scalar_one_or_none()
     return (
         record is not None
         and record.citizen_id == g.citizen.id
         and record.action == action
-        and record.state in ("done", "pending")
+        and record.state in ("done", "pending", "unknown")
     )
+
+
+def _asked_title(key: str) -> str:
+    """The title an earlier sending of this form named, for an item no longer listed."""
+    record = db.session.execute(db.select(WriteRecord).filter_by(key=key)).scalar_one_or_none()
+    if record is None or record.citizen_id != g.citizen.id:
+        return ""
+    return str(stored_request(record).get("title", ""))
 
 
 def _owned(
@@ -481,7 +491,7 @@ def renew_loan(slug: str, loan_id: str) -> Answer:
     loan, trouble = _owned(svc, loans, loans.data.loans if loans.has_data else (), loan_id, settled)
     if trouble is not None:
         return _answer(trouble, fragment, back)
-    title = loan.title if loan is not None else ""
+    title = loan.title if loan is not None else _asked_title(key)
     outcome = _perform_renewal(svc, loan_id, title, key, budget.left())
     message = _trouble(outcome, svc)
     if message is None:
@@ -580,7 +590,7 @@ def cancel_hold(slug: str, hold_id: str) -> Answer:
     hold, trouble = _owned(svc, holds, holds.data.holds if holds.has_data else (), hold_id, settled)
     if trouble is not None:
         return _answer(trouble, fragment, back)
-    title = hold.title if hold is not None else ""
+    title = hold.title if hold is not None else _asked_title(key)
     outcome = _perform_cancel(svc, hold_id, title, key, budget.left())
     message = _trouble(outcome, svc) or _cancel_message(outcome, title, svc)
     return _answer(message, fragment, back)

@@ -224,6 +224,24 @@ def test_a_loan_renewal_answered_too_late_is_settled_on_the_next_visit(
     assert [e.outcome for e in journal(quick_app, "renew_loan")] == ["success"]
 
 
+def test_a_hold_cancelled_with_a_late_answer_is_settled_by_the_same_form(
+    client: FlaskClient, quick_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    """The hold is gone from the account by then: the same form still gets its answer."""
+    sign_in(client, "marie-therese")
+    confirm_url = "/services/bib-merignac/holds/mer-h-0417-2/cancel"
+    form = form_to(raw(client.get(confirm_url)), confirm_url)
+    fc_sandbox.fault("library", "merignac", "answer_late", hang_s=LATE_S)
+    try:
+        answer = send(client, form, headers=HX)
+        assert "Nous ne savons pas encore si votre réservation de" in text(answer)
+    finally:
+        fc_sandbox.fault("library", "merignac", None)
+    again = follow(client, send(client, form))
+    assert "Votre réservation de « Petit Pays » est annulée." in again
+    assert [e.outcome for e in journal(quick_app, "cancel_hold")] == ["success"]
+
+
 def test_meals_changed_with_a_late_answer_are_settled_on_the_next_visit(
     client: FlaskClient, quick_app: Flask, fc_sandbox: Sandbox, monkeypatch
 ) -> None:
