@@ -3,7 +3,7 @@
 Pure Python, no Flask: a vendor can ship a connector type as its own package, and any
 portal can use these connectors. Everything crossing this boundary is a typed, frozen
 dataclass; every call carries a ``CallContext`` with a deadline; failures are one of
-four typed errors, so a view never has to guess what an exception means.
+five typed errors, so a view never has to guess what an exception means.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class VerifiedAccount:
 
 
 class ConnectorError(Exception):
-    """Base of the four failures a connector may raise. Messages are for logs only and
+    """Base of the five failures a connector may raise. Messages are for logs only and
     never contain personal data or secrets."""
 
 
@@ -103,6 +103,13 @@ class Unavailable(ConnectorError):
     def __init__(self, message: str = "unavailable", retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class OutcomeUnknown(ConnectorError):
+    """A write was sent and no answer came back (read timeout, connection dropped after
+    sending): the back-end may or may not have done it. Nothing may be said to be done
+    or not done: ask again later with the *same* idempotency key, whose replay gives the
+    back-end's stored answer (or does it now, once, if the first never arrived)."""
 
 
 class Refused(ConnectorError):

@@ -19,8 +19,18 @@ back-end answer                              raised
 404 on the linked resource                   ``LinkInvalid`` (or what the caller asks for)
 409 / 422 / 423 (and caller-chosen refusals) ``Refused(detail, code)``
 429, 5xx, timeouts, connection errors        ``Unavailable(retry_after)``
+a write sent with an idempotency key, then   ``OutcomeUnknown``
+no answer (read timeout, connection dropped
+after sending, deadline while reading)
 any other 4xx or 3xx                         ``ContractBroken``
 ==========================================  =============================================
+
+Not sent, or refused before being processed (connection refused, connect timeout,
+429, 503, open breaker, deadline before sending) means nothing was done: ``Unavailable``,
+and the resident may simply try again. Sent and unanswered means the back-end may have
+done it: for a write carrying an ``Idempotency-Key`` that is ``OutcomeUnknown``, so the
+portal asks again with the same key instead of saying "nothing was done". A read, or
+a write without a key (a proof check), has nothing to settle later: ``Unavailable``.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from connectors.base import (
     ContractBroken,
     InstanceConfig,
     LinkInvalid,
+    OutcomeUnknown,
     ReadResult,
     Refused,
     Unavailable,
@@ -80,6 +91,17 @@ MIN_ATTEMPT_S = 0.05
 #: OAuth2 tokens are renewed this long before they expire.
 TOKEN_MARGIN_S = 30.0
 READ_METHODS = frozenset({"GET", "HEAD"})
+#: Transport failures that happen before a byte of the request reaches the back-end: it
+#: cannot have acted. Every other failure of an attempt happens once the request may
+#: have been received (timeouts while reading, a connection dropped before the answer).
+NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
 ACCEPT_HEADERS: Mapping[str, str] = {
     "json": "application/json, application/problem+json",
     "pdf": "application/pdf, application/problem+json",
@@ -428,6 +450,8 @@ class _Transient(Exception):
     """An attempt that failed in a way worth recording as a breaker failure.
 
     ``label`` is what the request log shows in place of a status (``ReadTimeout``).
+    ``sent`` is True when the request may have reached the back-end and been acted on
+    with no answer coming back; a status (429, 503) is an answer, so it is never "sent".
     """
 
     def __init__(
@@ -436,25 +460,34 @@ class _Transient(Exception):
         retry_after: float | None = None,
         status: int | None = None,
         label: str = "error",
+        *,
+        sent: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         self.status = status
         self.label = str(status) if status is not None else label
+        self.sent = sent and status is None
 
 
 @contextlib.contextmanager
-def _transport_errors(what: str = "") -> Iterator[None]:
-    """httpx's timeouts and connection failures, as transient failures of an attempt."""
+def _transport_errors(what: str = "", *, may_act: bool = True) -> Iterator[None]:
+    """httpx's timeouts and connection failures, as transient failures of an attempt.
+
+    ``may_act`` is False for calls that cannot act on the resident's behalf (the token
+    endpoint): their failures never make the outcome of a write unknown.
+    """
     try:
         yield
     except httpx.TimeoutException as exc:
         name = type(exc).__name__
-        raise _Transient(f"{what}timeout ({name})", label=name) from None
+        sent = may_act and not isinstance(exc, NOT_SENT_ERRORS)
+        raise _Transient(f"{what}timeout ({name})", label=name, sent=sent) from None
     except httpx.TransportError as exc:
         name = type(exc).__name__
-        raise _Transient(f"{what}connection failed ({name})", label=name) from None
+        sent = may_act and not isinstance(exc, NOT_SENT_ERRORS)
+        raise _Transient(f"{what}connection failed ({name})", label=name, sent=sent) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +508,11 @@ class _Call:
     @property
     def where(self) -> str:
         return f"{self.method} {self.route}"
+
+    @property
+    def settles_later(self) -> bool:
+        """A write the back-end deduplicates by key: an unanswered one can be asked again."""
+        return self.method not in READ_METHODS and bool(self.idempotency_key)
 
 
 def _parse_retry_after(value: str | None, now: float) -> float | None:
@@ -754,6 +792,8 @@ class ResilientHTTP:
         ``route`` is the template (``/v1/patrons/{patron_id}``), filled from
         ``path_params``; only the template is logged. Reads (GET) are retried with
         backoff within the deadline; writes are sent once, with ``idempotency_key``.
+        A write with a key that was sent but not answered raises ``OutcomeUnknown``
+        (see the module's table); one that was not sent raises ``Unavailable``.
         ``refusals`` adds statuses (optionally limited to problem codes) that mean
         "refused" for this call, e.g. ``{401: {"invalid_proof"}}`` on a proof check.
         ``not_found`` is what a 404 means here: an error class (``LinkInvalid`` by
@@ -859,6 +899,10 @@ class ResilientHTTP:
                     self.slug, self._clock(), self.policy.breaker_threshold, probe=probe
                 )
                 last = exc
+                if exc.sent and call.settles_later:
+                    raise OutcomeUnknown(
+                        f"instance {self.slug!r}: {call.where}: sent, no answer ({exc.reason})"
+                    ) from None
                 delay = self._retry_delay(ctx, call, exc, attempt)
                 if delay is None:
                     raise self._unavailable(exc, exc.reason) from None
@@ -976,7 +1020,9 @@ class ResilientHTTP:
                     raise ContractBroken(f"instance {self.slug!r}: response body too large")
                 chunks.append(chunk)
                 if ctx.expired:
-                    raise _Transient("deadline reached while reading the body", label="deadline")
+                    raise _Transient(
+                        "deadline reached while reading the body", label="deadline", sent=True
+                    )
         except httpx.DecodingError:
             raise ContractBroken(f"instance {self.slug!r}: undecodable body") from None
         return b"".join(chunks)
@@ -987,7 +1033,7 @@ class ResilientHTTP:
         remaining = ctx.remaining()
         if remaining <= 0:
             raise _Transient("deadline reached before the token request", label="deadline")
-        with _transport_errors("token endpoint: "):
+        with _transport_errors("token endpoint: ", may_act=False):
             response = self._client.post(url, data=form, timeout=self._timeout(remaining))
         if response.status_code in UNAVAILABLE_STATUSES:
             raise _Transient(f"token endpoint HTTP {response.status_code}", label="token")

@@ -5,6 +5,13 @@ The form carries a key made when it was rendered. ``perform`` claims the key by 
 its ``WriteRecord`` (unique) before calling the back-end, passes the same key to the
 back-end (which deduplicates on its side too), and stores the answer. A double click or a
 replayed form finds the row and gets the first answer back without a second call.
+
+A write sent without an answer coming back (``OutcomeUnknown``) may have been done: its
+row is kept as ``unknown`` with its key and what the request was, and nothing final is
+journaled. The next submission of the same form, or the next visit to the page
+(``unknown_writes`` lists what to ask), sends the same request with the same key: the
+back-end's idempotency replay then gives its stored answer (or acts now, once, if the
+first request never reached it), and the write is settled and journaled once.
 """
 
 from __future__ import annotations
@@ -18,9 +25,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from flask import g
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from connectors.base import CallContext, ContractBroken, LinkInvalid, Refused, Unavailable
+from connectors.base import (
+    CallContext,
+    ContractBroken,
+    LinkInvalid,
+    OutcomeUnknown,
+    Refused,
+    Unavailable,
+)
 from portal.extensions import db
 from portal.models import JournalEntry, ServiceLink, WriteRecord
 
@@ -28,7 +43,7 @@ log = logging.getLogger(__name__)
 
 KEY_RE = re.compile(r"^[0-9a-f]{32}$")
 
-Status = Literal["done", "refused", "failed", "relink", "in_progress", "invalid"]
+Status = Literal["done", "refused", "failed", "relink", "in_progress", "invalid", "unknown"]
 
 
 def new_key() -> str:
@@ -66,11 +81,17 @@ def perform(
     encode: Callable[[Any], Any] = lambda value: value,
     summary: Callable[[Any], str] = lambda value: "",
     detail: str = "",
+    request: dict[str, Any] | None = None,
+    ask_again: bool = True,
 ) -> WriteOutcome:
     """Run ``call(ctx, key)`` once for ``key`` and journal it.
 
     ``encode`` turns the call's result into JSON-able data kept for replays; ``summary``
-    gives the non-secret journal detail of a success.
+    gives the non-secret journal detail of a success. ``request`` is what the write
+    asked (JSON-able, non-secret), kept while its outcome is unknown so that a later
+    page can send it again. ``ask_again`` is False for a back-end that does not replay
+    an Idempotency-Key (sending again could act twice): an unknown write then stays
+    unknown.
     """
     if not key or not KEY_RE.match(key):
         return WriteOutcome("invalid")
@@ -89,6 +110,10 @@ def perform(
             )
         if existing.state == "pending":
             return WriteOutcome("in_progress")
+        if existing.state == "unknown":
+            if not ask_again:
+                return WriteOutcome("unknown", replayed=True)
+            return _ask_again(existing, link, action, deadline_s, call, encode, summary, detail)
         record = existing  # failed before: nothing was done, the same key may try again
         record.state = "pending"
     else:
@@ -107,6 +132,9 @@ def perform(
     ctx = CallContext.with_timeout(deadline_s, actor=f"{kind}:{actor_id}", subject=str(link.id))
     try:
         value = call(ctx, key)
+    except OutcomeUnknown:
+        log.info("%s on %s: sent, no answer", action, link.instance_slug)
+        return _unknown(record, request)
     except Refused as exc:
         return _finish(record, link, action, WriteOutcome("refused", reason=exc.reason), detail)
     except LinkInvalid:
@@ -120,6 +148,80 @@ def perform(
         return _fail(record, link, action, "failed", detail)
     outcome = WriteOutcome("done", encode(value))
     return _finish(record, link, action, outcome, summary(value) or detail)
+
+
+def _ask_again(
+    record: WriteRecord,
+    link: ServiceLink,
+    action: str,
+    deadline_s: float,
+    call: Callable[[CallContext, str], Any],
+    encode: Callable[[Any], Any],
+    summary: Callable[[Any], str],
+    detail: str,
+) -> WriteOutcome:
+    """Send an unknown write again with its own key; settle it if the back-end answers.
+
+    Whatever stops the answer this time (down, slow, link refused) says nothing more
+    about the first sending: the write stays unknown, and nothing is journaled.
+    """
+    claimed = db.session.execute(
+        update(WriteRecord)
+        .where(WriteRecord.id == record.id, WriteRecord.state == "unknown")
+        .values(state="pending")
+    )
+    db.session.commit()
+    if claimed.rowcount != 1:  # another tab is asking at this very moment
+        return WriteOutcome("in_progress")
+    db.session.refresh(record)
+    kind, actor_id = actor()
+    ctx = CallContext.with_timeout(deadline_s, actor=f"{kind}:{actor_id}", subject=str(link.id))
+    try:
+        value = call(ctx, record.key)
+    except Refused as exc:
+        return _finish(record, link, action, WriteOutcome("refused", reason=exc.reason), detail)
+    except LinkInvalid:
+        link.status = "needs_relink"
+        _unknown(record, None)
+        return WriteOutcome("relink")
+    except (OutcomeUnknown, Unavailable, ContractBroken) as exc:
+        log.info("%s on %s still unknown: %s", action, link.instance_slug, type(exc).__name__)
+        return _unknown(record, None)
+    except Exception:
+        log.exception("%s on %s crashed", action, link.instance_slug)
+        return _unknown(record, None)
+    outcome = WriteOutcome("done", encode(value))
+    return _finish(record, link, action, outcome, summary(value) or detail)
+
+
+def _unknown(record: WriteRecord, request: dict[str, Any] | None) -> WriteOutcome:
+    """Keep the write, its key and what it asked, to be asked again; journal nothing."""
+    if request is None:
+        request = stored_request(record)
+    record.state = "unknown"
+    record.result = json.dumps({"status": "unknown", "request": request})
+    db.session.commit()
+    return WriteOutcome("unknown")
+
+
+def stored_request(record: WriteRecord) -> dict[str, Any]:
+    """What an unknown write asked, as ``perform`` was given it (``{}`` if nothing)."""
+    try:
+        stored = json.loads(record.result or "{}")
+    except ValueError:
+        return {}
+    request = stored.get("request") if isinstance(stored, dict) else None
+    return request if isinstance(request, dict) else {}
+
+
+def unknown_writes(link: ServiceLink, action: str | None = None) -> list[WriteRecord]:
+    """The writes on this link whose outcome is not known yet, oldest first."""
+    query = db.select(WriteRecord).filter_by(
+        citizen_id=link.citizen_id, instance_slug=link.instance_slug, state="unknown"
+    )
+    if action is not None:
+        query = query.filter_by(action=action)
+    return list(db.session.execute(query.order_by(WriteRecord.id)).scalars())
 
 
 def _finish(

@@ -201,6 +201,9 @@ class KohaLibraryConnector:
     """A Koha library system, through Koha's REST API v1 and a staff API account."""
 
     category: ClassVar[Category] = "library"
+    #: Koha ignores Idempotency-Key: a renewal sent again after no answer could renew a
+    #: second time, so the portal never asks again about a write whose outcome is unknown.
+    replays_idempotency_keys: ClassVar[bool] = False
     #: The proofs of card ownership this back-end can check, for the linking form.
     proof_kinds: ClassVar[tuple[str, ...]] = ("pin",)
     spec: ClassVar[str] = "koha-subset.yaml"

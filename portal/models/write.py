@@ -26,8 +26,10 @@ class WriteRecord(db.Model):
     )
     instance_slug: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
-    #: pending (in flight), done (the back-end answered: done or refused), failed (no
-    #: answer: nothing was done, the same key may be tried again).
+    #: pending (in flight), done (the back-end answered: done or refused), failed (not
+    #: sent or refused before processing: nothing was done, the same key may be tried
+    #: again), unknown (sent, no answer: it may have been done; ``result`` keeps what was
+    #: asked, and the same key is sent again to learn the back-end's answer).
     state: Mapped[str] = mapped_column(String(16), default="pending")
     result: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

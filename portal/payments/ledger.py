@@ -255,6 +255,7 @@ def hand_off(service: Service, invoice_id: str, key: str | None, claim: Payment)
         encode=encode,
         summary=summary,
         detail=f"facture {invoice_id}",
+        request={"item": invoice_id},
     )
 
 

@@ -18,7 +18,7 @@ from portal.hardening import json_body
 from portal.journeys import journey
 from portal.payments import bp, ledger
 from portal.services.reading import Service, own_service
-from portal.writes import new_key
+from portal.writes import new_key, stored_request, unknown_writes
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,14 @@ def invoice_lines(service: Service, invoices: Sequence[Invoice]) -> list[ledger.
 
 
 @bp.app_template_global("new_payment_key")
-def new_payment_key() -> str:
-    """One idempotency key per pay form: each invoice's form is its own write."""
+def new_payment_key(service: Service | None = None, invoice_id: str = "") -> str:
+    """One idempotency key per pay form: each invoice's form is its own write. An
+    invoice whose payment start went unanswered keeps that start's key, so paying it
+    asks the back-end again (its replay gives the same payment) instead of a second one."""
+    if service is not None and invoice_id:
+        for record in unknown_writes(service.link, ledger.ACTION):
+            if stored_request(record).get("item") == invoice_id:
+                return record.key
     return new_key()
 
 
@@ -148,6 +154,18 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
                 "Le formulaire a expiré ou a déjà servi pour une autre demande : rien n'a été "
                 "fait. Revenez à vos factures, rechargez la page et réessayez."
             ),
+        )
+    if outcome.status == "unknown":
+        return _problem(
+            service,
+            _("Paiement en préparation"),
+            _(
+                "Nous ne savons pas encore si le paiement a commencé : le service n'a pas "
+                "répondu à temps. Aucune somme n'est prélevée sans votre accord sur la page de "
+                "paiement. Revenez à vos factures dans un instant : le bouton « Payer » "
+                "redemandera au service, sans commencer un second paiement."
+            ),
+            409,
         )
     if outcome.status == "in_progress":
         return _problem(

@@ -9,6 +9,11 @@ someone else's id gets the same 404 as an id that does not exist.
 One page deadline covers the look-up, the write and the re-read of the section, so a
 hanging back-end costs the resident one deadline, not three.
 
+A write sent without an answer (``OutcomeUnknown``) is said to be not known yet, never
+"nothing was done". ``settle_unknown`` asks again with the same key before a page offers
+that item's form, and the item's form carries that same key (``write_key``), so sending
+it asks again instead of acting twice.
+
 The answer to a write: for htmx, the section re-read with the result in a status region
 that takes the focus; otherwise the result is flashed and the browser goes back to the
 page with a 303, so a reload never sends the form again.
@@ -21,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import abort, flash, g, render_template, request, url_for
@@ -40,6 +45,7 @@ from portal.formatting import short_day
 from portal.htmx import is_partial
 from portal.journeys import journey
 from portal.models import WriteRecord
+from portal.models._types import utcnow
 from portal.services import bp
 from portal.services.reading import (
     ChildMonth,
@@ -52,7 +58,7 @@ from portal.services.reading import (
     own_service,
     read_panel,
 )
-from portal.writes import KEY_RE, WriteOutcome, new_key, perform
+from portal.writes import KEY_RE, WriteOutcome, new_key, perform, stored_request, unknown_writes
 
 #: More loans than any card holds, or days than a month has: the form was not ours.
 MAX_ITEMS = 100
@@ -61,6 +67,9 @@ MAX_DAYS = 62
 MAX_ID_LENGTH = 128
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 SHOWN_DAY_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}):([01])$")
+#: An unknown write is asked again on a page visit only if its last try is this old:
+#: the page a plain form post lands on right after it does not wait on it twice.
+ASK_AGAIN_AFTER_S = 2.0
 
 Answer = str | Response | tuple[str, int]
 
@@ -119,6 +128,7 @@ def renewal_note(application: Any, today: date | None = None) -> str:
 def action_helpers() -> dict[str, Any]:
     return {
         "new_key": new_key,
+        "write_key": write_key,
         "dom_id": dom_id,
         "shift_month": shift_month,
         "renewal_note": renewal_note,
@@ -188,6 +198,64 @@ def _trouble(outcome: WriteOutcome, svc: Service) -> Message | None:
     return None
 
 
+def _replays(svc: Service) -> bool:
+    """Whether the back-end answers a repeated Idempotency-Key with its first answer (the
+    standard APIs do); one that does not (Koha) could act twice if asked again."""
+    return bool(getattr(svc.connector, "replays_idempotency_keys", True))
+
+
+def _not_known_yet(svc: Service, first: str) -> Message:
+    """A write sent without an answer: it may have been done. Never "nothing was done"."""
+    if _replays(svc):
+        then = _(
+            "Le service n'a pas répondu à temps. Cette page le lui redemandera à votre "
+            "prochaine visite, sans rien faire deux fois : vous n'avez rien à refaire."
+        )
+    else:
+        then = _(
+            "Le service n'a pas répondu à temps. Vérifiez ce que montre votre compte ci-dessous "
+            "avant de réessayer."
+        )
+    return Message(f"{first} {then}", "info")
+
+
+def write_key(svc: Service, action: str, item: str = "") -> str:
+    """The key a write form carries: the key of this item's write whose outcome is not
+    known yet, so that sending the form asks the back-end again instead of acting a
+    second time; a fresh key otherwise."""
+    if not _replays(svc):
+        return new_key()
+    cache: dict[tuple[str, str, str], str] | None = g.get("_unknown_keys")
+    if cache is None:
+        cache = {}
+        for record in unknown_writes(svc.link):
+            item = str(stored_request(record).get("item", ""))
+            cache[(record.instance_slug, record.action, item)] = record.key
+        g._unknown_keys = cache
+    return cache.get((svc.slug, action, item)) or new_key()
+
+
+def settle_unknown(svc: Service, deadline_s: float) -> None:
+    """Ask the back-end again, with the same key, about each write on this service whose
+    outcome is not known, and say what came of it (flashed on the page being shown)."""
+    if not _replays(svc):
+        return
+    end = time.monotonic() + deadline_s
+    for record in unknown_writes(svc.link):
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        if utcnow() - record.updated_at < timedelta(seconds=ASK_AGAIN_AFTER_S):
+            continue
+        resend = _RESENDS.get(record.action)
+        if resend is None:
+            continue
+        message = resend(svc, record.key, stored_request(record), left)
+        if message is not None:
+            _flash(message)
+    g.pop("_unknown_keys", None)
+
+
 def _unreached(panel: Panel[Any], svc: Service) -> Message:
     """The account could not be read, so nothing was tried."""
     return _relink(svc) if panel.state == "relink" else _failed()
@@ -245,14 +313,24 @@ def _settled(key: str, action: str) -> bool:
     ``perform`` then replays the first answer without calling the back-end; the item
     may have left the account since (a cancelled hold), so it is not looked up again.
     A write that failed is not settled: it will call the back-end, so it is checked.
+    One whose outcome is unknown counts as settled: it may have been done (a hold
+    cancelled, gone from the account), and asking again with its key is safe.
     """
     record = db.session.execute(db.select(WriteRecord).filter_by(key=key)).scalar_one_or_none()
     return (
         record is not None
         and record.citizen_id == g.citizen.id
         and record.action == action
-        and record.state in ("done", "pending")
+        and record.state in ("done", "pending", "unknown")
     )
+
+
+def _asked_title(key: str) -> str:
+    """The title an earlier sending of this form named, for an item no longer listed."""
+    record = db.session.execute(db.select(WriteRecord).filter_by(key=key)).scalar_one_or_none()
+    if record is None or record.citizen_id != g.citizen.id:
+        return ""
+    return str(stored_request(record).get("title", ""))
 
 
 def _owned(
@@ -320,13 +398,15 @@ def _renew(svc: Service, ctx: CallContext, loan_id: str, key: str) -> Any:
 
 
 def _perform_renewal(
-    svc: Service, loan_id: str, title: str, key: str, budget: Budget
+    svc: Service, loan_id: str, title: str, key: str, deadline_s: float
 ) -> WriteOutcome:
     return perform(
         link=svc.link,
         action="renew_loan",
         key=key,
-        deadline_s=budget.left(),
+        deadline_s=deadline_s,
+        request={"item": loan_id, "title": title},
+        ask_again=_replays(svc),
         call=lambda ctx, k: _renew(svc, ctx, loan_id, k),
         encode=lambda o: {
             "loan_id": loan_id,
@@ -340,10 +420,17 @@ def _perform_renewal(
     )
 
 
-def _renewal_line(outcome: WriteOutcome, title: str) -> tuple[str, str]:
+def _renewal_line(outcome: WriteOutcome, title: str, svc: Service) -> tuple[str, str]:
     """What one renewal came to, for a person."""
     result = outcome.result if isinstance(outcome.result, dict) else {}
     title = result.get("title") or title
+    if outcome.status == "unknown":
+        first = (
+            _("Nous ne savons pas encore si « %(title)s » a été prolongé.", title=title)
+            if title
+            else _("Nous ne savons pas encore si ce prêt a été prolongé.")
+        )
+        return _not_known_yet(svc, first).text, "info"
     if outcome.status == "done":
         new_due = _date(result.get("new_due_date"))
         if new_due is None:
@@ -404,11 +491,11 @@ def renew_loan(slug: str, loan_id: str) -> Answer:
     loan, trouble = _owned(svc, loans, loans.data.loans if loans.has_data else (), loan_id, settled)
     if trouble is not None:
         return _answer(trouble, fragment, back)
-    title = loan.title if loan is not None else ""
-    outcome = _perform_renewal(svc, loan_id, title, key, budget)
+    title = loan.title if loan is not None else _asked_title(key)
+    outcome = _perform_renewal(svc, loan_id, title, key, budget.left())
     message = _trouble(outcome, svc)
     if message is None:
-        text, kind = _renewal_line(outcome, title)
+        text, kind = _renewal_line(outcome, title, svc)
         message = Message(text, kind)
     return _answer(message, fragment, back)
 
@@ -448,13 +535,13 @@ def renew_all(slug: str) -> Answer:
             )
             continue
         title = loan.title if loan is not None else ""
-        outcome = _perform_renewal(svc, loan_id, title, sub_key, budget)
+        outcome = _perform_renewal(svc, loan_id, title, sub_key, budget.left())
         if outcome.status == "relink":
             return _answer(_relink(svc), fragment, back)
         if outcome.status == "invalid":
             return _answer(_invalid(), fragment, back)
         renewed += outcome.status == "done"
-        lines.append(_renewal_line(outcome, title))
+        lines.append(_renewal_line(outcome, title, svc))
     text = ngettext(
         "%(num)d prêt sur %(total)d a été prolongé.",
         "%(num)d prêts sur %(total)d ont été prolongés.",
@@ -487,6 +574,8 @@ def cancel_hold(slug: str, hold_id: str) -> Answer:
     _check_id(hold_id)
     budget = Budget()
     if request.method == "GET":
+        if not is_partial():
+            settle_unknown(svc, budget.left() / 2)
         holds = read_panel(svc, _read_holds, budget.left())
         hold = _owned(svc, holds, holds.data.holds if holds.has_data else (), hold_id, False)[0]
         inline = is_partial()
@@ -501,23 +590,41 @@ def cancel_hold(slug: str, hold_id: str) -> Answer:
     hold, trouble = _owned(svc, holds, holds.data.holds if holds.has_data else (), hold_id, settled)
     if trouble is not None:
         return _answer(trouble, fragment, back)
-    title = hold.title if hold is not None else ""
-    outcome = perform(
-        link=svc.link,
-        action="cancel_hold",
-        key=key,
-        deadline_s=budget.left(),
-        call=lambda ctx, k: svc.connector.cancel_hold(ctx, svc.ref, hold_id, idempotency_key=k),
-        encode=lambda _value: {"hold_id": hold_id, "title": title},
-        detail=title,
-    )
-    message = _trouble(outcome, svc) or _cancel_message(outcome, title)
+    title = hold.title if hold is not None else _asked_title(key)
+    outcome = _perform_cancel(svc, hold_id, title, key, budget.left())
+    message = _trouble(outcome, svc) or _cancel_message(outcome, title, svc)
     return _answer(message, fragment, back)
 
 
-def _cancel_message(outcome: WriteOutcome, title: str) -> Message:
+def _perform_cancel(
+    svc: Service, hold_id: str, title: str, key: str, deadline_s: float
+) -> WriteOutcome:
+    return perform(
+        link=svc.link,
+        action="cancel_hold",
+        key=key,
+        deadline_s=deadline_s,
+        call=lambda ctx, k: svc.connector.cancel_hold(ctx, svc.ref, hold_id, idempotency_key=k),
+        encode=lambda _value: {"hold_id": hold_id, "title": title},
+        detail=title,
+        request={"item": hold_id, "title": title},
+        ask_again=_replays(svc),
+    )
+
+
+def _cancel_message(outcome: WriteOutcome, title: str, svc: Service) -> Message:
     result = outcome.result if isinstance(outcome.result, dict) else {}
     title = result.get("title") or title
+    if outcome.status == "unknown":
+        return _not_known_yet(
+            svc,
+            _(
+                "Nous ne savons pas encore si votre réservation de « %(title)s » a été annulée.",
+                title=title,
+            )
+            if title
+            else _("Nous ne savons pas encore si votre réservation a été annulée."),
+        )
     if outcome.status == "done":
         if title:
             return Message(_("Votre réservation de « %(title)s » est annulée.", title=title))
@@ -580,6 +687,8 @@ def meals(slug: str) -> str:
     """The canteen page for any month (``?month=YYYY-MM``); a bad month shows this one."""
     svc = _service(slug, "canteen")
     month = parse_month(request.args.get("month"))
+    if not is_partial():
+        settle_unknown(svc, current_settings().page_deadline_s / 2)
     panel = read_panel(svc, canteen_reader(month), current_settings().page_deadline_s)
     return render_template("services/canteen.html", service=svc, panel=panel)
 
@@ -650,7 +759,18 @@ def _meals_summary(name: str, changes: list[MealChange], outcomes: Sequence[Any]
     return text + (f" ; refusé : {', '.join(refused)}" if refused else "")
 
 
-def _meals_message(outcome: WriteOutcome) -> Message:
+def _meals_message(outcome: WriteOutcome, svc: Service, name: str = "") -> Message:
+    if outcome.status == "unknown":
+        return _not_known_yet(
+            svc,
+            _(
+                "Nous ne savons pas encore si les changements de repas de %(name)s ont été "
+                "enregistrés.",
+                name=name,
+            )
+            if name
+            else _("Nous ne savons pas encore si vos changements de repas ont été enregistrés."),
+        )
     if outcome.status == "refused":
         lines = tuple((line, "error") for line in outcome.reason.split("\n") if line)
         return Message(_("Aucune modification n'a été enregistrée."), "error", lines)
@@ -717,11 +837,25 @@ def book_meals(slug: str, child_id: str) -> Answer:
             Message(_("Vous n'avez rien changé : rien n'a été envoyé."), "info"), fragment, back
         )
     name = child.first_name if child is not None else ""
-    outcome = perform(
+    outcome = _perform_meals(svc, child_id, name, changes, key, budget.left())
+    message = _trouble(outcome, svc) or _meals_message(outcome, svc, name)
+    return _answer(message, fragment, back)
+
+
+def _perform_meals(
+    svc: Service, child_id: str, name: str, changes: list[MealChange], key: str, deadline_s: float
+) -> WriteOutcome:
+    return perform(
         link=svc.link,
         action="book_meals",
         key=key,
-        deadline_s=budget.left(),
+        deadline_s=deadline_s,
+        request={
+            "item": child_id,
+            "name": name,
+            "changes": [[c.day.isoformat(), c.book] for c in changes],
+        },
+        ask_again=_replays(svc),
         call=lambda ctx, k: _change_meals(svc, ctx, child_id, changes, k),
         encode=lambda outcomes: [
             {
@@ -735,8 +869,6 @@ def book_meals(slug: str, child_id: str) -> Answer:
         summary=lambda outcomes: _meals_summary(name, changes, outcomes),
         detail=f"{name} : " + ", ".join(c.day.isoformat() for c in changes),
     )
-    message = _trouble(outcome, svc) or _meals_message(outcome)
-    return _answer(message, fragment, back)
 
 
 # -- housing: renew the application ------------------------------------------------------
@@ -765,6 +897,8 @@ def renew_application(slug: str) -> Answer:
     svc = _service(slug, "housing")
     budget = Budget()
     if request.method == "GET":
+        if not is_partial():
+            settle_unknown(svc, budget.left() / 2)
         panel = read_panel(svc, housing_page, budget.left())
         inline = is_partial()
         template = "services/_housing_confirm.html" if inline else "services/housing_renew.html"
@@ -774,25 +908,92 @@ def renew_application(slug: str) -> Answer:
     key = _form_key()
     if not KEY_RE.match(key):
         return _answer(_invalid(), fragment, back)
-    outcome = perform(
+    outcome = _perform_housing(svc, key, budget.left())
+    return _answer(_trouble(outcome, svc) or _housing_message(outcome, svc), fragment, back)
+
+
+def _perform_housing(svc: Service, key: str, deadline_s: float) -> WriteOutcome:
+    return perform(
         link=svc.link,
         action="renew_application",
         key=key,
-        deadline_s=budget.left(),
+        deadline_s=deadline_s,
         call=lambda ctx, k: svc.connector.renew(ctx, svc.ref, idempotency_key=k),
         encode=lambda receipt: {"new_expires_on": receipt.new_expires_on.isoformat()},
         summary=lambda receipt: f"renouvelée jusqu'au {receipt.new_expires_on.isoformat()}",
+        request={"item": ""},
+        ask_again=_replays(svc),
     )
-    message = _trouble(outcome, svc)
-    if message is None and outcome.status == "done":
+
+
+def _housing_message(outcome: WriteOutcome, svc: Service) -> Message:
+    if outcome.status == "unknown":
+        return _not_known_yet(
+            svc, _("Nous ne savons pas encore si votre demande a été renouvelée.")
+        )
+    if outcome.status == "done":
         new_expiry = _date((outcome.result or {}).get("new_expires_on"))
-        message = Message(
+        return Message(
             _("Votre demande est renouvelée jusqu'au %(date)s.", date=long_day(new_expiry))
             if new_expiry is not None
             else _("Votre demande est renouvelée.")
         )
-    elif message is None:
-        message = Message(
-            _("Votre demande n'a pas été renouvelée : %(reason)s", reason=outcome.reason), "error"
-        )
-    return _answer(message, fragment, back)
+    return Message(
+        _("Votre demande n'a pas été renouvelée : %(reason)s", reason=outcome.reason), "error"
+    )
+
+
+# -- asking again about a write whose outcome is not known --------------------------------
+
+Resend = Callable[[Service, str, dict[str, Any], float], "Message | None"]
+
+
+def _said(
+    outcome: WriteOutcome, svc: Service, say: Callable[[WriteOutcome], Message]
+) -> Message | None:
+    """What a write asked again came to; nothing to say while another tab is asking."""
+    if outcome.status == "in_progress":
+        return None
+    return _trouble(outcome, svc) or say(outcome)
+
+
+def _resend_housing(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
+    return _said(_perform_housing(svc, key, left), svc, lambda o: _housing_message(o, svc))
+
+
+def _resend_loan(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
+    loan_id, title = str(req.get("item", "")), str(req.get("title", ""))
+    if not loan_id:
+        return None
+    outcome = _perform_renewal(svc, loan_id, title, key, left)
+    return _said(outcome, svc, lambda o: Message(*_renewal_line(o, title, svc)))
+
+
+def _resend_hold(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
+    hold_id, title = str(req.get("item", "")), str(req.get("title", ""))
+    if not hold_id:
+        return None
+    outcome = _perform_cancel(svc, hold_id, title, key, left)
+    return _said(outcome, svc, lambda o: _cancel_message(o, title, svc))
+
+
+def _resend_meals(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
+    child_id, name = str(req.get("item", "")), str(req.get("name", ""))
+    changes = [
+        MealChange(day, bool(book))
+        for value, book in req.get("changes") or ()
+        if (day := _date(value)) is not None
+    ]
+    if not child_id or not changes:
+        return None
+    outcome = _perform_meals(svc, child_id, name, changes, key, left)
+    return _said(outcome, svc, lambda o: _meals_message(o, svc, name))
+
+
+#: How each kind of write on this page is asked again, from what it stored.
+_RESENDS: dict[str, Resend] = {
+    "renew_application": _resend_housing,
+    "renew_loan": _resend_loan,
+    "cancel_hold": _resend_hold,
+    "book_meals": _resend_meals,
+}

@@ -9,6 +9,7 @@ from portal.config import current_settings
 from portal.htmx import is_partial
 from portal.journeys import journey
 from portal.services import bp
+from portal.services.actions import settle_unknown
 from portal.services.reading import own_service, read_panel, reader_for
 
 
@@ -18,7 +19,10 @@ from portal.services.reading import own_service, read_panel, reader_for
 def service(slug: str) -> str:
     svc = own_service(slug)
     g.journey = (svc.category, "page")
-    panel = read_panel(svc, reader_for(svc.category, page=True), current_settings().page_deadline_s)
+    deadline_s = current_settings().page_deadline_s
+    if not is_partial():
+        settle_unknown(svc, deadline_s / 2)  # before its forms are offered again
+    panel = read_panel(svc, reader_for(svc.category, page=True), deadline_s)
     return render_template(f"services/{svc.category}.html", service=svc, panel=panel)
 
 

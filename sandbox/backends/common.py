@@ -6,7 +6,8 @@ A back-end blueprint is mounted once per *kind* with the tenant in its URL prefi
 
 1. the tenant must exist (404 otherwise);
 2. the tenant's injected fault, if any, happens here, before anything else, as it would
-   on a real server that is down or overloaded;
+   on a real server that is down or overloaded (except ``answer_late``, which lets a
+   write be done and then holds its answer back, see ``hold_answer_back``);
 3. the client must authenticate (API key or OAuth2 bearer token; Basic for Koha);
 4. the view runs; standard writes go through ``idempotent`` so a replayed
    Idempotency-Key returns the first answer and never acts twice.
@@ -186,6 +187,10 @@ def apply_fault(kind: str, tenant: str, *, koha: bool = False) -> Response | Non
         return None
     if mode == "hang":
         return _hang(state, fault, koha=koha)
+    if mode == "answer_late":
+        # Acts first, answers late: the answer is held back after the view has run.
+        g.answer_late = fault
+        return None
     if mode == "reset":
         return _drop_connection()
     if mode == "error500":
@@ -242,6 +247,21 @@ def _hang(state: BackendState, fault: Fault, *, koha: bool) -> Response:
         event = state.release
     event.wait(min(max(fault.hang_s, 0.0), MAX_HANG_S))
     return _unavailable(fault, koha=koha)
+
+
+def hold_answer_back(response: Response) -> Response:
+    """``answer_late``: the write has been done (and its answer stored for its
+    Idempotency-Key, replays included) but its answer is held back for ``hang_s``
+    seconds, past a client's read timeout, as on a server that processed a request and
+    then stalled. Reads answer at once. A reset or a changed fault ends the wait early."""
+    fault = g.pop("answer_late", None)
+    if fault is None or request.method in ("GET", "HEAD"):
+        return response
+    state = backend_state()
+    with state.lock:
+        event = state.release
+    event.wait(min(max(fault.hang_s, 0.0), MAX_HANG_S))
+    return response
 
 
 def _drop_connection() -> Response:
@@ -303,6 +323,7 @@ def standard_blueprint(kind: str, import_name: str) -> Blueprint:
     bp = Blueprint(f"backend_{kind}", import_name, url_prefix=f"/{kind}/<tenant>")
     bp.url_value_preprocessor(pop_tenant)
     bp.register_error_handler(ProblemError, handle_problem)
+    bp.after_request(hold_answer_back)
 
     @bp.before_request
     def _pipeline() -> Response | None:

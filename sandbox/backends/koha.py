@@ -21,6 +21,7 @@ from sandbox.backends.common import (
     backend_state,
     bearer_token,
     dataset,
+    hold_answer_back,
     json_response,
     koha_error,
     pop_tenant,
@@ -39,6 +40,7 @@ from sandbox.backends.state import ACCESS_TOKEN_TTL_S, CLIENT_ID, TENANTS, clien
 KIND = "koha"
 bp = Blueprint("backend_koha", __name__, url_prefix="/koha/<tenant>/api/v1")
 bp.url_value_preprocessor(pop_tenant)
+bp.after_request(hold_answer_back)
 
 CHECKOUT_EMBEDS = {"item", "library", "patron", "issuer", "renewals"}
 

@@ -41,6 +41,7 @@ FAULT_MODES = (
     "malformed",
     "wrong_schema",
     "unavailable",
+    "answer_late",
 )
 MAX_HANG_S = 60.0
 DEFAULT_HANG_S = 30.0

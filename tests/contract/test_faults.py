@@ -24,6 +24,7 @@ from connectors.base import (
     ContractBroken,
     HousingApplication,
     LinkRef,
+    OutcomeUnknown,
     ReadResult,
     Unavailable,
 )
@@ -109,6 +110,18 @@ FAULTS: dict[str, type[Exception]] = {
 }
 
 
+#: Types whose write goes straight to the back-end with its Idempotency-Key: a write sent
+#: and left unanswered (no answer, connection dropped) may have been done. (Koha reads
+#: the loan first, so that read fails before anything is sent.)
+SENDS_THE_WRITE_FIRST = {"bib-merignac", "cantine-bordeaux", "logement-metropole"}
+
+
+def expected(slug: str, what: str, mode: str) -> type[Exception]:
+    if what == "write" and mode in ("hang", "reset") and slug in SENDS_THE_WRITE_FIRST:
+        return OutcomeUnknown
+    return FAULTS[mode]
+
+
 def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     started = time.monotonic()
     result = call()
@@ -131,17 +144,17 @@ def test_every_fault_gives_stale_data_or_a_typed_error(
 
     elapsed, stale = timed(lambda: scenario.read(connector, ctx(budget)))
     assert stale.stale, f"{mode}: the last good copy is shown"
-    expected = good.data
-    if isinstance(expected, HousingApplication):
-        expected = replace(expected, number="")  # the copy keeps no application number
-    assert stale.data == expected
+    last_good = good.data
+    if isinstance(last_good, HousingApplication):
+        last_good = replace(last_good, number="")  # the copy keeps no application number
+    assert stale.data == last_good
     assert stale.fetched_at == good.fetched_at
     assert elapsed < budget + MARGIN_S
 
     for what in ("other_read", "write", "verify"):
         call = getattr(scenario, what)
         started = time.monotonic()
-        with pytest.raises(FAULTS[mode]) as raised:
+        with pytest.raises(expected(slug, what, mode)) as raised:
             call(connector, ctx(budget))
         assert time.monotonic() - started < budget + MARGIN_S, f"{what} overran its deadline"
         if mode in ("rate_limit", "unavailable"):
@@ -232,7 +245,7 @@ def test_a_back_end_that_never_answers_fails_within_the_deadline(
     connector, scenario = reg.connector(slug), SCENARIOS[slug]
     for what in ("read", "write", "verify"):
         started = time.monotonic()
-        with pytest.raises(Unavailable):
+        with pytest.raises(expected(slug, what, "hang")):
             getattr(scenario, what)(connector, ctx(HANG_BUDGET_S))
         assert time.monotonic() - started < HANG_BUDGET_S + MARGIN_S
     reg.close()

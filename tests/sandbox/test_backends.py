@@ -1311,3 +1311,36 @@ def _no_leftover_threads() -> Iterator[None]:
     for thread in threading.enumerate():
         if thread.name.startswith("payfip-notify-"):
             thread.join(5)
+
+
+def test_answer_late_does_the_write_first_then_holds_its_answer_back(
+    client: FlaskClient,
+) -> None:
+    """A server that processed a renewal and then stalled: the application is renewed
+    before the answer leaves, a replay of the key is held back the same way, and reads
+    answer at once."""
+    before = client.get(HOUSING + "/dem-0871", headers=HOU).get_json()["expires_on"]
+    set_fault(client, "housing", "metropole", mode="answer_late", hang_s=0.4)
+    seen: dict[str, Any] = {}
+
+    def renew() -> None:
+        started = time.monotonic()
+        seen["answer"] = client.post(HOUSING + "/dem-0871/renewal", headers=idem(HOU, "late-1"))
+        seen["took"] = time.monotonic() - started
+
+    thread = threading.Thread(target=renew)
+    thread.start()
+    deadline = time.monotonic() + 0.3
+    renewed = False
+    while time.monotonic() < deadline and not renewed:
+        current = client.get(HOUSING + "/dem-0871", headers=HOU)
+        renewed = current.get_json()["expires_on"] != before
+        time.sleep(0.02)
+    thread.join(2)
+    assert renewed, "the write is applied before its answer is held back"
+    assert seen["took"] >= 0.4 and seen["answer"].status_code == 200
+    started = time.monotonic()
+    replay = client.post(HOUSING + "/dem-0871/renewal", headers=idem(HOU, "late-1"))
+    assert time.monotonic() - started >= 0.4
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == seen["answer"].get_json()

@@ -27,6 +27,7 @@ from connectors.base import (
     ContractBroken,
     InstanceConfig,
     LinkInvalid,
+    OutcomeUnknown,
     Refused,
     Unavailable,
 )
@@ -966,3 +967,153 @@ def test_the_layer_is_safe_to_share_between_threads() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+# -- sent, no answer: the outcome of a write is unknown ------------------------------------
+
+RENEWAL = "/v1/applications/{application_id}/renewal"
+
+
+def renew(http: ResilientHTTP, key: str | None = "idem-7", context: CallContext | None = None):
+    return http.request(
+        context or ctx(),
+        "POST",
+        RENEWAL,
+        path_params={"application_id": "dem-1"},
+        idempotency_key=key,
+    )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout("no answer in time"),
+        httpx.ReadError("connection reset while reading"),
+        httpx.RemoteProtocolError("server disconnected without sending a response"),
+        httpx.WriteTimeout("stalled while sending the body"),
+        httpx.WriteError("broken pipe while sending the body"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_write_sent_without_an_answer_has_an_unknown_outcome(failure: Exception) -> None:
+    backend = Recorder(failure)
+    http = make_http(backend)
+    with pytest.raises(OutcomeUnknown):
+        renew(http)
+    assert len(backend.requests) == 1, "a write whose outcome is unknown is never re-sent"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("connection refused"),
+        httpx.ConnectTimeout("no connection in time"),
+        httpx.PoolTimeout("no free connection"),
+        problem(503, "unavailable", retry_after=5),
+        problem(429, "rate_limited", retry_after=5),
+        problem(500, "internal_error"),
+    ],
+    ids=lambda v: str(v.status_code) if isinstance(v, httpx.Response) else type(v).__name__,
+)
+def test_a_write_not_sent_or_refused_before_processing_did_nothing(
+    failure: Exception | httpx.Response,
+) -> None:
+    backend = Recorder(failure)
+    http = make_http(backend)
+    with pytest.raises(Unavailable) as raised:
+        renew(http)
+    assert not isinstance(raised.value, OutcomeUnknown)
+    assert len(backend.requests) == 1
+
+
+def test_an_open_breaker_refuses_a_write_before_sending_it() -> None:
+    backend = Recorder(httpx.ReadTimeout("slow"))
+    http = make_http(backend, options={"breaker_threshold": 1, "breaker_cooldown_s": 30})
+    with pytest.raises(OutcomeUnknown):
+        renew(http, "idem-1")
+    with pytest.raises(Unavailable, match="circuit open") as raised:
+        renew(http, "idem-2")
+    assert not isinstance(raised.value, OutcomeUnknown)
+    assert len(backend.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped")],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_reads_and_writes_without_a_key_stay_unavailable(failure: Exception) -> None:
+    """Nothing to settle later: a read is asked again anyway, a proof check has no key."""
+    with pytest.raises(Unavailable) as raised:
+        get_loans(make_http(Recorder(failure), options={"max_attempts": 1}))
+    assert not isinstance(raised.value, OutcomeUnknown)
+    with pytest.raises(Unavailable) as raised:
+        renew(make_http(Recorder(failure)), key=None)
+    assert not isinstance(raised.value, OutcomeUnknown)
+
+
+def test_a_token_endpoint_timing_out_before_a_write_did_nothing() -> None:
+    def backend(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth/token"):
+            raise httpx.ReadTimeout("token endpoint slow", request=request)
+        raise AssertionError("the write must not be sent without a token")
+
+    creds = {"client_id": "portal", "client_secret": "s", "token_url": "/oauth/token"}
+    http = make_http(backend, credentials=creds)
+    with pytest.raises(Unavailable) as raised:
+        renew(http)
+    assert not isinstance(raised.value, OutcomeUnknown)
+
+
+def test_a_write_unanswered_within_the_deadline_over_a_real_socket_is_unknown(
+    silent_socket: str,
+) -> None:
+    """The socket accepts the connection and the request, and never answers."""
+    http = ResilientHTTP(instance(silent_socket, timeout_s=0.2, connect_timeout_s=0.2))
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknown):
+        renew(http, context=ctx(2.0))
+    assert time.monotonic() - started < 0.2 + 0.25
+    http.close()
+
+
+def test_a_write_to_a_closed_port_did_nothing() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nobody listens: the connection is refused
+    http = ResilientHTTP(instance(f"http://127.0.0.1:{port}", timeout_s=0.5))
+    with pytest.raises(Unavailable) as raised:
+        renew(http)
+    assert not isinstance(raised.value, OutcomeUnknown)
+    http.close()
+
+
+def test_a_connection_dropped_after_the_request_was_read_is_unknown() -> None:
+    """A server that reads the whole request, then closes without a word."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(2)
+            data = b""
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    http = ResilientHTTP(instance(f"http://127.0.0.1:{server.getsockname()[1]}", timeout_s=2.0))
+    try:
+        with pytest.raises(OutcomeUnknown):
+            renew(http)
+    finally:
+        http.close()
+        thread.join(2)
+        server.close()
