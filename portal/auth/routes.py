@@ -142,7 +142,7 @@ def fc_callback() -> Response:
     if demo_links:
         link_demo_accounts(citizen, demo_links, set(registry().instances))
     start_session(citizen, result.id_token)
-    JournalEntry.record(citizen.id, "sign_in", detail="FranceConnect")
+    JournalEntry.record(citizen.id, "sign_in")
     db.session.commit()
     log.info("citizen %s signed in", citizen.id)
     return see_other(pending.get("next") or url_for("main.home"))
@@ -182,7 +182,7 @@ def _parse_date(value: object) -> date | None:
 def logout() -> Response:
     auth = end_session()
     if auth is not None:
-        JournalEntry.record(auth.citizen_id, "sign_out", detail="FranceConnect")
+        JournalEntry.record(auth.citizen_id, "sign_out")
     db.session.commit()
     return end_franceconnect_session(auth.id_token if auth is not None else "")
 

@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, datetime
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import format_time
 from flask_babel import gettext as _
 from limits import parse as parse_limit
 from werkzeug.wrappers import Response
@@ -16,6 +15,7 @@ from portal.auth.session import login_required, see_other
 from portal.config import current_settings
 from portal.crypto import secret_box
 from portal.extensions import db, limiter
+from portal.formatting import clock
 from portal.integrations import registry
 from portal.journeys import journey
 from portal.linking import bp
@@ -115,7 +115,7 @@ def link(slug: str) -> str | Response | tuple[str, int]:
         if isinstance(outcome, str):
             error = outcome
         else:
-            _save_link(existing, slug, outcome)
+            _save_link(existing, slug, outcome, _typed_number(category, form))
             flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
             return see_other(url_for("services.service", slug=slug))
     status = 422 if request.method == "POST" else 200
@@ -137,7 +137,7 @@ def _too_many(until: datetime) -> str:
     return _(
         "Trop d'essais sans succès. Par sécurité, vous pourrez réessayer à partir de "
         "%(time)s. Si vous avez oublié votre code, adressez-vous au service concerné.",
-        time=format_time(until, "short"),
+        time=clock(until),
     )
 
 
@@ -161,31 +161,41 @@ def _verify(category: str, connector, form) -> object:
         return connector.verify_application(ctx, form.number.data, form.birthdate.data)
     except Refused as exc:
         _count_failure()
-        _journal_failure(slug, exc.code)
+        _journal_failure(slug, "link_refused", exc.code)
         return exc.reason or _("Ces informations ne correspondent pas. Vérifiez-les et réessayez.")
     except (Unavailable, ContractBroken, LinkInvalid) as exc:
         log.info("link verification on %s failed: %s", slug, type(exc).__name__)
-        _journal_failure(slug, "unavailable")
+        _journal_failure(slug, "link_not_done", "unavailable")
         return _(
             "Le service ne répond pas pour le moment : votre compte n'a pas été relié et rien "
             "n'a été enregistré. Réessayez dans quelques minutes."
         )
 
 
-def _journal_failure(slug: str, code: str) -> None:
+def _journal_failure(slug: str, code: str, reason_code: str) -> None:
+    """A link attempt that failed: journaled as an attempt, never as « Compte relié »."""
     JournalEntry.record(
         g.citizen.id,
         "link",
-        "failure",
+        "refused" if code == "link_refused" else "failure",
         actor_id=str(g.citizen.id),
         connector_instance=slug,
-        detail=code,
+        code=code,
+        params={"reason_code": reason_code},
     )
     db.session.commit()
 
 
-def _save_link(existing: ServiceLink | None, slug: str, account) -> None:
+def _typed_number(category: str, form) -> str:
+    """The card, family or application number the resident typed: the one they know."""
+    field = {"library": "card_number", "canteen": "family_number"}.get(category, "number")
+    value = getattr(form, field).data if hasattr(form, field) else ""
+    return "".join(str(value or "").split())[:64]
+
+
+def _save_link(existing: ServiceLink | None, slug: str, account, number: str = "") -> None:
     link = existing or ServiceLink(citizen_id=g.citizen.id, instance_slug=slug)
+    link.account_number = number
     if existing is not None and existing.external_id != account.external_id:
         _purge_snapshots(existing)
     link.external_id = account.external_id
@@ -201,7 +211,7 @@ def _save_link(existing: ServiceLink | None, slug: str, account) -> None:
         "success",
         actor_id=str(g.citizen.id),
         connector_instance=slug,
-        detail="relié à nouveau" if existing is not None else "",
+        code="link_again" if existing is not None else "link",
     )
     db.session.commit()
 

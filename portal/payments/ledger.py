@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Literal, TypeGuard
 
 import sqlalchemy as sa
-from babel.numbers import format_currency
 
 from connectors.base import (
     CallContext,
@@ -46,11 +45,6 @@ JOURNAL_OUTCOMES = {"paid": "success", "refused": "refused", "abandoned": "failu
 
 #: Which payment says most about an invoice: a confirmed one, else one under way.
 _WEIGHT = {"paid": 2, "pending": 1}
-
-
-def euros(cents: int) -> str:
-    """An amount as the journal keeps it: in French, like the rest of its details."""
-    return format_currency(cents / 100, "EUR", locale="fr_FR")
 
 
 # -- lookups -------------------------------------------------------------------------------
@@ -175,11 +169,14 @@ def invoice_lines(link: ServiceLink, invoices: Sequence[Invoice]) -> list[Invoic
 # -- the hand-off --------------------------------------------------------------------------
 
 
-def hand_off(service: Service, invoice_id: str, key: str | None, amount_cents: int) -> WriteOutcome:
+def hand_off(
+    service: Service, invoice_id: str, key: str | None, amount_cents: int, label: str = ""
+) -> WriteOutcome:
     """Ask the back-end for a payment of ``invoice_id`` and remember it, once per ``key``.
 
     The ``Payment`` row is added inside the call, so that ``perform``'s final commit
-    stores it with the write record and the journal entry, or not at all.
+    stores it with the write record, or not at all. Starting a payment is not journaled:
+    it is journaled once, when the back-end says it was paid, refused or abandoned.
     """
     settings = current_settings()
 
@@ -200,6 +197,7 @@ def hand_off(service: Service, invoice_id: str, key: str | None, amount_cents: i
                     invoice_id=invoice_id,
                     payment_id=handoff.payment_id,
                     amount_cents=amount_cents,
+                    invoice_label=label[:255],
                     state="pending",
                 )
             )
@@ -212,10 +210,6 @@ def hand_off(service: Service, invoice_id: str, key: str | None, amount_cents: i
             "invoice_id": invoice_id,
         }
 
-    def summary(handoff: PaymentHandoff) -> str:
-        amount = f" ({euros(amount_cents)})" if amount_cents else ""
-        return f"paiement commencé : facture {invoice_id}{amount}"
-
     return perform(
         link=service.link,
         action=ACTION,
@@ -223,8 +217,7 @@ def hand_off(service: Service, invoice_id: str, key: str | None, amount_cents: i
         deadline_s=settings.page_deadline_s,
         call=call,
         encode=encode,
-        summary=summary,
-        detail=f"facture {invoice_id}",
+        journal=False,
     )
 
 
@@ -242,12 +235,12 @@ def start(service: Service, invoice_id: str, key: str | None) -> Start:
     """Start paying ``invoice_id``, or find the payment already started for it."""
     settings = current_settings()
     invoices = _invoices(service)
-    amount_cents = 0
+    amount_cents, label = 0, ""
     if invoices is not None:
         invoice = next((i for i in invoices if i.id == invoice_id), None)
         if invoice is None:
             return Start("unknown_invoice")
-        amount_cents = invoice.amount_cents
+        amount_cents, label = invoice.amount_cents, invoice.label
     # Without the list (back-end down, no copy kept), the hand-off below will say so.
     under_way = pending_for(service.link, invoice_id)
     if under_way is not None:
@@ -261,10 +254,10 @@ def start(service: Service, invoice_id: str, key: str | None) -> Start:
             # Already handed off (a replayed form, a second tab): back to that payment,
             # never a second one for the same invoice while the first may still go through.
             return Start("done", under_way.payment_id)
-    outcome = hand_off(service, invoice_id, key, amount_cents)
+    outcome = hand_off(service, invoice_id, key, amount_cents, label)
     if outcome.status == "in_progress" and key:
         wait_for_first_submission(key, settings.page_deadline_s)
-        outcome = hand_off(service, invoice_id, key, amount_cents)
+        outcome = hand_off(service, invoice_id, key, amount_cents, label)
     if outcome.ok:
         return Start("done", outcome.result["payment_id"])
     return Start(outcome.status, reason=outcome.reason)
@@ -351,18 +344,12 @@ def settle(payment: Payment, state: str, reason: str, *, actor_kind: str, actor_
             actor_kind=actor_kind,
             actor_id=actor_id,
             connector_instance=payment.instance_slug,
-            detail=_journal_detail(payment, state, reason),
+            code=f"payment_{state}",
+            params={
+                "invoice": payment.invoice_label,
+                "amount_cents": payment.amount_cents,
+                "reason": reason[:300],
+            },
         )
     db.session.commit()
     db.session.refresh(payment)
-
-
-def _journal_detail(payment: Payment, state: str, reason: str) -> str:
-    invoice = f"facture {payment.invoice_id}"
-    if payment.amount_cents:
-        invoice += f" ({euros(payment.amount_cents)})"
-    if state == "paid":
-        return f"paiement confirmé : {invoice}"
-    if state == "refused":
-        return f"paiement refusé : {invoice}" + (f" – {reason}" if reason else "")
-    return f"paiement abandonné : {invoice}"

@@ -333,10 +333,8 @@ def _perform_renewal(
             "title": title,
             "new_due_date": _iso(o.new_due_date),
         },
-        summary=lambda o: (
-            f"{title} : retour le {_iso(o.new_due_date)}" if o.new_due_date else title
-        ),
-        detail=title,
+        summary=lambda o: {"new_due_date": _iso(o.new_due_date)},
+        params={"title": title},
     )
 
 
@@ -509,7 +507,7 @@ def cancel_hold(slug: str, hold_id: str) -> Answer:
         deadline_s=budget.left(),
         call=lambda ctx, k: svc.connector.cancel_hold(ctx, svc.ref, hold_id, idempotency_key=k),
         encode=lambda _value: {"hold_id": hold_id, "title": title},
-        detail=title,
+        params={"title": title},
     )
     message = _trouble(outcome, svc) or _cancel_message(outcome, title)
     return _answer(message, fragment, back)
@@ -638,16 +636,16 @@ def _change_meals(
     return outcomes
 
 
-def _meals_summary(name: str, changes: list[MealChange], outcomes: Sequence[Any]) -> str:
+def _meals_summary(changes: list[MealChange], outcomes: Sequence[Any]) -> dict[str, Any]:
+    """The journal's parameters: days booked, cancelled and refused (ISO dates, shown
+    in the reader's language by ``portal.journal_text``)."""
     wanted = {c.day: c.book for c in changes}
-    done = [
-        f"{o.day.isoformat()} {'réservé' if wanted.get(o.day) else 'annulé'}"
-        for o in outcomes
-        if o.applied
-    ]
-    refused = [o.day.isoformat() for o in outcomes if not o.applied]
-    text = f"{name} : " + ", ".join(done)
-    return text + (f" ; refusé : {', '.join(refused)}" if refused else "")
+    applied = [o for o in outcomes if o.applied]
+    return {
+        "booked": [o.day.isoformat() for o in applied if wanted.get(o.day)],
+        "cancelled": [o.day.isoformat() for o in applied if not wanted.get(o.day)],
+        "refused": [o.day.isoformat() for o in outcomes if not o.applied],
+    }
 
 
 def _meals_message(outcome: WriteOutcome) -> Message:
@@ -732,8 +730,8 @@ def book_meals(slug: str, child_id: str) -> Answer:
             }
             for o in outcomes
         ],
-        summary=lambda outcomes: _meals_summary(name, changes, outcomes),
-        detail=f"{name} : " + ", ".join(c.day.isoformat() for c in changes),
+        summary=lambda outcomes: _meals_summary(changes, outcomes),
+        params={"child": name, "days": [c.day.isoformat() for c in changes]},
     )
     message = _trouble(outcome, svc) or _meals_message(outcome)
     return _answer(message, fragment, back)
@@ -781,7 +779,7 @@ def renew_application(slug: str) -> Answer:
         deadline_s=budget.left(),
         call=lambda ctx, k: svc.connector.renew(ctx, svc.ref, idempotency_key=k),
         encode=lambda receipt: {"new_expires_on": receipt.new_expires_on.isoformat()},
-        summary=lambda receipt: f"renouvelée jusqu'au {receipt.new_expires_on.isoformat()}",
+        summary=lambda receipt: {"new_expires_on": receipt.new_expires_on.isoformat()},
     )
     message = _trouble(outcome, svc)
     if message is None and outcome.status == "done":
