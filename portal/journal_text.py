@@ -26,8 +26,8 @@ ACTIONS = {
     "sign_in": _l("Connexion avec FranceConnect"),
     "sign_out": _l("Déconnexion"),
     "link": _l("Compte relié"),
-    "link_again": _l("Compte relié à nouveau"),
-    "link_demo": _l("Compte de démonstration relié"),
+    "link_again": _l("Compte relié"),
+    "link_demo": _l("Compte relié"),
     "link_refused": _l("Tentative de liaison refusée"),
     "link_not_done": _l("Tentative de liaison non aboutie"),
     "unlink": _l("Compte délié"),
@@ -96,6 +96,10 @@ def _detail(code: str, params: dict[str, Any]) -> Markup:
         return _join(title, reason)
     if code == "link_refused":
         return reason
+    if code == "link_again":
+        return escape(_("relié à nouveau"))
+    if code == "link_demo":
+        return escape(_("compte de démonstration"))
     if base == "renew_loan":
         new_due = _iso_day(params.get("new_due_date"))
         return _join(title, escape(_("retour le %(date)s", date=day(new_due))) if new_due else "")

@@ -48,6 +48,7 @@ class JournalEntry(db.Model):
         actor_kind: str = "citizen",
         actor_id: str = "",
         connector_instance: str = "",
+        detail: str = "",
         code: str = "",
         params: dict[str, Any] | None = None,
     ) -> JournalEntry:
@@ -58,7 +59,8 @@ class JournalEntry(db.Model):
             actor_kind=actor_kind,
             actor_id=actor_id,
             connector_instance=connector_instance,
-            code=code or action,
+            detail=detail[:500],
+            code=code or ("" if detail else action),
             params=params or None,
         )
         db.session.add(entry)

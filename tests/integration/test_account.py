@@ -130,8 +130,8 @@ def test_resident_sees_sign_in_and_the_demo_links_made_by_the_system(
     for title in ("Médiathèque de Mérignac", "Restauration scolaire de Bordeaux"):
         assert title in html
     assert "réussi" in html
-    # Times are in Paris, written by Babel in French.
-    assert re.search(r"\d{1,2} \w+ \d{4}, \d{2}:\d{2}", html)
+    # Times are in Paris, written by Babel in French, with French typography.
+    assert re.search(r"\d{1,2}(er)? \w+ \d{4} à \d{1,2}\u00a0h\u00a0\d{2}", html)
 
 
 def test_resident_sees_each_action_with_who_did_it_and_its_outcome(
@@ -166,12 +166,14 @@ def test_resident_sees_each_action_with_who_did_it_and_its_outcome(
     rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)[1:]  # below the header row
     cells = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "|", row)) for row in rows]
     newest = cells[0]
-    assert "print_receipt" in newest and "bib-retired" in newest  # unknown: shown by name
+    assert "print_receipt" not in newest  # a code a resident cannot read is never shown
     assert "Prolongation d'un prêt" in cells[1] and "refusé" in cells[1]
     assert "réservé par un autre lecteur" in cells[1]
     assert "Compte délié" in cells[2] and "vous" in cells[2] and "réussi" in cells[2]
     assert "Compte relié" in cells[3] and "réussi" in cells[3]
-    assert "Compte relié" in cells[4] and "échec" in cells[4]
+    # A refused proof is an attempt, not a link.
+    assert "Tentative de liaison refusée" in cells[4] and "refusé" in cells[4]
+    assert "Compte relié" not in cells[4] and "invalid_proof" not in cells[4]
     assert "Médiathèque de Mérignac" in cells[4]
     assert "Connexion avec FranceConnect" in cells[-1]
 
