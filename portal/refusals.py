@@ -39,6 +39,17 @@ REASONS = {
 }
 
 
+def with_reason(template: str, **values: object) -> Markup:
+    """``template`` (already translated, placeholders left) filled with ``values``,
+    escaped, keeping the ``lang`` mark of a reason from ``reason_text``."""
+    return escape(template) % values
+
+
+def plain_reason(code: str | None, free_text: str = "") -> str:
+    """Like ``reason_text``, as plain text (for a line built before it is shown)."""
+    return str(REASONS[code]) if code and code in REASONS else free_text
+
+
 def known(code: str | None) -> bool:
     return bool(code) and code in REASONS
 

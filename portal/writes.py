@@ -114,7 +114,7 @@ def perform(
     try:
         value = call(ctx, key)
     except Refused as exc:
-        refused = WriteOutcome("refused", reason=exc.reason, reason_code=exc.code)
+        refused = WriteOutcome("refused", reason=exc.reason, reason_code=exc.reason_code)
         return _finish(record, link, action, refused, params, journal)
     except LinkInvalid:
         link.status = "needs_relink"

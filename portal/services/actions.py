@@ -40,6 +40,7 @@ from portal.formatting import short_day
 from portal.htmx import is_partial
 from portal.journeys import journey
 from portal.models import WriteRecord
+from portal.refusals import plain_reason, reason_text, with_reason
 from portal.services import bp
 from portal.services.reading import (
     ChildMonth,
@@ -315,6 +316,7 @@ def _renew(svc: Service, ctx: CallContext, loan_id: str, key: str) -> Any:
         raise Refused(
             outcome.reason or _("La bibliothèque n'a pas accepté de prolonger ce prêt."),
             "not_renewable",
+            outcome.reason_code,
         )
     return outcome
 
@@ -353,14 +355,20 @@ def _renewal_line(outcome: WriteOutcome, title: str) -> tuple[str, str]:
     if outcome.status == "refused":
         if title:
             return (
-                _(
-                    "« %(title)s » n'a pas pu être prolongé : %(reason)s",
+                with_reason(
+                    _("« %(title)s » n'a pas pu être prolongé : %(reason)s"),
                     title=title,
-                    reason=outcome.reason,
+                    reason=reason_text(outcome.reason_code, outcome.reason),
                 ),
                 "error",
             )
-        return _("Ce prêt n'a pas pu être prolongé : %(reason)s", reason=outcome.reason), "error"
+        return (
+            with_reason(
+                _("Ce prêt n'a pas pu être prolongé : %(reason)s"),
+                reason=reason_text(outcome.reason_code, outcome.reason),
+            ),
+            "error",
+        )
     if outcome.status == "in_progress":
         return _("« %(title)s » : prolongation déjà en cours.", title=title), "info"
     return (
@@ -522,15 +530,19 @@ def _cancel_message(outcome: WriteOutcome, title: str) -> Message:
         return Message(_("Votre réservation est annulée."))
     if title:
         return Message(
-            _(
-                "La réservation de « %(title)s » n'a pas pu être annulée : %(reason)s",
+            with_reason(
+                _("La réservation de « %(title)s » n'a pas pu être annulée : %(reason)s"),
                 title=title,
-                reason=outcome.reason,
+                reason=reason_text(outcome.reason_code, outcome.reason),
             ),
             "error",
         )
     return Message(
-        _("La réservation n'a pas pu être annulée : %(reason)s", reason=outcome.reason), "error"
+        with_reason(
+            _("La réservation n'a pas pu être annulée : %(reason)s"),
+            reason=reason_text(outcome.reason_code, outcome.reason),
+        ),
+        "error",
     )
 
 
@@ -626,12 +638,16 @@ def _change_meals(
         ctx, svc.ref, child_id, changes, idempotency_key=key
     )
     if outcomes and not any(o.applied for o in outcomes):
+        codes = {o.reason_code for o in outcomes}
         raise Refused(
             "\n".join(
-                f"{short_day(o.day)} : {o.reason}" if o.reason else short_day(o.day)
+                f"{short_day(o.day)}\u00a0: {plain_reason(o.reason_code, o.reason)}"
+                if o.reason or o.reason_code
+                else short_day(o.day)
                 for o in outcomes
             ),
             "not_applied",
+            codes.pop() if len(codes) == 1 else "",
         )
     return outcomes
 
@@ -668,10 +684,10 @@ def _meals_message(outcome: WriteOutcome) -> Message:
         else:
             lines_.append(
                 (
-                    _(
-                        "%(day)s : non modifié. %(reason)s",
+                    with_reason(
+                        _("%(day)s : non modifié. %(reason)s"),
                         day=label,
-                        reason=item.get("reason", ""),
+                        reason=reason_text(item.get("reason_code"), item.get("reason", "")),
                     ),
                     "error",
                 )
@@ -727,6 +743,7 @@ def book_meals(slug: str, child_id: str) -> Answer:
                 "book": next((c.book for c in changes if c.day == o.day), None),
                 "applied": o.applied,
                 "reason": o.reason,
+                "reason_code": o.reason_code,
             }
             for o in outcomes
         ],
@@ -791,6 +808,10 @@ def renew_application(slug: str) -> Answer:
         )
     elif message is None:
         message = Message(
-            _("Votre demande n'a pas été renouvelée : %(reason)s", reason=outcome.reason), "error"
+            with_reason(
+                _("Votre demande n'a pas été renouvelée : %(reason)s"),
+                reason=reason_text(outcome.reason_code, outcome.reason),
+            ),
+            "error",
         )
     return _answer(message, fragment, back)
