@@ -108,9 +108,9 @@ def _detail(code: str, params: dict[str, Any]) -> Markup:
     if base == "book_meals":
         parts: list[Markup | str] = [_french(params["child"])] if params.get("child") else []
         for key, label in (
-            ("booked", _("réservé : %(days)s")),
-            ("cancelled", _("annulé : %(days)s")),
-            ("refused", _("refusé : %(days)s")),
+            ("booked", _("réservé : %(days)s")),
+            ("cancelled", _("annulé : %(days)s")),
+            ("refused", _("refusé : %(days)s")),
         ):
             if params.get(key):
                 parts.append(escape(label % {"days": _days(params[key])}))

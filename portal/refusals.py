@@ -18,10 +18,10 @@ REASONS = {
     "no_service_that_day": _l("Il n'y a pas de service de restauration ce jour-là."),
     "closed_to_booking": _l("Ce jour n'est pas ouvert à la réservation."),
     # loans
-    "loan_overdue": _l("Ce prêt est en retard : rapportez le document pour l'emprunter à nouveau."),
+    "loan_overdue": _l("Ce prêt est en retard : rapportez le document pour l'emprunter à nouveau."),
     "renewal_limit": _l("Ce prêt a déjà été prolongé autant de fois que possible."),
     "on_hold": _l("Ce document est réservé par un autre lecteur."),
-    "card_expired": _l("Votre carte a expiré : renouvelez-la à l'accueil de la bibliothèque."),
+    "card_expired": _l("Votre carte a expiré : renouvelez-la à l'accueil de la bibliothèque."),
     "not_renewable": _l("La bibliothèque n'a pas accepté de prolonger ce prêt."),
     # holds
     "not_cancellable": _l("Cette réservation ne peut plus être annulée."),

@@ -174,7 +174,7 @@ def calendar_revoke() -> Response:
         revoke_feed(g.citizen)
         _record("revoke_calendar_feed")
         db.session.commit()
-        flash(_("Le lien d'agenda est supprimé : il ne donne plus accès à rien."), "success")
+        flash(_("Le lien d'agenda est supprimé : il ne donne plus accès à rien."), "success")
     return see_other(url_for("account.calendar"))
 
 

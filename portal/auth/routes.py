@@ -109,7 +109,7 @@ def fc_callback() -> Response:
         log.warning("sign-in callback refused: missing or mismatched state")
         return _fail(
             _(
-                "Votre demande de connexion n'a pas pu être vérifiée : elle a expiré ou a été "
+                "Votre demande de connexion n'a pas pu être vérifiée : elle a expiré ou a été "
                 "commencée dans un autre onglet. Veuillez recommencer."
             )
         )

@@ -27,7 +27,7 @@ class LibraryLinkForm(FlaskForm):
         description=_l("Il figure sous le code-barres, au dos de votre carte."),
     )
     proof = RadioField(
-        _l("Comment prouvez-vous que cette carte est la vôtre ?"),
+        _l("Comment prouvez-vous que cette carte est la vôtre ?"),
         choices=[
             ("pin", _l("Avec le code PIN de ma carte")),
             ("birthdate", _l("Avec ma date de naissance")),
@@ -44,7 +44,7 @@ class LibraryLinkForm(FlaskForm):
     birthdate = DateField(
         _l("Date de naissance"),
         validators=[Optional()],
-        description=_l("Celle connue de la bibliothèque. Exemple : 24/08/1962."),
+        description=_l("Celle connue de la bibliothèque. Exemple : 24/08/1962."),
     )
 
     def __init__(self, *args: object, proof_kinds: tuple[str, ...] = ("pin",), **kwargs: object):

@@ -116,7 +116,7 @@ def link(slug: str) -> str | Response | tuple[str, int]:
             error = outcome
         else:
             _save_link(existing, slug, outcome, _typed_number(category, form))
-            flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
+            flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
             return see_other(url_for("services.service", slug=slug))
     status = 422 if request.method == "POST" else 200
     return _render(form, instance, category, error, existing), status
@@ -167,7 +167,7 @@ def _verify(category: str, connector, form) -> object:
         log.info("link verification on %s failed: %s", slug, type(exc).__name__)
         _journal_failure(slug, "link_not_done", "unavailable")
         return _(
-            "Le service ne répond pas pour le moment : votre compte n'a pas été relié et rien "
+            "Le service ne répond pas pour le moment : votre compte n'a pas été relié et rien "
             "n'a été enregistré. Réessayez dans quelques minutes."
         )
 
@@ -239,5 +239,5 @@ def remove(slug: str) -> str | Response:
         g.citizen.id, "unlink", "success", actor_id=str(g.citizen.id), connector_instance=slug
     )
     db.session.commit()
-    flash(_("Le compte « %(title)s » n'est plus relié.", title=instance.title), "success")
+    flash(_("Le compte « %(title)s » n'est plus relié.", title=instance.title), "success")
     return see_other(url_for("main.home"))

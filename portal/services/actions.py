@@ -86,18 +86,18 @@ def renewal_note(application: Any, today: date | None = None) -> str:
     if application.renewable_on(today):
         return ""
     if application.status == "closed":
-        return _("Cette demande est close : elle ne peut pas être renouvelée.")
+        return _("Cette demande est close : elle ne peut pas être renouvelée.")
     if application.status == "expired":
         if application.expires_on is not None:
             return _(
-                "Votre demande a expiré le %(date)s : elle ne peut plus être renouvelée. "
+                "Votre demande a expiré le %(date)s : elle ne peut plus être renouvelée. "
                 "Il faut déposer une nouvelle demande.",
                 date=long_day(application.expires_on),
             )
-        return _("Votre demande a expiré : il faut déposer une nouvelle demande.")
+        return _("Votre demande a expiré : il faut déposer une nouvelle demande.")
     if application.status == "filed" or application.expires_on is None:
         return _(
-            "Votre demande est en cours d'enregistrement : elle ne peut pas encore être renouvelée."
+            "Votre demande est en cours d'enregistrement : elle ne peut pas encore être renouvelée."
         )
     opens, closes = application.renewal_opens_on, application.renewal_closes_on
     if opens is not None and today < opens:
@@ -144,7 +144,7 @@ class Message:
 
 def _failed() -> Message:
     return Message(
-        _("Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."), "error"
+        _("Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."), "error"
     )
 
 
@@ -152,7 +152,7 @@ def _relink(svc: Service) -> Message:
     return Message(
         _(
             "Ce service ne reconnaît plus votre compte (carte renouvelée ou code changé, par "
-            "exemple) : rien n'a été fait. Il faut le relier à nouveau."
+            "exemple) : rien n'a été fait. Il faut le relier à nouveau."
         ),
         "error",
         relink_url=url_for("linking.link", slug=svc.slug),
@@ -162,7 +162,7 @@ def _relink(svc: Service) -> Message:
 def _invalid() -> Message:
     return Message(
         _(
-            "Ce formulaire n'est pas valide ou a déjà servi : rien n'a été fait. Rechargez la "
+            "Ce formulaire n'est pas valide ou a déjà servi : rien n'a été fait. Rechargez la "
             "page et réessayez."
         ),
         "error",
@@ -347,16 +347,16 @@ def _renewal_line(outcome: WriteOutcome, title: str) -> tuple[str, str]:
     if outcome.status == "done":
         new_due = _date(result.get("new_due_date"))
         if new_due is None:
-            return _("« %(title)s » est prolongé.", title=title), "success"
+            return _("« %(title)s » est prolongé.", title=title), "success"
         return (
-            _("« %(title)s » est prolongé jusqu'au %(date)s.", title=title, date=long_day(new_due)),
+            _("« %(title)s » est prolongé jusqu'au %(date)s.", title=title, date=long_day(new_due)),
             "success",
         )
     if outcome.status == "refused":
         if title:
             return (
                 with_reason(
-                    _("« %(title)s » n'a pas pu être prolongé : %(reason)s"),
+                    _("« %(title)s » n'a pas pu être prolongé : %(reason)s"),
                     title=title,
                     reason=reason_text(outcome.reason_code, outcome.reason),
                 ),
@@ -364,16 +364,16 @@ def _renewal_line(outcome: WriteOutcome, title: str) -> tuple[str, str]:
             )
         return (
             with_reason(
-                _("Ce prêt n'a pas pu être prolongé : %(reason)s"),
+                _("Ce prêt n'a pas pu être prolongé : %(reason)s"),
                 reason=reason_text(outcome.reason_code, outcome.reason),
             ),
             "error",
         )
     if outcome.status == "in_progress":
-        return _("« %(title)s » : prolongation déjà en cours.", title=title), "info"
+        return _("« %(title)s » : prolongation déjà en cours.", title=title), "info"
     return (
         _(
-            "« %(title)s » : le service n'a pas répondu, rien n'a été fait. Vous pouvez réessayer.",
+            "« %(title)s » : le service n'a pas répondu, rien n'a été fait. Vous pouvez réessayer.",
             title=title,
         ),
         "error",
@@ -450,7 +450,7 @@ def renew_all(slug: str) -> Answer:
                 return _answer(_unreached(loans, svc), fragment, back)
             # Returned since the page was shown, or not the resident's: same words.
             lines.append(
-                (_("Un prêt n'apparaît plus sur votre compte : il n'a pas été prolongé."), "error")
+                (_("Un prêt n'apparaît plus sur votre compte : il n'a pas été prolongé."), "error")
             )
             continue
         title = loan.title if loan is not None else ""
@@ -526,12 +526,12 @@ def _cancel_message(outcome: WriteOutcome, title: str) -> Message:
     title = result.get("title") or title
     if outcome.status == "done":
         if title:
-            return Message(_("Votre réservation de « %(title)s » est annulée.", title=title))
+            return Message(_("Votre réservation de « %(title)s » est annulée.", title=title))
         return Message(_("Votre réservation est annulée."))
     if title:
         return Message(
             with_reason(
-                _("La réservation de « %(title)s » n'a pas pu être annulée : %(reason)s"),
+                _("La réservation de « %(title)s » n'a pas pu être annulée : %(reason)s"),
                 title=title,
                 reason=reason_text(outcome.reason_code, outcome.reason),
             ),
@@ -539,7 +539,7 @@ def _cancel_message(outcome: WriteOutcome, title: str) -> Message:
         )
     return Message(
         with_reason(
-            _("La réservation n'a pas pu être annulée : %(reason)s"),
+            _("La réservation n'a pas pu être annulée : %(reason)s"),
             reason=reason_text(outcome.reason_code, outcome.reason),
         ),
         "error",
@@ -676,16 +676,16 @@ def _meals_message(outcome: WriteOutcome) -> Message:
         if item.get("applied"):
             applied += 1
             text = (
-                _("%(day)s : repas réservé.", day=label)
+                _("%(day)s : repas réservé.", day=label)
                 if item.get("book")
-                else _("%(day)s : repas annulé.", day=label)
+                else _("%(day)s : repas annulé.", day=label)
             )
             lines_.append((text, "success"))
         else:
             lines_.append(
                 (
                     with_reason(
-                        _("%(day)s : non modifié. %(reason)s"),
+                        _("%(day)s : non modifié. %(reason)s"),
                         day=label,
                         reason=reason_text(item.get("reason_code"), item.get("reason", "")),
                     ),
@@ -728,7 +728,7 @@ def book_meals(slug: str, child_id: str) -> Answer:
     ]
     if not changes:
         return _answer(
-            Message(_("Vous n'avez rien changé : rien n'a été envoyé."), "info"), fragment, back
+            Message(_("Vous n'avez rien changé : rien n'a été envoyé."), "info"), fragment, back
         )
     name = child.first_name if child is not None else ""
     outcome = perform(
@@ -809,7 +809,7 @@ def renew_application(slug: str) -> Answer:
     elif message is None:
         message = Message(
             with_reason(
-                _("Votre demande n'a pas été renouvelée : %(reason)s"),
+                _("Votre demande n'a pas été renouvelée : %(reason)s"),
                 reason=reason_text(outcome.reason_code, outcome.reason),
             ),
             "error",
