@@ -89,6 +89,10 @@ def _detail(code: str, params: dict[str, Any]) -> Markup:
     base = _base(code)
     reason = reason_text(params.get("reason_code"), params.get("reason") or "")
     title = _french(params["title"]) if params.get("title") else ""
+    if code.startswith("payment_"):
+        invoice = _french(params["invoice"]) if params.get("invoice") else _("une facture")
+        amount = money(params["amount_cents"]) if params.get("amount_cents") else ""
+        return _join(invoice, amount, reason if code == "payment_refused" else "")
     if code.endswith("_not_done"):
         extra = reason if code == "link_not_done" else ""
         return _join(escape(_("rien n'a été fait")), title, extra)
@@ -118,10 +122,6 @@ def _detail(code: str, params: dict[str, Any]) -> Markup:
     if base == "renew_application":
         until = _iso_day(params.get("new_expires_on"))
         return escape(_("renouvelée jusqu'au %(date)s", date=day(until))) if until else Markup("")
-    if code.startswith("payment_"):
-        invoice = _french(params["invoice"]) if params.get("invoice") else _("une facture")
-        amount = money(params["amount_cents"]) if params.get("amount_cents") else ""
-        return _join(invoice, amount, reason if code == "payment_refused" else "")
     return Markup("")
 
 

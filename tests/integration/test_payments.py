@@ -525,3 +525,56 @@ def test_invoices_and_payments_need_a_signed_in_resident(browser: FlaskClient) -
     for path in (f"{CANTEEN}/invoices/{UNPAID}.pdf", "/payments/return?payment_id=pay-1"):
         r = browser.get(path)
         assert r.status_code == 302 and r.headers["Location"].startswith("/auth/login")
+
+
+# -- the words residents read --------------------------------------------------------------
+
+
+def test_the_payment_result_names_the_invoice_by_its_title(browser: FlaskClient) -> None:
+    sign_in(browser, "marie-therese")
+    page = text(come_back(browser, choose_on_payfip(start_paying(browser), "pay")))
+    facts = page.split('<dl class="details">', 1)[1].split("</dl>", 1)[0]
+    assert "Restauration scolaire" in facts
+    assert UNPAID not in page
+
+
+def journal_rows(browser: FlaskClient, lang: str = "fr") -> list[str]:
+    body = text(browser.get(f"/account/activity?lang={lang}"))
+    found = re.findall(r"<tr>(.*?)</tr>", body, re.S)[1:]
+    return [re.sub(r"[ \t\r\n]+", " ", re.sub(r"<[^>]+>", " | ", row)) for row in found]
+
+
+def test_a_refused_payment_is_journaled_once_as_refused_never_as_successful(
+    browser: FlaskClient,
+) -> None:
+    sign_in(browser, "marie-therese")
+    come_back(browser, choose_on_payfip(start_paying(browser), "refuse"))
+    all_rows = journal_rows(browser, "en")
+    payments_rows = [row for row in all_rows if "Payment" in row or "88" in row]
+    assert len(payments_rows) == 1, all_rows
+    assert "Payment refused" in payments_rows[0] and "successful" not in payments_rows[0]
+    assert "€88.35" in payments_rows[0] and UNPAID not in payments_rows[0]
+    # The bank's own words are French: marked so on the English page.
+    body = text(browser.get("/account/activity?lang=en"))
+    assert '<span lang="fr">Paiement refusé par la banque' in body
+
+
+def test_an_abandoned_payment_is_journaled_once_as_abandoned(browser: FlaskClient) -> None:
+    sign_in(browser, "marie-therese")
+    come_back(browser, choose_on_payfip(start_paying(browser), "abandon"))
+    payment_rows = [row for row in journal_rows(browser) if "88,35" in row]
+    assert len(payment_rows) == 1, payment_rows
+    assert "Paiement abandonné" in payment_rows[0] and "réussi" not in payment_rows[0]
+    assert "88,35\u00a0€" in payment_rows[0]
+
+
+def test_the_payment_result_in_english_marks_the_bank_s_french_words(
+    browser: FlaskClient,
+) -> None:
+    sign_in(browser, "marie-therese")
+    start = start_paying(browser)
+    decision = choose_on_payfip(start, "refuse")
+    browser.get("/?lang=en")
+    page = text(come_back(browser, decision))
+    assert "Payment refused" in page
+    assert '<span lang="fr">Paiement refusé par la banque' in page
