@@ -47,6 +47,8 @@ def with_reason(template: str, **values: object) -> Markup:
 
 def plain_reason(code: str | None, free_text: str = "") -> str:
     """Like ``reason_text``, as plain text (for a line built before it is shown)."""
+    if free_text and str(get_locale() or "fr") == "fr":
+        return free_text
     return str(REASONS[code]) if code and code in REASONS else free_text
 
 
@@ -55,12 +57,14 @@ def known(code: str | None) -> bool:
 
 
 def reason_text(code: str | None, free_text: str = "") -> Markup:
-    """The reason of a refusal for a person: ours for a known code, else the back-end's
-    own words (French), marked as such on a page in another language."""
+    """The reason of a refusal for a person: in French, the back-end's own words (ours
+    when it gave none); in another language, ours for a known code, else the back-end's
+    words marked as French."""
+    french = str(get_locale() or "fr") == "fr"
+    if free_text and french:
+        return escape(free_text)  # the back-end's own words say most, in its language
     if code and code in REASONS:
         return escape(str(REASONS[code]))
     if not free_text:
         return Markup("")
-    if str(get_locale() or "fr") != "fr":
-        return Markup('<span lang="fr">{}</span>').format(free_text)
-    return escape(free_text)
+    return Markup('<span lang="fr">{}</span>').format(free_text)

@@ -79,6 +79,8 @@ def test_known_refusal_codes_are_translated_and_back_end_words_marked_french(app
     with force_locale("fr"):
         assert str(reason_text("too_late")) == "Il est trop tard pour modifier ce jour."
         assert str(reason_text(None, "Fermé.")) == "Fermé."
+        # In French, the back-end's own words say most.
+        assert str(reason_text("on_hold", "Réservé par Léa.")) == "Réservé par Léa."
 
 
 def entry(code: str, params: dict | None = None, **rest: str) -> SimpleNamespace:
