@@ -326,7 +326,7 @@ def test_resident_deletes_their_account_and_everything_goes(
         "Restauration scolaire de Bordeaux",
         "Demande de logement social",
     ):
-        assert f"« {title} » : votre compte chez ce service n'est pas modifié" in page
+        assert f"« {title} » : votre compte chez ce service n'est pas modifié" in page
     assert "contactez directement ce service" in page
     for what in ("identité", "comptes reliés", "copies", "activité", "paiements", "sessions"):
         assert what in page
@@ -444,7 +444,7 @@ def test_resident_sees_what_to_do_next_across_services_sorted_by_date(
     html = text(r)
     assert not html.lstrip().startswith("<!doctype")
     assert html.lstrip().startswith('<div id="todo-list"')
-    assert 'hx-swap-oob="beforeend"' in html and "À faire :" in html  # announced politely
+    assert 'hx-swap-oob="beforeend"' in html and "À faire :" in html  # announced politely
 
     dates = DATETIME_RE.findall(html)
     assert len(dates) >= 8
@@ -457,7 +457,7 @@ def test_resident_sees_what_to_do_next_across_services_sorted_by_date(
         fc_sandbox, "/library/merignac/v1/patrons/mer-p-0417/loans", "sandbox-library-merignac-key"
     )["loans"]
     for loan in loans:
-        assert f"Rendre « {loan['title']} »" in html
+        assert f"Rendre « {loan['title']} »" in html
     assert 'href="/services/bib-merignac#loans"' in html
     assert 'href="/services/bib-merignac#holds"' in html  # a hold ready to collect
     assert 'href="/services/bib-bordeaux#loans"' in html  # Koha too
@@ -467,7 +467,7 @@ def test_resident_sees_what_to_do_next_across_services_sorted_by_date(
     for child in family["children"]:
         assert f"Réserver ou annuler le repas de {child['first_name']} du" in html
         assert f'href="/services/cantine-bordeaux#meals-{child["child_id"]}"' in html
-    assert "Payer « Accueil périscolaire du matin" in html
+    assert "Payer « Accueil périscolaire du matin" in html
     assert 'href="/services/cantine-bordeaux#invoices-title"' in html
     assert "Renouveler votre demande de logement" in html
     assert 'href="/services/logement-metropole#renewal"' in html
@@ -494,7 +494,7 @@ def test_a_hanging_back_end_is_named_and_the_list_still_comes(
     assert r.status_code == 200
     assert elapsed < 4.5, f"the list waited {elapsed:.1f} s for a hanging back-end"
     html = text(r)
-    assert "Ce service n'a pas pu être consulté : Médiathèque de Mérignac." in html
+    assert "Ce service n'a pas pu être consulté : Médiathèque de Mérignac." in html
     assert "Certains services n'ont pas pu être consultés." in html
     assert 'href="/services/bib-merignac#' not in html
     # Every other service is in the list.
@@ -514,7 +514,7 @@ def test_a_link_the_back_end_no_longer_knows_is_named_with_the_way_to_relink_it(
         link.external_id = "mer-p-9999"  # the card was cancelled at the library
         db.session.commit()
     html = text(services_client.get("/account/todo", headers=HX))
-    assert "« Médiathèque de Mérignac » ne reconnaît plus votre compte" in html
+    assert "« Médiathèque de Mérignac » ne reconnaît plus votre compte" in html
     assert 'href="/link/bib-merignac"' in html
     assert "Ce service n'a pas pu être consulté" not in html  # waiting will not help
     # Nothing to wait for either on the calendar's side: the feed answers.
@@ -566,9 +566,9 @@ def test_resident_subscribes_their_calendar_then_revokes_it(
     assert r.mimetype == "text/calendar"
     events = events_of(r.data)
     summaries = [str(e["SUMMARY"]) for e in events]
-    assert "Rendre « Au revoir là-haut » – Médiathèque de Mérignac" in summaries
+    assert "Rendre « Au revoir là-haut » – Médiathèque de Mérignac" in summaries
     assert any(s.startswith("Réserver ou annuler le repas de Chloé") for s in summaries)
-    assert any(s.startswith("Payer « ") for s in summaries)
+    assert any(s.startswith("Payer « ") for s in summaries)
     assert any(s.startswith("Renouveler votre demande de logement") for s in summaries)
     for event in events:
         start, end = event.decoded("DTSTART"), event.decoded("DTEND")

@@ -233,7 +233,7 @@ def test_resident_whose_payment_is_refused_can_pay_again(
     sign_in(browser, "marie-therese")
     payfip = start_paying(browser)
     page = text(come_back(browser, choose_on_payfip(payfip, "refuse")))
-    assert "Paiement refusé : Paiement refusé par la banque" in page
+    assert "Paiement refusé : Paiement refusé par la banque" in page
     assert "Votre facture reste à payer" in page
     row = invoice_row(browser, UNPAID)
     assert "à payer" in row and "payée" not in row
