@@ -116,10 +116,13 @@ class Refused(ConnectorError):
     """The back-end said no, with a reason the resident can read (already in their
     language when the back-end supports it) and a stable code."""
 
-    def __init__(self, reason: str, code: str = "refused") -> None:
+    def __init__(self, reason: str, code: str = "refused", reason_code: str = "") -> None:
         super().__init__(code)
         self.reason = reason
         self.code = code
+        #: Why, as the standard's stable refusal code (``too_late``, ``on_hold``…), which
+        #: the portal translates; the problem's ``code`` when the back-end gives no other.
+        self.reason_code = reason_code or code
 
 
 class LinkInvalid(ConnectorError):
@@ -154,6 +157,8 @@ class Loan:
     #: Why it cannot be renewed, in plain words, when ``renewable`` is False.
     not_renewable_reason: str = ""
     renewals_done: int = 0
+    #: The standard's code for ``not_renewable_reason`` (``on_hold``…), "" if none.
+    not_renewable_code: str = ""
     renewals_allowed: int | None = None
     branch: str = ""
 
@@ -164,6 +169,7 @@ class RenewalOutcome:
     renewed: bool
     new_due_date: date | None = None
     reason: str = ""
+    reason_code: str = ""
 
 
 HoldStatus = Literal["waiting", "in_transit", "ready"]
@@ -270,6 +276,7 @@ class MealChangeOutcome:
     day: date
     applied: bool
     reason: str = ""
+    reason_code: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -444,6 +444,7 @@ class _Problem:
     code: str
     detail: str
     retry_after: float | None
+    reason_code: str = ""
 
 
 class _Transient(Exception):
@@ -564,7 +565,16 @@ def _problem(headers: httpx.Headers, content: bytes) -> _Problem:
         str(code) if isinstance(code, str) else "",
         detail if isinstance(detail, str) else "",
         float(retry_after) if retry_after is not None else None,
+        _stable_code(body.get("reason_code")),
     )
+
+
+def _stable_code(value: Any) -> str:
+    """A refusal code as the standard writes them (``too_late``), or "" for anything else."""
+    ok = isinstance(value, str) and 0 < len(value) <= 64 and value.isascii()
+    if ok and value.replace("_", "").isalnum() and value[0].isalpha() and value.islower():
+        return value
+    return ""
 
 
 # -- authentication ----------------------------------------------------------------------
@@ -1065,7 +1075,11 @@ class ResilientHTTP:
         if status in call.refusals:
             codes = call.refusals[status]
             if codes is None or problem.code in codes:
-                raise Refused(problem.detail or DEFAULT_REFUSAL_REASON, problem.code or "refused")
+                raise Refused(
+                    problem.detail or DEFAULT_REFUSAL_REASON,
+                    problem.code or "refused",
+                    problem.reason_code,
+                )
         if status == 401:
             log.error(
                 "%s: the back-end refused the portal's own credentials (HTTP 401); "

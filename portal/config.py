@@ -23,7 +23,7 @@ DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 (refused in produ
 DEV_FC_ISSUER = "http://127.0.0.1:5001/api/v2"
 DEV_FC_CLIENT_ID = "compte-territorial-dev"
 DEV_FC_CLIENT_SECRET = "sandbox-secret-not-for-production"  # noqa: S105
-DEFAULT_SCOPES = "openid given_name family_name birthdate email"
+DEFAULT_SCOPES = "openid given_name family_name preferred_username birthdate email"
 
 #: Who runs this portal and where residents get help: shown on the sign-in, legal, privacy
 #: and accessibility pages. ``make run`` shows these demonstration values; production

@@ -24,6 +24,7 @@ class DemoLink:
     instance: str
     external_id: str
     display_name: str = ""
+    account_number: str = ""
 
 
 def load_demo_links(path: str) -> list[DemoLink]:
@@ -37,6 +38,7 @@ def load_demo_links(path: str) -> list[DemoLink]:
             instance=str(item["instance"]),
             external_id=str(item["external_id"]),
             display_name=str(item.get("display_name", "")),
+            account_number=str(item.get("account_number", "")),
         )
         for item in doc.get("links", [])
     ]
@@ -71,6 +73,7 @@ def link_demo_accounts(citizen: Citizen, links: list[DemoLink], known: set[str])
                 instance_slug=demo.instance,
                 external_id=demo.external_id,
                 display_name=demo.display_name,
+                account_number=demo.account_number,
                 linked_by_kind="system",
                 linked_by_id="demo",
             )
@@ -81,7 +84,7 @@ def link_demo_accounts(citizen: Citizen, links: list[DemoLink], known: set[str])
             actor_kind="system",
             actor_id="demo",
             connector_instance=demo.instance,
-            detail="compte de démonstration",
+            code="link_demo",
         )
         existing.add(demo.instance)
         created += 1

@@ -1,12 +1,46 @@
 """Dates, times and money formatted by Babel for the reader's locale, in the
-territory's time zone."""
+territory's time zone.
+
+French follows French typography (« 1er décembre », « 10 h 30 », non-breaking spaces);
+English is British English (« 1 December 2026 », « 10:30 »), with none of it.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from babel import dates as babel_dates
 from flask import Flask
-from flask_babel import format_currency, format_date, format_percent, format_time
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_percent,
+    get_locale,
+    to_user_timezone,
+)
+
+NBSP = "\u00a0"
+
+
+def _french() -> bool:
+    return str(get_locale() or "fr").startswith("fr")
+
+
+def _babel_locale() -> str:
+    return "fr_FR" if _french() else "en_GB"
+
+
+def _local(value: date | datetime) -> date | datetime:
+    return to_user_timezone(value) if isinstance(value, datetime) else value
+
+
+def _day_pattern(value: date | datetime, pattern: str) -> str:
+    local = _local(value)
+    text = babel_dates.format_date(local, pattern, locale=_babel_locale())
+    if _french() and local.day == 1:
+        # « 1er décembre », never « 1 décembre »
+        text = "1er " + text[2:] if text.startswith("1 ") else text.replace(" 1 ", " 1er ", 1)
+    return text
 
 
 def money(cents: int | None) -> str:
@@ -14,16 +48,32 @@ def money(cents: int | None) -> str:
 
 
 def day(value: date | datetime | None) -> str:
-    return format_date(value, "long") if value is not None else ""
+    """« 1er décembre 2026 », « 1 December 2026 »."""
+    return _day_pattern(value, "d MMMM y") if value is not None else ""
 
 
 def short_day(value: date | datetime | None) -> str:
     """Weekday and day, e.g. « lundi 23 novembre », for calendars."""
-    return format_date(value, "EEEE d MMMM") if value is not None else ""
+    return _day_pattern(value, "EEEE d MMMM") if value is not None else ""
 
 
 def clock(value: datetime | None) -> str:
-    return format_time(value, "short") if value is not None else ""
+    """« 10 h 30 », « 10:30 »."""
+    if value is None:
+        return ""
+    local = _local(value)
+    if _french():
+        return f"{local.hour}{NBSP}h{NBSP}{local.minute:02d}"
+    return babel_dates.format_time(local, "HH:mm", locale="en_GB")
+
+
+def when(value: datetime | None) -> str:
+    """A moment: « 1er décembre 2026 à 10 h 30 », « 1 December 2026, 10:30 »."""
+    if value is None:
+        return ""
+    if _french():
+        return f"{day(value)} à {clock(value)}"
+    return f"{day(value)}, {clock(value)}"
 
 
 def init_formatting(app: Flask) -> None:
@@ -32,4 +82,8 @@ def init_formatting(app: Flask) -> None:
     app.add_template_filter(day)
     app.add_template_filter(short_day)
     app.add_template_filter(clock)
+    app.add_template_filter(when)
+    from portal.refusals import reason_text
+
+    app.add_template_global(reason_text, "refusal_reason")
     app.jinja_env.globals.update(format_date=format_date, format_percent=format_percent)

@@ -56,10 +56,11 @@ class WriteOutcome:
     status: Status
     #: JSON-able result of a done write (per-item outcomes, new dates...).
     result: Any = None
-    #: The back-end's reason when refused.
+    #: The back-end's reason when refused, and its stable code (``portal.refusals``).
     reason: str = ""
     #: True when this answer is the stored one of an earlier identical submission.
     replayed: bool = False
+    reason_code: str = ""
 
     @property
     def ok(self) -> bool:
@@ -79,19 +80,22 @@ def perform(
     deadline_s: float,
     call: Callable[[CallContext, str], Any],
     encode: Callable[[Any], Any] = lambda value: value,
-    summary: Callable[[Any], str] = lambda value: "",
-    detail: str = "",
+    summary: Callable[[Any], dict[str, Any]] = lambda value: {},
+    params: dict[str, Any] | None = None,
+    journal: bool = True,
     request: dict[str, Any] | None = None,
     ask_again: bool = True,
 ) -> WriteOutcome:
     """Run ``call(ctx, key)`` once for ``key`` and journal it.
 
-    ``encode`` turns the call's result into JSON-able data kept for replays; ``summary``
-    gives the non-secret journal detail of a success. ``request`` is what the write
-    asked (JSON-able, non-secret), kept while its outcome is unknown so that a later
-    page can send it again. ``ask_again`` is False for a back-end that does not replay
-    an Idempotency-Key (sending again could act twice): an unknown write then stays
-    unknown.
+    ``encode`` turns the call's result into JSON-able data kept for replays; ``params``
+    are the journal entry's non-secret parameters, ``summary`` those of a success.
+    ``journal=False`` leaves journaling to the caller, for a write whose real outcome
+    comes later (a payment is journaled once paid, refused or abandoned). ``request`` is
+    what the write asked (JSON-able, non-secret), kept while its outcome is unknown so
+    that a later page can send it again. ``ask_again`` is False for a back-end that does
+    not replay an Idempotency-Key (sending again could act twice): an unknown write then
+    stays unknown.
     """
     if not key or not KEY_RE.match(key):
         return WriteOutcome("invalid")
@@ -107,13 +111,16 @@ def perform(
                 stored.get("result"),
                 stored.get("reason", ""),
                 replayed=True,
+                reason_code=stored.get("reason_code", ""),
             )
         if existing.state == "pending":
             return WriteOutcome("in_progress")
         if existing.state == "unknown":
             if not ask_again:
                 return WriteOutcome("unknown", replayed=True)
-            return _ask_again(existing, link, action, deadline_s, call, encode, summary, detail)
+            return _ask_again(
+                existing, link, action, deadline_s, call, encode, summary, params, journal
+            )
         record = existing  # failed before: nothing was done, the same key may try again
         record.state = "pending"
     else:
@@ -130,24 +137,26 @@ def perform(
 
     kind, actor_id = actor()
     ctx = CallContext.with_timeout(deadline_s, actor=f"{kind}:{actor_id}", subject=str(link.id))
+    params = dict(params or {})
     try:
         value = call(ctx, key)
     except OutcomeUnknown:
         log.info("%s on %s: sent, no answer", action, link.instance_slug)
         return _unknown(record, request)
     except Refused as exc:
-        return _finish(record, link, action, WriteOutcome("refused", reason=exc.reason), detail)
+        refused = WriteOutcome("refused", reason=exc.reason, reason_code=exc.reason_code)
+        return _finish(record, link, action, refused, params, journal)
     except LinkInvalid:
         link.status = "needs_relink"
-        return _fail(record, link, action, "relink", detail)
+        return _fail(record, link, action, "relink", params, journal)
     except (Unavailable, ContractBroken) as exc:
         log.info("%s on %s failed: %s", action, link.instance_slug, type(exc).__name__)
-        return _fail(record, link, action, "failed", detail)
+        return _fail(record, link, action, "failed", params, journal)
     except Exception:
         log.exception("%s on %s crashed", action, link.instance_slug)
-        return _fail(record, link, action, "failed", detail)
+        return _fail(record, link, action, "failed", params, journal)
     outcome = WriteOutcome("done", encode(value))
-    return _finish(record, link, action, outcome, summary(value) or detail)
+    return _finish(record, link, action, outcome, {**params, **summary(value)}, journal)
 
 
 def _ask_again(
@@ -157,8 +166,9 @@ def _ask_again(
     deadline_s: float,
     call: Callable[[CallContext, str], Any],
     encode: Callable[[Any], Any],
-    summary: Callable[[Any], str],
-    detail: str,
+    summary: Callable[[Any], dict[str, Any]],
+    params: dict[str, Any] | None,
+    journal: bool,
 ) -> WriteOutcome:
     """Send an unknown write again with its own key; settle it if the back-end answers.
 
@@ -179,7 +189,8 @@ def _ask_again(
     try:
         value = call(ctx, record.key)
     except Refused as exc:
-        return _finish(record, link, action, WriteOutcome("refused", reason=exc.reason), detail)
+        refused = WriteOutcome("refused", reason=exc.reason, reason_code=exc.reason_code)
+        return _finish(record, link, action, refused, dict(params or {}), journal)
     except LinkInvalid:
         link.status = "needs_relink"
         _unknown(record, None)
@@ -191,7 +202,7 @@ def _ask_again(
         log.exception("%s on %s crashed", action, link.instance_slug)
         return _unknown(record, None)
     outcome = WriteOutcome("done", encode(value))
-    return _finish(record, link, action, outcome, summary(value) or detail)
+    return _finish(record, link, action, outcome, {**(params or {}), **summary(value)}, journal)
 
 
 def _unknown(record: WriteRecord, request: dict[str, Any] | None) -> WriteOutcome:
@@ -225,39 +236,60 @@ def unknown_writes(link: ServiceLink, action: str | None = None) -> list[WriteRe
 
 
 def _finish(
-    record: WriteRecord, link: ServiceLink, action: str, outcome: WriteOutcome, detail: str
+    record: WriteRecord,
+    link: ServiceLink,
+    action: str,
+    outcome: WriteOutcome,
+    params: dict[str, Any],
+    journal: bool,
 ) -> WriteOutcome:
     record.state = "done"
     record.result = json.dumps(
-        {"status": outcome.status, "result": outcome.result, "reason": outcome.reason}
+        {
+            "status": outcome.status,
+            "result": outcome.result,
+            "reason": outcome.reason,
+            "reason_code": outcome.reason_code,
+        }
     )
-    kind, actor_id = actor()
-    JournalEntry.record(
-        link.citizen_id,
-        action,
-        "success" if outcome.status == "done" else "refused",
-        actor_kind=kind,
-        actor_id=actor_id,
-        connector_instance=link.instance_slug,
-        detail=(detail if outcome.status == "done" else outcome.reason or detail)[:500],
-    )
+    if journal:
+        if outcome.status != "done":
+            params = {**params, "reason": outcome.reason[:300], "reason_code": outcome.reason_code}
+        kind, actor_id = actor()
+        JournalEntry.record(
+            link.citizen_id,
+            action,
+            "success" if outcome.status == "done" else "refused",
+            actor_kind=kind,
+            actor_id=actor_id,
+            connector_instance=link.instance_slug,
+            code=action if outcome.status == "done" else f"{action}_refused",
+            params=params,
+        )
     db.session.commit()
     return outcome
 
 
 def _fail(
-    record: WriteRecord, link: ServiceLink, action: str, status: Status, detail: str
+    record: WriteRecord,
+    link: ServiceLink,
+    action: str,
+    status: Status,
+    params: dict[str, Any],
+    journal: bool,
 ) -> WriteOutcome:
     record.state = "failed"
-    kind, actor_id = actor()
-    JournalEntry.record(
-        link.citizen_id,
-        action,
-        "failure",
-        actor_kind=kind,
-        actor_id=actor_id,
-        connector_instance=link.instance_slug,
-        detail=("rien n'a été fait" + (f" : {detail}" if detail else ""))[:500],
-    )
+    if journal:
+        kind, actor_id = actor()
+        JournalEntry.record(
+            link.citizen_id,
+            action,
+            "failure",
+            actor_kind=kind,
+            actor_id=actor_id,
+            connector_instance=link.instance_slug,
+            code=f"{action}_not_done",
+            params=params,
+        )
     db.session.commit()
     return WriteOutcome(status)

@@ -54,9 +54,18 @@ def render(connectors_toml: Path = ROOT / "connectors.toml") -> str:
                 f'sub = "{pairwise_sub(DEFAULT_CLIENT_ID, identity.key)}"',
                 f'instance = "{slug}"',
                 f'external_id = "{account.external_id}"',
+                f'account_number = "{_known_number(account.proof)}"',
                 "",
             ]
     return "\n".join(lines)
+
+
+def _known_number(proof: dict[str, str]) -> str:
+    """The card, family or application number the resident would type to link."""
+    for field in ("card_number", "identifier", "family_number", "number"):
+        if proof.get(field):
+            return str(proof[field])
+    return ""
 
 
 if __name__ == "__main__":

@@ -85,7 +85,10 @@ def parse_days(body: Any) -> tuple[MealDay, ...]:
 def parse_change_results(body: Any) -> tuple[MealChangeOutcome, ...]:
     return tuple(
         MealChangeOutcome(
-            day=as_date(r["date"]), applied=as_bool(r["applied"]), reason=str(r.get("reason") or "")
+            day=as_date(r["date"]),
+            applied=as_bool(r["applied"]),
+            reason=str(r.get("reason") or ""),
+            reason_code=str(r.get("reason_code") or ""),
         )
         for r in body["results"]
     )

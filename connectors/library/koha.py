@@ -165,8 +165,22 @@ def _fine_label(line: dict[str, Any]) -> str:
     return description
 
 
+#: Koha's renewal errors that have a code of the standard (``RenewalRefusalCode``).
+RENEWAL_CODES = {
+    "too_many": "renewal_limit",
+    "on_reserve": "on_hold",
+    "overdue": "loan_overdue",
+    "auto_account_expired": "card_expired",
+    "card_expired": "card_expired",
+}
+
+
 def _renewal_reason(code: str | None) -> str:
     return RENEWAL_REASONS.get(code or "", NOT_RENEWABLE_REASON)
+
+
+def _renewal_code(code: str | None) -> str:
+    return RENEWAL_CODES.get(code or "", "not_renewable")
 
 
 def _display_name(patron: dict[str, Any]) -> str:
@@ -309,6 +323,9 @@ class KohaLibraryConnector:
                         "not_renewable_reason": ""
                         if renewable
                         else _renewal_reason(renewal.get("error")),
+                        "not_renewable_code": ""
+                        if renewable
+                        else _renewal_code(renewal.get("error")),
                         "renewals_done": _int_or_none(renewal.get("current_renewals"))
                         or _int_or_none(checkout.get("renewals_count"))
                         or 0,
@@ -393,7 +410,12 @@ class KohaLibraryConnector:
                 raise Refused(LOAN_GONE_REASON, "not_found") from None
             match = _CODE_IN_PARENS.search(exc.reason)
             code = match.group(1) if match else exc.code
-            return RenewalOutcome(loan_id=loan_id, renewed=False, reason=_renewal_reason(code))
+            return RenewalOutcome(
+                loan_id=loan_id,
+                renewed=False,
+                reason=_renewal_reason(code),
+                reason_code=_renewal_code(code),
+            )
         new_due = self.http.parse("renewal", lambda b: as_date(b["due_date"]), response.body)
         return RenewalOutcome(loan_id=loan_id, renewed=True, new_due_date=new_due)
 

@@ -72,6 +72,7 @@ def parse_loans(body: Any) -> tuple[Loan, ...]:
             due_date=as_date(item["due_date"]),
             renewable=as_bool(item["renewable"]),
             not_renewable_reason=str(item.get("not_renewable_reason") or ""),
+            not_renewable_code=str(item.get("not_renewable_code") or ""),
             renewals_done=as_int(item.get("renewals_done") or 0),
             renewals_allowed=as_optional_int(item.get("renewals_allowed")),
             branch=str(item.get("branch") or ""),
@@ -123,6 +124,7 @@ def parse_renewal(body: Any) -> RenewalOutcome:
         renewed=as_bool(body["renewed"]),
         new_due_date=as_optional_date(body.get("new_due_date")),
         reason=str(body.get("reason") or ""),
+        reason_code=str(body.get("reason_code") or ""),
     )
 
 
@@ -199,7 +201,12 @@ class StandardLibraryConnector:
             )
         except Refused as exc:
             if exc.code == "not_renewable":
-                return RenewalOutcome(loan_id=loan_id, renewed=False, reason=exc.reason)
+                return RenewalOutcome(
+                    loan_id=loan_id,
+                    renewed=False,
+                    reason=exc.reason,
+                    reason_code=exc.reason_code,
+                )
             raise
         return self.http.parse("renewal", parse_renewal, response.body)
 

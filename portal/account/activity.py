@@ -18,23 +18,11 @@ PER_PAGE = 50
 
 
 def action_label(action: str) -> str:
-    """An action as a resident would say it; an action this list does not know yet is
-    shown by its name rather than hidden."""
-    labels = {
-        "sign_in": _("Connexion avec FranceConnect"),
-        "sign_out": _("Déconnexion"),
-        "link": _("Compte relié"),
-        "unlink": _("Compte délié"),
-        "renew_loan": _("Prolongation d'un prêt"),
-        "cancel_hold": _("Annulation d'une réservation de document"),
-        "book_meals": _("Réservation ou annulation de repas"),
-        "pay_invoice": _("Paiement d'une facture"),
-        "renew_application": _("Renouvellement de la demande de logement"),
-        "export_data": _("Téléchargement de mes données"),
-        "create_calendar_feed": _("Création du lien d'agenda"),
-        "revoke_calendar_feed": _("Suppression du lien d'agenda"),
-    }
-    return labels.get(action, action)
+    """An action as a resident would say it (see ``portal.journal_text``)."""
+    from portal.journal_text import ACTIONS
+
+    label = ACTIONS.get(action)
+    return str(label) if label is not None else ""
 
 
 def actor_label(kind: str) -> str:

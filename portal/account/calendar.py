@@ -64,7 +64,7 @@ def build_calendar(items: Iterable[TodoItem]) -> bytes:
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", _("Compte territorial : à faire"))
+    cal.add("x-wr-calname", _("Compte territorial : à faire"))
     cal.add("refresh-interval", REFRESH_INTERVAL, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(REFRESH_INTERVAL))
     for item in items:

@@ -29,6 +29,18 @@ def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def masked_number(number: str) -> str:
+    """A card, family or application number as the resident knows it, masked: it is
+    half of a proof of ownership, so only its last four characters are shown
+    (« •••• 4521 »)."""
+    number = "".join((number or "").split())
+    if not number:
+        return ""
+    if len(number) <= 4:
+        return "•" * len(number)
+    return "••••\u00a0" + number[-4:]
+
+
 def links_of(citizen_id: int) -> list[ServiceLink]:
     return list(
         db.session.execute(
@@ -80,6 +92,7 @@ def export_data(citizen: Citizen) -> dict[str, Any]:
                 "service": link.instance_slug,
                 "service_title": service_title(link.instance_slug),
                 "external_id": link.external_id,
+                "account_number": link.account_number,
                 "display_name": link.display_name,
                 "linked_at": _iso(link.linked_at),
                 "linked_by": link.linked_by_kind,
@@ -97,6 +110,8 @@ def export_data(citizen: Citizen) -> dict[str, Any]:
                 "service": entry.connector_instance,
                 "outcome": entry.outcome,
                 "detail": entry.detail,
+                "code": entry.code,
+                "params": entry.params,
             }
             for entry in _rows(JournalEntry, citizen.id, JournalEntry.id)
         ],
@@ -104,6 +119,7 @@ def export_data(citizen: Citizen) -> dict[str, Any]:
             {
                 "service": payment.instance_slug,
                 "invoice_id": payment.invoice_id,
+                "invoice_label": payment.invoice_label,
                 "payment_id": payment.payment_id,
                 "amount_cents": payment.amount_cents,
                 "state": payment.state,

@@ -13,7 +13,7 @@ class DeleteAccountForm(FlaskForm):
 
     confirm = BooleanField(
         _l(
-            "Je comprends que la suppression de mon compte est définitive : mes données "
+            "Je comprends que la suppression de mon compte est définitive : mes données "
             "seront effacées du Compte territorial et ne pourront pas être récupérées."
         ),
         validators=[

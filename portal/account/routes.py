@@ -21,7 +21,7 @@ from portal.account.activity import (
     service_title,
 )
 from portal.account.calendar import build_calendar, citizen_for_token, create_feed, revoke_feed
-from portal.account.data import delete_account, export_data, links_of
+from portal.account.data import delete_account, export_data, links_of, masked_number
 from portal.account.forms import DeleteAccountForm
 from portal.account.todo import paris_today, read_todo
 from portal.auth.routes import end_franceconnect_session
@@ -29,6 +29,7 @@ from portal.auth.session import end_session, login_required, see_other
 from portal.config import current_settings
 from portal.extensions import db, limiter
 from portal.htmx import is_partial, render
+from portal.journal_text import journal_line
 from portal.journeys import journey
 from portal.models import JournalEntry
 
@@ -57,6 +58,8 @@ def account_labels() -> dict[str, object]:
         "actor_label": actor_label,
         "outcome_label": outcome_label,
         "service_title": service_title,
+        "journal_line": journal_line,
+        "masked_number": masked_number,
     }
 
 
@@ -175,7 +178,7 @@ def calendar_revoke() -> Response:
         revoke_feed(g.citizen)
         _record("revoke_calendar_feed")
         db.session.commit()
-        flash(_("Le lien d'agenda est supprimé : il ne donne plus accès à rien."), "success")
+        flash(_("Le lien d'agenda est supprimé : il ne donne plus accès à rien."), "success")
     return see_other(url_for("account.calendar"))
 
 

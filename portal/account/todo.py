@@ -250,7 +250,7 @@ def _library_items(svc: Service, data: LibraryTodo, today: date) -> list[TodoIte
             "loan",
             loan.id,
             on=loan.due_date,
-            summary=_("Rendre « %(title)s »", title=loan.title),
+            summary=_("Rendre « %(title)s »", title=loan.title),
             anchor="loans",
             overdue=loan.due_date < today,
         )
@@ -262,7 +262,7 @@ def _library_items(svc: Service, data: LibraryTodo, today: date) -> list[TodoIte
             "hold",
             hold.id,
             on=hold.waiting_until,
-            summary=_("Retirer « %(title)s »", title=hold.title),
+            summary=_("Retirer « %(title)s »", title=hold.title),
             note=_("À retirer à %(place)s", place=hold.pickup_place),
             anchor="holds",
             overdue=hold.waiting_until < today,
@@ -321,7 +321,7 @@ def _canteen_items(svc: Service, data: CanteenTodo, today: date) -> list[TodoIte
             invoice.id,
             on=invoice.due_date,
             summary=_(
-                "Payer « %(label)s » (%(amount)s)",
+                "Payer « %(label)s » (%(amount)s)",
                 label=invoice.label,
                 amount=money(invoice.amount_cents),
             ),

@@ -39,7 +39,7 @@ CALLBACK_PARAMS = ("code", "error", "iss", "state")
 
 def _unverified_message() -> str:
     return _(
-        "Votre demande de connexion n'a pas pu être vérifiée : elle a expiré ou a été "
+        "Votre demande de connexion n'a pas pu être vérifiée : elle a expiré ou a été "
         "commencée dans un autre onglet. Veuillez recommencer."
     )
 
@@ -155,7 +155,7 @@ def fc_callback() -> Response | tuple[str, int]:
     if demo_links:
         link_demo_accounts(citizen, demo_links, set(registry().instances))
     start_session(citizen, result.id_token)
-    JournalEntry.record(citizen.id, "sign_in", detail="FranceConnect")
+    JournalEntry.record(citizen.id, "sign_in")
     db.session.commit()
     log.info("citizen %s signed in", citizen.id)
     return see_other(pending.get("next") or url_for("main.home"))
@@ -195,7 +195,7 @@ def _parse_date(value: object) -> date | None:
 def logout() -> Response:
     auth = end_session()
     if auth is not None:
-        JournalEntry.record(auth.citizen_id, "sign_out", detail="FranceConnect")
+        JournalEntry.record(auth.citizen_id, "sign_out")
     db.session.commit()
     return end_franceconnect_session(auth.id_token if auth is not None else "")
 

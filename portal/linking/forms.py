@@ -70,7 +70,7 @@ class LibraryLinkForm(FlaskForm):
         render_kw=NO_TRUNCATION,
     )
     proof = RadioField(
-        _l("Comment prouvez-vous que cette carte est la vôtre ?"),
+        _l("Comment prouvez-vous que cette carte est la vôtre ?"),
         choices=[
             ("pin", _l("Avec le code PIN de ma carte")),
             ("birthdate", _l("Avec ma date de naissance")),
@@ -87,7 +87,7 @@ class LibraryLinkForm(FlaskForm):
     birthdate = DateField(
         _l("Date de naissance"),
         validators=[Optional()],
-        description=_l("Celle connue de la bibliothèque. Exemple : 24/08/1962."),
+        description=_l("Celle connue de la bibliothèque. Exemple : 24/08/1962."),
     )
 
     def __init__(self, *args: object, proof_kinds: tuple[str, ...] = ("pin",), **kwargs: object):

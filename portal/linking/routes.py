@@ -158,8 +158,8 @@ def link(slug: str) -> str | Response | tuple[str, int]:
     if isinstance(outcome, str):
         return _render(form, instance, category, outcome, existing), 422
     attempts.forget(attempt)  # a proof the back-end accepted is not held against anyone
-    _save_link(existing, slug, outcome)
-    flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
+    _save_link(existing, slug, outcome, _typed_number(category, form))
+    flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
     return see_other(url_for("services.service", slug=slug))
 
 
@@ -194,7 +194,7 @@ def _verify(category: str, connector, form) -> object:
             return connector.verify_family(ctx, form.family_number.data, form.invoice_code.data)
         return connector.verify_application(ctx, form.number.data, form.birthdate.data)
     except Refused as exc:
-        _journal_failure(slug, exc.code)
+        _journal_failure(slug, "link_refused", exc.code)
         if exc.code in UNMATCHED_CODES:
             # One sentence for a wrong proof, an unknown number and a locked account:
             # nobody learns from the portal that a number belongs to someone.
@@ -206,27 +206,37 @@ def _verify(category: str, connector, form) -> object:
         return exc.reason or _("Ces informations ne correspondent pas. Vérifiez-les et réessayez.")
     except (Unavailable, ContractBroken, LinkInvalid) as exc:
         log.info("link verification on %s failed: %s", slug, type(exc).__name__)
-        _journal_failure(slug, "unavailable")
+        _journal_failure(slug, "link_not_done", "unavailable")
         return _(
-            "Le service ne répond pas pour le moment : votre compte n'a pas été relié et rien "
+            "Le service ne répond pas pour le moment : votre compte n'a pas été relié et rien "
             "n'a été enregistré. Réessayez dans quelques minutes."
         )
 
 
-def _journal_failure(slug: str, code: str) -> None:
+def _journal_failure(slug: str, code: str, reason_code: str) -> None:
+    """A link attempt that failed: journaled as an attempt, never as « Compte relié »."""
     JournalEntry.record(
         g.citizen.id,
         "link",
-        "failure",
+        "refused" if code == "link_refused" else "failure",
         actor_id=str(g.citizen.id),
         connector_instance=slug,
-        detail=code,
+        code=code,
+        params={"reason_code": reason_code},
     )
     db.session.commit()
 
 
-def _save_link(existing: ServiceLink | None, slug: str, account) -> None:
+def _typed_number(category: str, form) -> str:
+    """The card, family or application number the resident typed: the one they know."""
+    field = {"library": "card_number", "canteen": "family_number"}.get(category, "number")
+    value = getattr(form, field).data if hasattr(form, field) else ""
+    return "".join(str(value or "").split())[:64]
+
+
+def _save_link(existing: ServiceLink | None, slug: str, account, number: str = "") -> None:
     link = existing or ServiceLink(citizen_id=g.citizen.id, instance_slug=slug)
+    link.account_number = number
     if existing is not None and existing.external_id != account.external_id:
         _purge_snapshots(existing)
     link.external_id = account.external_id
@@ -242,7 +252,7 @@ def _save_link(existing: ServiceLink | None, slug: str, account) -> None:
         "success",
         actor_id=str(g.citizen.id),
         connector_instance=slug,
-        detail="relié à nouveau" if existing is not None else "",
+        code="link_again" if existing is not None else "link",
     )
     db.session.commit()
 
@@ -272,5 +282,5 @@ def remove(slug: str) -> str | Response:
         g.citizen.id, "unlink", "success", actor_id=str(g.citizen.id), connector_instance=slug
     )
     db.session.commit()
-    flash(_("Le compte « %(title)s » n'est plus relié.", title=instance.title), "success")
+    flash(_("Le compte « %(title)s » n'est plus relié.", title=instance.title), "success")
     return see_other(url_for("main.home"))

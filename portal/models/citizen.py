@@ -42,3 +42,10 @@ class Citizen(db.Model):
     def display_name(self) -> str:
         """Given names then the name the person uses day to day."""
         return f"{self.given_name} {self.usage_name or self.family_name}".strip()
+
+    @property
+    def greeting_name(self) -> str:
+        """How the person is greeted: their first given name (« Marie-Thérèse », not
+        « Marie-Thérèse Anne ») and the name they use, the usage name if they have one."""
+        first = (self.given_name.split() or [""])[0]
+        return f"{first} {self.usage_name or self.family_name}".strip()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -15,7 +16,10 @@ class JournalEntry(db.Model):
     """Append-only in code: there is ``record()`` and no update or delete path, except
     the deletion of the resident's whole account (cascade).
 
-    ``detail`` is a short non-secret text: never a password, a token or a proof.
+    What happened is a ``code`` (see ``portal.journal_text``) with its ``params``
+    (amounts in cents, dates, titles: never a password, a token, a proof or an internal
+    id), rendered in the reader's language when read. ``detail`` is the French text
+    older entries were written with, shown only for them.
     """
 
     __tablename__ = "journal_entry"
@@ -31,6 +35,8 @@ class JournalEntry(db.Model):
     connector_instance: Mapped[str] = mapped_column(String(64), default="")
     outcome: Mapped[str] = mapped_column(String(16))  # success | failure
     detail: Mapped[str] = mapped_column(String(500), default="")
+    code: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     @classmethod
     def record(
@@ -43,6 +49,8 @@ class JournalEntry(db.Model):
         actor_id: str = "",
         connector_instance: str = "",
         detail: str = "",
+        code: str = "",
+        params: dict[str, Any] | None = None,
     ) -> JournalEntry:
         entry = cls(
             citizen_id=citizen_id,
@@ -52,6 +60,8 @@ class JournalEntry(db.Model):
             actor_id=actor_id,
             connector_instance=connector_instance,
             detail=detail[:500],
+            code=code or ("" if detail else action),
+            params=params or None,
         )
         db.session.add(entry)
         return entry

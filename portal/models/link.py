@@ -34,6 +34,9 @@ class ServiceLink(db.Model):
     instance_slug: Mapped[str] = mapped_column(String(64))
     external_id: Mapped[str] = mapped_column(String(128))
     display_name: Mapped[str] = mapped_column(String(255), default="")
+    #: The card, family or application number as the resident typed it to link: the
+    #: number they know (``external_id`` is the back-end's internal id).
+    account_number: Mapped[str] = mapped_column(String(64), default="", server_default="")
     secret_ciphertext: Mapped[str | None] = mapped_column(Text, default=None)
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     linked_by_kind: Mapped[str] = mapped_column(String(16), default="citizen")

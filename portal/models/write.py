@@ -74,6 +74,8 @@ class Payment(db.Model):
     payment_id: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
     amount_cents: Mapped[int] = mapped_column(default=0)
     #: starting, pending, paid, refused, abandoned; ``failed``: the start got no payment.
+    #: The invoice's title as the back-end labels it (« Cantine – novembre 2026 »).
+    invoice_label: Mapped[str] = mapped_column(String(255), default="", server_default="")
     state: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

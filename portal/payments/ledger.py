@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeGuard
 
 import sqlalchemy as sa
-from babel.numbers import format_currency
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import (
@@ -62,11 +61,6 @@ STALE_START_S = 120.0
 START_ATTEMPTS = 3
 #: The back-end's problem code for a payment it does not (or no longer) know.
 UNKNOWN_PAYMENT = "unknown_payment"
-
-
-def euros(cents: int) -> str:
-    """An amount as the journal keeps it: in French, like the rest of its details."""
-    return format_currency(cents / 100, "EUR", locale="fr_FR")
 
 
 # -- lookups -------------------------------------------------------------------------------
@@ -216,10 +210,10 @@ def hand_off(service: Service, invoice_id: str, key: str | None, claim: Payment)
 
     ``claim`` is this request's ``starting`` row: it gets the provider's id and becomes
     pending inside the call, so that ``perform``'s final commit stores it with the write
-    record and the journal entry, or not at all.
+    record, or not at all. Starting a payment is not journaled: it is journaled once, when
+    the back-end says it was paid, refused or abandoned.
     """
     settings = current_settings()
-    amount_cents = claim.amount_cents
 
     def call(ctx: CallContext, idempotency_key: str) -> PaymentHandoff:
         handoff: PaymentHandoff = service.connector.start_payment(
@@ -242,10 +236,6 @@ def hand_off(service: Service, invoice_id: str, key: str | None, claim: Payment)
             "invoice_id": invoice_id,
         }
 
-    def summary(handoff: PaymentHandoff) -> str:
-        amount = f" ({euros(amount_cents)})" if amount_cents else ""
-        return f"paiement commencé : facture {invoice_id}{amount}"
-
     return perform(
         link=service.link,
         action=ACTION,
@@ -253,8 +243,7 @@ def hand_off(service: Service, invoice_id: str, key: str | None, claim: Payment)
         deadline_s=settings.page_deadline_s,
         call=call,
         encode=encode,
-        summary=summary,
-        detail=f"facture {invoice_id}",
+        journal=False,
         request={"item": invoice_id},
     )
 
@@ -277,12 +266,12 @@ def start(service: Service, invoice_id: str, key: str | None) -> Start:
     invoice. The request that loses waits for the winner's payment and is sent to it.
     """
     invoices = _invoices(service)
-    amount_cents = 0
+    amount_cents, label = 0, ""
     if invoices is not None:
         invoice = next((i for i in invoices if i.id == invoice_id), None)
         if invoice is None:
             return Start("unknown_invoice")
-        amount_cents = invoice.amount_cents
+        amount_cents, label = invoice.amount_cents, invoice.label
     # Without the list (back-end down, no copy kept), the hand-off below will say so.
     for _attempt in range(START_ATTEMPTS):
         under_way = open_for(service.link, invoice_id)
@@ -294,7 +283,7 @@ def start(service: Service, invoice_id: str, key: str | None) -> Start:
         replayed = _replayed(key)
         if replayed is not None:
             return replayed
-        claim = _claim(service, invoice_id, amount_cents)
+        claim = _claim(service, invoice_id, amount_cents, label)
         if claim is None:
             continue  # another tab claimed the invoice a moment ago: join it
         claim_pk = claim.id
@@ -308,13 +297,14 @@ def start(service: Service, invoice_id: str, key: str | None) -> Start:
     return Start("in_progress")
 
 
-def _claim(service: Service, invoice_id: str, amount_cents: int) -> Payment | None:
+def _claim(service: Service, invoice_id: str, amount_cents: int, label: str = "") -> Payment | None:
     """Insert this request's ``starting`` row, or None if the invoice has an open one."""
     claim = Payment(
         citizen_id=service.link.citizen_id,
         instance_slug=service.slug,
         invoice_id=invoice_id,
         amount_cents=amount_cents,
+        invoice_label=label[:255],
         state="starting",
     )
     db.session.add(claim)
@@ -482,20 +472,13 @@ def settle(
             actor_kind=actor_kind,
             actor_id=actor_id,
             connector_instance=payment.instance_slug,
-            detail=_journal_detail(payment, state, reason, forgotten=forgotten),
+            code=f"payment_{state}",
+            params={
+                "invoice": payment.invoice_label,
+                "amount_cents": payment.amount_cents,
+                "reason": reason[:300],
+                "forgotten": forgotten,
+            },
         )
     db.session.commit()
     db.session.refresh(payment)
-
-
-def _journal_detail(payment: Payment, state: str, reason: str, *, forgotten: bool = False) -> str:
-    invoice = f"facture {payment.invoice_id}"
-    if payment.amount_cents:
-        invoice += f" ({euros(payment.amount_cents)})"
-    if state == "paid":
-        return f"paiement confirmé : {invoice}"
-    if state == "refused":
-        return f"paiement refusé : {invoice}" + (f" – {reason}" if reason else "")
-    if forgotten:
-        return f"paiement abandonné : {invoice} – inconnu du service de paiement (délai dépassé)"
-    return f"paiement abandonné : {invoice}"

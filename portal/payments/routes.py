@@ -116,7 +116,7 @@ def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
         return _unavailable(
             service,
             _(
-                "La facture ne peut pas être téléchargée pour le moment : le service ne "
+                "La facture ne peut pas être téléchargée pour le moment : le service ne "
                 "répond pas. Réessayez dans quelques minutes."
             ),
         )
@@ -143,7 +143,7 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
     if outcome.status == "done":
         return see_other(url_for("payments.go", payment_id=outcome.payment_id))
     if outcome.status == "refused":
-        flash(_("Le paiement n'a pas pu commencer : %(reason)s", reason=outcome.reason), "error")
+        flash(_("Le paiement n'a pas pu commencer : %(reason)s", reason=outcome.reason), "error")
         return see_other(url_for("services.service", slug=slug))
     if outcome.status == "relink":
         return _relink(service)
@@ -151,7 +151,7 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
         return render_error(
             400,
             _(
-                "Le formulaire a expiré ou a déjà servi pour une autre demande : rien n'a été "
+                "Le formulaire a expiré ou a déjà servi pour une autre demande : rien n'a été "
                 "fait. Revenez à vos factures, rechargez la page et réessayez."
             ),
         )
@@ -173,14 +173,14 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
             _("Paiement en préparation"),
             _(
                 "Votre demande de paiement est toujours en cours de traitement. Ne la "
-                "renvoyez pas : revenez à vos factures dans une minute pour voir où elle en est."
+                "renvoyez pas : revenez à vos factures dans une minute pour voir où elle en est."
             ),
             409,
         )
     return _unavailable(
         service,
         _(
-            "Le service de paiement ne répond pas : rien n'a été fait et aucune somme n'a été "
+            "Le service de paiement ne répond pas : rien n'a été fait et aucune somme n'a été "
             "prélevée. Réessayez dans quelques minutes."
         ),
     )

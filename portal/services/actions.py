@@ -46,6 +46,7 @@ from portal.htmx import is_partial
 from portal.journeys import journey
 from portal.models import WriteRecord
 from portal.models._types import utcnow
+from portal.refusals import plain_reason, reason_text, with_reason
 from portal.services import bp
 from portal.services.reading import (
     ChildMonth,
@@ -94,18 +95,18 @@ def renewal_note(application: Any, today: date | None = None) -> str:
     if application.renewable_on(today):
         return ""
     if application.status == "closed":
-        return _("Cette demande est close : elle ne peut pas être renouvelée.")
+        return _("Cette demande est close : elle ne peut pas être renouvelée.")
     if application.status == "expired":
         if application.expires_on is not None:
             return _(
-                "Votre demande a expiré le %(date)s : elle ne peut plus être renouvelée. "
+                "Votre demande a expiré le %(date)s : elle ne peut plus être renouvelée. "
                 "Il faut déposer une nouvelle demande.",
                 date=long_day(application.expires_on),
             )
-        return _("Votre demande a expiré : il faut déposer une nouvelle demande.")
+        return _("Votre demande a expiré : il faut déposer une nouvelle demande.")
     if application.status == "filed" or application.expires_on is None:
         return _(
-            "Votre demande est en cours d'enregistrement : elle ne peut pas encore être renouvelée."
+            "Votre demande est en cours d'enregistrement : elle ne peut pas encore être renouvelée."
         )
     opens, closes = application.renewal_opens_on, application.renewal_closes_on
     if opens is not None and today < opens:
@@ -153,7 +154,7 @@ class Message:
 
 def _failed() -> Message:
     return Message(
-        _("Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."), "error"
+        _("Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."), "error"
     )
 
 
@@ -161,7 +162,7 @@ def _relink(svc: Service) -> Message:
     return Message(
         _(
             "Ce service ne reconnaît plus votre compte (carte renouvelée ou code changé, par "
-            "exemple) : rien n'a été fait. Il faut le relier à nouveau."
+            "exemple) : rien n'a été fait. Il faut le relier à nouveau."
         ),
         "error",
         relink_url=url_for("linking.link", slug=svc.slug),
@@ -171,7 +172,7 @@ def _relink(svc: Service) -> Message:
 def _invalid() -> Message:
     return Message(
         _(
-            "Ce formulaire n'est pas valide ou a déjà servi : rien n'a été fait. Rechargez la "
+            "Ce formulaire n'est pas valide ou a déjà servi : rien n'a été fait. Rechargez la "
             "page et réessayez."
         ),
         "error",
@@ -393,6 +394,7 @@ def _renew(svc: Service, ctx: CallContext, loan_id: str, key: str) -> Any:
         raise Refused(
             outcome.reason or _("La bibliothèque n'a pas accepté de prolonger ce prêt."),
             "not_renewable",
+            outcome.reason_code,
         )
     return outcome
 
@@ -413,10 +415,8 @@ def _perform_renewal(
             "title": title,
             "new_due_date": _iso(o.new_due_date),
         },
-        summary=lambda o: (
-            f"{title} : retour le {_iso(o.new_due_date)}" if o.new_due_date else title
-        ),
-        detail=title,
+        summary=lambda o: {"new_due_date": _iso(o.new_due_date)},
+        params={"title": title},
     )
 
 
@@ -434,27 +434,33 @@ def _renewal_line(outcome: WriteOutcome, title: str, svc: Service) -> tuple[str,
     if outcome.status == "done":
         new_due = _date(result.get("new_due_date"))
         if new_due is None:
-            return _("« %(title)s » est prolongé.", title=title), "success"
+            return _("« %(title)s » est prolongé.", title=title), "success"
         return (
-            _("« %(title)s » est prolongé jusqu'au %(date)s.", title=title, date=long_day(new_due)),
+            _("« %(title)s » est prolongé jusqu'au %(date)s.", title=title, date=long_day(new_due)),
             "success",
         )
     if outcome.status == "refused":
         if title:
             return (
-                _(
-                    "« %(title)s » n'a pas pu être prolongé : %(reason)s",
+                with_reason(
+                    _("« %(title)s » n'a pas pu être prolongé : %(reason)s"),
                     title=title,
-                    reason=outcome.reason,
+                    reason=reason_text(outcome.reason_code, outcome.reason),
                 ),
                 "error",
             )
-        return _("Ce prêt n'a pas pu être prolongé : %(reason)s", reason=outcome.reason), "error"
+        return (
+            with_reason(
+                _("Ce prêt n'a pas pu être prolongé : %(reason)s"),
+                reason=reason_text(outcome.reason_code, outcome.reason),
+            ),
+            "error",
+        )
     if outcome.status == "in_progress":
-        return _("« %(title)s » : prolongation déjà en cours.", title=title), "info"
+        return _("« %(title)s » : prolongation déjà en cours.", title=title), "info"
     return (
         _(
-            "« %(title)s » : le service n'a pas répondu, rien n'a été fait. Vous pouvez réessayer.",
+            "« %(title)s » : le service n'a pas répondu, rien n'a été fait. Vous pouvez réessayer.",
             title=title,
         ),
         "error",
@@ -531,7 +537,7 @@ def renew_all(slug: str) -> Answer:
                 return _answer(_unreached(loans, svc), fragment, back)
             # Returned since the page was shown, or not the resident's: same words.
             lines.append(
-                (_("Un prêt n'apparaît plus sur votre compte : il n'a pas été prolongé."), "error")
+                (_("Un prêt n'apparaît plus sur votre compte : il n'a pas été prolongé."), "error")
             )
             continue
         title = loan.title if loan is not None else ""
@@ -606,7 +612,7 @@ def _perform_cancel(
         deadline_s=deadline_s,
         call=lambda ctx, k: svc.connector.cancel_hold(ctx, svc.ref, hold_id, idempotency_key=k),
         encode=lambda _value: {"hold_id": hold_id, "title": title},
-        detail=title,
+        params={"title": title},
         request={"item": hold_id, "title": title},
         ask_again=_replays(svc),
     )
@@ -627,19 +633,23 @@ def _cancel_message(outcome: WriteOutcome, title: str, svc: Service) -> Message:
         )
     if outcome.status == "done":
         if title:
-            return Message(_("Votre réservation de « %(title)s » est annulée.", title=title))
+            return Message(_("Votre réservation de « %(title)s » est annulée.", title=title))
         return Message(_("Votre réservation est annulée."))
     if title:
         return Message(
-            _(
-                "La réservation de « %(title)s » n'a pas pu être annulée : %(reason)s",
+            with_reason(
+                _("La réservation de « %(title)s » n'a pas pu être annulée : %(reason)s"),
                 title=title,
-                reason=outcome.reason,
+                reason=reason_text(outcome.reason_code, outcome.reason),
             ),
             "error",
         )
     return Message(
-        _("La réservation n'a pas pu être annulée : %(reason)s", reason=outcome.reason), "error"
+        with_reason(
+            _("La réservation n'a pas pu être annulée : %(reason)s"),
+            reason=reason_text(outcome.reason_code, outcome.reason),
+        ),
+        "error",
     )
 
 
@@ -737,26 +747,30 @@ def _change_meals(
         ctx, svc.ref, child_id, changes, idempotency_key=key
     )
     if outcomes and not any(o.applied for o in outcomes):
+        codes = {o.reason_code for o in outcomes}
         raise Refused(
             "\n".join(
-                f"{short_day(o.day)} : {o.reason}" if o.reason else short_day(o.day)
+                f"{short_day(o.day)}\u00a0: {plain_reason(o.reason_code, o.reason)}"
+                if o.reason or o.reason_code
+                else short_day(o.day)
                 for o in outcomes
             ),
             "not_applied",
+            codes.pop() if len(codes) == 1 else "",
         )
     return outcomes
 
 
-def _meals_summary(name: str, changes: list[MealChange], outcomes: Sequence[Any]) -> str:
+def _meals_summary(changes: list[MealChange], outcomes: Sequence[Any]) -> dict[str, Any]:
+    """The journal's parameters: days booked, cancelled and refused (ISO dates, shown
+    in the reader's language by ``portal.journal_text``)."""
     wanted = {c.day: c.book for c in changes}
-    done = [
-        f"{o.day.isoformat()} {'réservé' if wanted.get(o.day) else 'annulé'}"
-        for o in outcomes
-        if o.applied
-    ]
-    refused = [o.day.isoformat() for o in outcomes if not o.applied]
-    text = f"{name} : " + ", ".join(done)
-    return text + (f" ; refusé : {', '.join(refused)}" if refused else "")
+    applied = [o for o in outcomes if o.applied]
+    return {
+        "booked": [o.day.isoformat() for o in applied if wanted.get(o.day)],
+        "cancelled": [o.day.isoformat() for o in applied if not wanted.get(o.day)],
+        "refused": [o.day.isoformat() for o in outcomes if not o.applied],
+    }
 
 
 def _meals_message(outcome: WriteOutcome, svc: Service, name: str = "") -> Message:
@@ -782,18 +796,18 @@ def _meals_message(outcome: WriteOutcome, svc: Service, name: str = "") -> Messa
         if item.get("applied"):
             applied += 1
             text = (
-                _("%(day)s : repas réservé.", day=label)
+                _("%(day)s : repas réservé.", day=label)
                 if item.get("book")
-                else _("%(day)s : repas annulé.", day=label)
+                else _("%(day)s : repas annulé.", day=label)
             )
             lines_.append((text, "success"))
         else:
             lines_.append(
                 (
-                    _(
-                        "%(day)s : non modifié. %(reason)s",
+                    with_reason(
+                        _("%(day)s : non modifié. %(reason)s"),
                         day=label,
-                        reason=item.get("reason", ""),
+                        reason=reason_text(item.get("reason_code"), item.get("reason", "")),
                     ),
                     "error",
                 )
@@ -834,7 +848,7 @@ def book_meals(slug: str, child_id: str) -> Answer:
     ]
     if not changes:
         return _answer(
-            Message(_("Vous n'avez rien changé : rien n'a été envoyé."), "info"), fragment, back
+            Message(_("Vous n'avez rien changé : rien n'a été envoyé."), "info"), fragment, back
         )
     name = child.first_name if child is not None else ""
     outcome = _perform_meals(svc, child_id, name, changes, key, budget.left())
@@ -863,11 +877,12 @@ def _perform_meals(
                 "book": next((c.book for c in changes if c.day == o.day), None),
                 "applied": o.applied,
                 "reason": o.reason,
+                "reason_code": o.reason_code,
             }
             for o in outcomes
         ],
-        summary=lambda outcomes: _meals_summary(name, changes, outcomes),
-        detail=f"{name} : " + ", ".join(c.day.isoformat() for c in changes),
+        summary=lambda outcomes: _meals_summary(changes, outcomes),
+        params={"child": name, "days": [c.day.isoformat() for c in changes]},
     )
 
 
@@ -920,7 +935,7 @@ def _perform_housing(svc: Service, key: str, deadline_s: float) -> WriteOutcome:
         deadline_s=deadline_s,
         call=lambda ctx, k: svc.connector.renew(ctx, svc.ref, idempotency_key=k),
         encode=lambda receipt: {"new_expires_on": receipt.new_expires_on.isoformat()},
-        summary=lambda receipt: f"renouvelée jusqu'au {receipt.new_expires_on.isoformat()}",
+        summary=lambda receipt: {"new_expires_on": receipt.new_expires_on.isoformat()},
         request={"item": ""},
         ask_again=_replays(svc),
     )
@@ -939,7 +954,11 @@ def _housing_message(outcome: WriteOutcome, svc: Service) -> Message:
             else _("Votre demande est renouvelée.")
         )
     return Message(
-        _("Votre demande n'a pas été renouvelée : %(reason)s", reason=outcome.reason), "error"
+        with_reason(
+            _("Votre demande n'a pas été renouvelée : %(reason)s"),
+            reason=reason_text(outcome.reason_code, outcome.reason),
+        ),
+        "error",
     )
 
 

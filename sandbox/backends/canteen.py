@@ -110,15 +110,22 @@ def meal_day(child: CanteenChild, day: date) -> dict[str, Any]:
 
 def refusal(day: date) -> str:
     """Why a change for ``day`` is refused, in plain French, or ``""``."""
+    return refusal_with_code(day)[0]
+
+
+def refusal_with_code(day: date) -> tuple[str, str]:
+    """Why a change for ``day`` is refused, in plain French and as the standard's stable
+    code (``MealRefusalCode``), or ``("", "")``."""
     if not serves_meals(day):
-        return no_service_note(day)
+        return no_service_note(day), "no_service_that_day"
     deadline = change_deadline(day)
     if backend_state().now() >= deadline:
         return (
             "La date limite de modification est dépassée : ce repas pouvait être modifié "
-            f"jusqu'au {french_date(deadline.date())} à 10 h."
+            f"jusqu'au {french_date(deadline.date())} à 10 h.",
+            "too_late",
         )
-    return ""
+    return "", ""
 
 
 def _month(value: str | None) -> date:
@@ -247,10 +254,12 @@ def change_reservations(family_id: str, child_id: str) -> Response:
         parsed.append((day, change["book"]))
     results = []
     for day, book in parsed:
-        reason = refusal(day)
+        reason, code = refusal_with_code(day)
         if not reason:
             child.overrides[day] = book
-        results.append({"date": day.isoformat(), "applied": not reason, "reason": reason})
+        results.append(
+            {"date": day.isoformat(), "applied": not reason, "reason": reason, "reason_code": code}
+        )
     return json_response({"results": results})
 
 

@@ -59,6 +59,13 @@ REASON_CARD_EXPIRED = (
     "Votre carte de lecteur a expiré : renouvelez-la à l'accueil de la bibliothèque "
     "pour prolonger vos emprunts."
 )
+#: The standard's stable code of each reason (``RenewalRefusalCode`` in the spec).
+REASON_CODES = {
+    REASON_RESERVED: "on_hold",
+    REASON_TOO_MANY: "renewal_limit",
+    REASON_OVERDUE: "loan_overdue",
+    REASON_CARD_EXPIRED: "card_expired",
+}
 REASON_IN_TRANSIT = (
     "Ce document est déjà en route vers votre bibliothèque : la réservation ne peut plus "
     "être annulée en ligne."

@@ -22,6 +22,7 @@ from sandbox.backends.common import (
 from sandbox.backends.data import (
     LOAN_PERIOD_DAYS,
     MAX_FAILED_PROOFS,
+    REASON_CODES,
     REASON_IN_TRANSIT,
     LibraryHold,
     LibraryLoan,
@@ -59,6 +60,7 @@ def loan_json(patron: LibraryPatron, loan: LibraryLoan, today: date) -> dict[str
         "due_date": loan.due_date.isoformat(),
         "renewable": not reason,
         "not_renewable_reason": reason,
+        "not_renewable_code": REASON_CODES.get(reason, "not_renewable") if reason else "",
         "renewals_done": loan.renewals_done,
         "renewals_allowed": loan.renewals_allowed,
         "branch": loan.branch,
@@ -174,7 +176,13 @@ def renew(patron_id: str, loan_id: str) -> Response:
         return problem(404, "unknown_loan", "Cet emprunt n'existe pas ou a déjà été rendu.")
     reason = patron.renewal_refusal(loan, today)
     if reason:
-        return problem(409, "not_renewable", reason, title="Loan not renewable")
+        return problem(
+            409,
+            "not_renewable",
+            reason,
+            title="Loan not renewable",
+            reason_code=REASON_CODES.get(reason, "not_renewable"),
+        )
     loan.due_date += timedelta(days=LOAN_PERIOD_DAYS)
     loan.renewals_done += 1
     return json_response(

@@ -387,3 +387,23 @@ def test_a_resident_reads_the_dashboard_and_each_service_at_320_px(
         problems.append(sideways_scrolling(page))
     problems = [p for p in problems if p]
     assert not problems, "\n".join(problems)
+
+
+def test_a_long_greeting_wraps_between_words_at_320_px(
+    new_context: Callable[..., BrowserContext], portal: LivePortal
+) -> None:
+    page = new_context(viewport=NARROW).new_page()
+    sign_in_by_clicking(page, "marie-therese")
+    dashboard_in(page, portal, "fr")
+    heading = page.locator("h1.greeting")
+    expect(heading).to_have_text("Bonjour Marie-Thérèse DUBOIS")
+    # Made much longer, as some names are: it wraps, and never overflows the screen.
+    heading.evaluate(
+        "h => { h.textContent = 'Bonjour Marie-Thérèse-Bernadette DUBOIS-LAURAGUAIS' }"
+    )
+    fits = heading.evaluate(
+        "h => h.getBoundingClientRect().right <= document.documentElement.clientWidth"
+        " && h.scrollWidth <= h.clientWidth"
+    )
+    assert fits
+    assert not sideways_scrolling(page)

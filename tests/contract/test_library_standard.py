@@ -79,6 +79,15 @@ def test_loans_say_why_they_cannot_be_renewed(merignac) -> None:
     refused = [loan for loan in loans if not loan.renewable]
     assert refused
     assert all(loan.not_renewable_reason for loan in refused)
+    # ...and as the standard's stable code, which the portal translates.
+    assert {loan.not_renewable_code for loan in refused} <= {
+        "on_hold",
+        "renewal_limit",
+        "loan_overdue",
+        "card_expired",
+        "not_renewable",
+    }
+    assert "on_hold" in {loan.not_renewable_code for loan in refused}
     assert all(loan.title and loan.branch for loan in loans)
 
 
@@ -101,6 +110,7 @@ def test_a_loan_that_cannot_be_renewed_says_why(merignac) -> None:
     outcome = merignac.renew(ctx(), link, loan.id, idempotency_key="renew-2")
     assert not outcome.renewed
     assert outcome.reason == loan.not_renewable_reason
+    assert outcome.reason_code == loan.not_renewable_code != ""
 
 
 def test_renewing_a_loan_that_is_gone_is_refused(merignac) -> None:

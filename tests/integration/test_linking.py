@@ -160,7 +160,8 @@ def test_a_wrong_proof_or_a_locked_card_is_explained_and_nothing_is_saved(
     assert message in html
     assert 'value="3112"' not in html and 'value="0000"' not in html  # a PIN is never echoed
     assert links(services_app) == {}
-    assert ("link", "failure", slug) in journal(services_app)
+    # A refused proof is journaled as a refused attempt, never as a link.
+    assert ("link", "refused", slug) in journal(services_app)
 
 
 @pytest.mark.parametrize("mode", ["error500", "hang", "malformed"])

@@ -159,11 +159,11 @@ def payment_state(app: Flask, payment_id: str) -> str:
         ).scalar_one()
 
 
-def activity(app: Flask) -> list[tuple[str, str, str, str]]:
-    """The resident's journal of payments: (outcome, actor kind, instance, detail)."""
+def activity(app: Flask) -> list[tuple[str, str, str, str, dict]]:
+    """The resident's journal of payments: (outcome, actor kind, instance, code, params)."""
     with app.app_context():
         return [
-            (e.outcome, e.actor_kind, e.connector_instance, e.detail)
+            (e.outcome, e.actor_kind, e.connector_instance, e.code, e.params or {})
             for e in db.session.execute(
                 db.select(JournalEntry).filter_by(action="pay_invoice").order_by(JournalEntry.id)
             ).scalars()
@@ -222,12 +222,12 @@ def test_resident_pays_an_invoice_and_sees_it_paid(
     # The provider's notification arrived too, and changed nothing more.
     eventually(delivered(fc_sandbox))
     assert notifications(fc_sandbox)[0]["status"] == 204
-    # The resident's activity: the hand-off, then the confirmation (by whichever of the
-    # notification and the browser's return asked the back-end first), once.
-    assert [(outcome, detail) for outcome, _, _, detail in activity(portal.app)] == [
-        ("success", f"paiement commencé : facture {UNPAID} (88,35\u00a0€)"),
-        ("success", f"paiement confirmé : facture {UNPAID} (88,35\u00a0€)"),
+    # The resident's activity: the confirmation only (by whichever of the notification
+    # and the browser's return asked the back-end first), once; starting is not an outcome.
+    assert [(outcome, code) for outcome, _, _, code, _ in activity(portal.app)] == [
+        ("success", "payment_paid")
     ]
+    assert activity(portal.app)[0][4]["amount_cents"] == 8835
 
 
 def test_resident_whose_payment_is_refused_can_pay_again(
@@ -236,13 +236,13 @@ def test_resident_whose_payment_is_refused_can_pay_again(
     sign_in(browser, "marie-therese")
     payfip = start_paying(browser)
     page = text(come_back(browser, choose_on_payfip(payfip, "refuse")))
-    assert "Paiement refusé : Paiement refusé par la banque" in page
+    assert "Paiement refusé : Paiement refusé par la banque" in page
     assert "Votre facture reste à payer" in page
     row = invoice_row(browser, UNPAID)
     assert "à payer" in row and "payée" not in row
     assert UNPAID in pay_forms(browser)
-    assert activity(portal.app)[-1][0] == "refused"
-    assert "refusé par la banque" in activity(portal.app)[-1][3]
+    assert [(a[0], a[3]) for a in activity(portal.app)] == [("refused", "payment_refused")]
+    assert "refusé par la banque" in activity(portal.app)[-1][4]["reason"]
 
 
 def test_resident_who_abandons_the_payment_finds_the_invoice_still_to_pay(
@@ -253,8 +253,7 @@ def test_resident_who_abandons_the_payment_finds_the_invoice_still_to_pay(
     page = text(come_back(browser, choose_on_payfip(payfip, "abandon")))
     assert "Paiement abandonné" in page
     assert "à payer" in invoice_row(browser, UNPAID)
-    assert activity(portal.app)[-1][0] == "failure"
-    assert activity(portal.app)[-1][3].startswith("paiement abandonné")
+    assert [(a[0], a[3]) for a in activity(portal.app)] == [("failure", "payment_abandoned")]
 
 
 def test_the_notification_alone_marks_the_invoice_paid_when_the_browser_never_returns(
@@ -272,9 +271,8 @@ def test_the_notification_alone_marks_the_invoice_paid_when_the_browser_never_re
     assert notifications(fc_sandbox)[0]["status"] == 204
     assert payment_state(portal.app, payment_id_of(payfip)) == "paid"
     assert "payée" in invoice_row(browser, UNPAID)
-    outcome, actor_kind, _, detail = activity(portal.app)[-1]
-    assert (outcome, actor_kind) == ("success", "system")
-    assert detail.startswith("paiement confirmé")
+    outcome, actor_kind, _, code, _ = activity(portal.app)[-1]
+    assert (outcome, actor_kind, code) == ("success", "system", "payment_paid")
 
 
 def test_resident_back_before_the_provider_confirms_is_told_to_wait(
@@ -356,9 +354,7 @@ def test_a_double_click_on_pay_starts_one_payment(
     assert [a.status_code for a in answers] == [303, 303]
     assert answers[0].headers["Location"] == answers[1].headers["Location"]
     assert len(payments(portal.app)) == 1
-    assert [a[3] for a in activity(portal.app)].count(
-        f"paiement commencé : facture {UNPAID} (88,35\u00a0€)"
-    ) == 1
+    assert activity(portal.app) == []  # journaled at its outcome, not at its start
 
 
 def started_at_the_provider(fc_sandbox: Sandbox, invoice_id: str) -> list[dict[str, Any]]:
@@ -414,9 +410,7 @@ def test_several_tabs_paying_one_invoice_at_once_start_one_payment(
     assert {a.headers["Location"] for a in answers if a} == {f"/payments/{payment_id}/go"}
     recorded = [(p.invoice_id, p.payment_id, p.state) for p in payments(portal.app)]
     assert recorded == [(OTHER_UNPAID, payment_id, "pending")]
-    assert [a[3] for a in activity(portal.app)] == [
-        f"paiement commencé : facture {OTHER_UNPAID} (24,60\u00a0€)"
-    ]
+    assert activity(portal.app) == []  # started, no outcome yet: nothing journaled
 
     # Paying it on the provider's page: paid once, recorded once.
     browser = portal.app.test_client()
@@ -493,15 +487,10 @@ def test_resident_whose_payment_the_provider_forgot_sees_it_abandoned_and_pays_a
     payfip = start_paying(browser)
     assert payment_id_of(payfip) != forgotten
     assert "Paiement confirmé" in text(come_back(browser, choose_on_payfip(payfip, "pay")))
-    assert [(outcome, detail) for outcome, _, _, detail in activity(portal.app)] == [
-        ("success", f"paiement commencé : facture {UNPAID} (88,35\u00a0€)"),
-        (
-            "failure",
-            f"paiement abandonné : facture {UNPAID} (88,35\u00a0€)"
-            " – inconnu du service de paiement (délai dépassé)",
-        ),
-        ("success", f"paiement commencé : facture {UNPAID} (88,35\u00a0€)"),
-        ("success", f"paiement confirmé : facture {UNPAID} (88,35\u00a0€)"),
+    # Journaled once per real outcome: the forgotten payment, then the one paid.
+    assert [(a[0], a[3], a[4].get("forgotten")) for a in activity(portal.app)] == [
+        ("failure", "payment_abandoned", True),
+        ("success", "payment_paid", False),
     ]
 
 
@@ -562,7 +551,7 @@ def test_a_back_end_down_during_the_hand_off_does_nothing(
     assert r.status_code == 503
     assert "rien n'a été fait" in text(r)
     assert payments(portal.app) == []
-    assert activity(portal.app)[-1][0] == "failure"
+    assert activity(portal.app) == []  # nothing was done: nothing to journal
     # Once it is back, the same form works.
     fc_sandbox.fault("canteen", "bordeaux", None)
     assert submit(browser, form).status_code == 303
@@ -649,7 +638,7 @@ def test_a_forged_notification_does_not_mark_an_invoice_paid(
     assert payment_state(portal.app, payment_id) == "pending"
     row = invoice_row(browser, UNPAID)
     assert "paiement en cours" in row and "payée" not in row
-    assert [a[3].split(" :")[0] for a in activity(portal.app)] == ["paiement commencé"]
+    assert activity(portal.app) == []  # still pending: no outcome journaled yet
 
 
 @pytest.mark.parametrize(
@@ -723,3 +712,56 @@ def test_invoices_and_payments_need_a_signed_in_resident(browser: FlaskClient) -
     for path in (f"{CANTEEN}/invoices/{UNPAID}.pdf", "/payments/return?payment_id=pay-1"):
         r = browser.get(path)
         assert r.status_code == 302 and r.headers["Location"].startswith("/auth/login")
+
+
+# -- the words residents read --------------------------------------------------------------
+
+
+def test_the_payment_result_names_the_invoice_by_its_title(browser: FlaskClient) -> None:
+    sign_in(browser, "marie-therese")
+    page = text(come_back(browser, choose_on_payfip(start_paying(browser), "pay")))
+    facts = page.split('<dl class="details">', 1)[1].split("</dl>", 1)[0]
+    assert "Restauration scolaire" in facts
+    assert UNPAID not in page
+
+
+def journal_rows(browser: FlaskClient, lang: str = "fr") -> list[str]:
+    body = text(browser.get(f"/account/activity?lang={lang}"))
+    found = re.findall(r"<tr>(.*?)</tr>", body, re.S)[1:]
+    return [re.sub(r"[ \t\r\n]+", " ", re.sub(r"<[^>]+>", " | ", row)) for row in found]
+
+
+def test_a_refused_payment_is_journaled_once_as_refused_never_as_successful(
+    browser: FlaskClient,
+) -> None:
+    sign_in(browser, "marie-therese")
+    come_back(browser, choose_on_payfip(start_paying(browser), "refuse"))
+    all_rows = journal_rows(browser, "en")
+    payments_rows = [row for row in all_rows if "Payment" in row or "88" in row]
+    assert len(payments_rows) == 1, all_rows
+    assert "Payment refused" in payments_rows[0] and "successful" not in payments_rows[0]
+    assert "€88.35" in payments_rows[0] and UNPAID not in payments_rows[0]
+    # The bank's own words are French: marked so on the English page.
+    body = text(browser.get("/account/activity?lang=en"))
+    assert '<span lang="fr">Paiement refusé par la banque' in body
+
+
+def test_an_abandoned_payment_is_journaled_once_as_abandoned(browser: FlaskClient) -> None:
+    sign_in(browser, "marie-therese")
+    come_back(browser, choose_on_payfip(start_paying(browser), "abandon"))
+    payment_rows = [row for row in journal_rows(browser) if "88,35" in row]
+    assert len(payment_rows) == 1, payment_rows
+    assert "Paiement abandonné" in payment_rows[0] and "réussi" not in payment_rows[0]
+    assert "88,35\u00a0€" in payment_rows[0]
+
+
+def test_the_payment_result_in_english_marks_the_bank_s_french_words(
+    browser: FlaskClient,
+) -> None:
+    sign_in(browser, "marie-therese")
+    start = start_paying(browser)
+    decision = choose_on_payfip(start, "refuse")
+    browser.get("/?lang=en")
+    page = text(come_back(browser, decision))
+    assert "Payment refused" in page
+    assert '<span lang="fr">Paiement refusé par la banque' in page

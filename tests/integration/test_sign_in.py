@@ -61,17 +61,24 @@ def test_resident_signs_in_and_is_greeted_by_name(client: FlaskClient, app: Flas
     assert p["acr_values"] == "eidas1"
     assert re.fullmatch(r"[0-9a-f]{64}", p["state"])
     assert re.fullmatch(r"[0-9a-f]{64}", p["nonce"])
-    assert p["scope"].split() == ["openid", "given_name", "family_name", "birthdate", "email"]
+    assert p["scope"].split() == [
+        "openid",
+        "given_name",
+        "family_name",
+        "preferred_username",
+        "birthdate",
+        "email",
+    ]
     assert p["redirect_uri"] == "http://localhost/auth/franceconnect/callback"
     assert "prompt" not in p
 
     r = client.get(choose_identity(auth, "marie-therese"))
     assert r.status_code == 303 and r.headers["Location"] == "/"
     html = page(client, "/")
-    assert "Bonjour Marie-Thérèse Anne MARTIN" in html
+    # Greeted by her first given name and the name she uses, asked for by default.
+    assert "Bonjour Marie-Thérèse DUBOIS" in html and "Anne" not in html
     [citizen] = citizens(app)
-    # The usage name is not asked for by default (data minimisation): see the next test.
-    assert citizen.family_name == "MARTIN" and citizen.usage_name == ""
+    assert citizen.family_name == "MARTIN" and citizen.usage_name == "DUBOIS"
     assert citizen.birthdate.isoformat() == "1962-08-24"
     assert len(citizen.sub) == 66
 
@@ -87,8 +94,10 @@ def test_every_test_identity_is_greeted_with_their_exact_name(
     try:
         sign_in(client, identity.key)
         html = page(client, "/")
-        expected = f"{identity.given_name} {identity.preferred_username or identity.family_name}"
-        assert f"<h1>Bonjour {expected}</h1>".replace("'", "&#39;") in html
+        first = identity.given_name.split()[0]
+        expected = f"{first} {identity.preferred_username or identity.family_name}"
+        greeting = f'<h1 class="greeting">Bonjour {expected}</h1>'
+        assert greeting.replace("'", "&#39;") in html
         [citizen] = citizens(app)
         assert citizen.family_name == identity.family_name
         assert citizen.usage_name == identity.preferred_username

@@ -219,7 +219,7 @@ def test_a_loan_renewal_answered_too_late_is_settled_on_the_next_visit(
     after = due_dates(fc_sandbox)["mer-l-0417-5"]
     monkeypatch.setattr(actions, "ASK_AGAIN_AFTER_S", 0.0)
     page = text(client.get("/services/bib-merignac"))
-    assert "« Astérix chez les Pictes » est prolongé jusqu'au" in page
+    assert "«\u00a0Astérix chez les Pictes\u00a0» est prolongé jusqu'au" in page
     assert due_dates(fc_sandbox)["mer-l-0417-5"] == after, "renewed once"
     assert [e.outcome for e in journal(quick_app, "renew_loan")] == ["success"]
 
@@ -238,7 +238,7 @@ def test_a_hold_cancelled_with_a_late_answer_is_settled_by_the_same_form(
     finally:
         fc_sandbox.fault("library", "merignac", None)
     again = follow(client, send(client, form))
-    assert "Votre réservation de « Petit Pays » est annulée." in again
+    assert "Votre réservation de «\u00a0Petit Pays\u00a0» est annulée." in again
     assert [e.outcome for e in journal(quick_app, "cancel_hold")] == ["success"]
 
 

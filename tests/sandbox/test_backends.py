@@ -653,9 +653,14 @@ def test_a_booking_shows_up_and_a_past_day_is_refused_on_its_own(client: FlaskCl
         },
     )
     first, second = response.get_json()["results"]
-    assert first == {"date": past.isoformat(), "applied": False, "reason": first["reason"]}
+    assert first == {
+        "date": past.isoformat(),
+        "applied": False,
+        "reason": first["reason"],
+        "reason_code": "too_late",
+    }
     assert "date limite de modification est dépassée" in first["reason"]
-    assert second == {"date": friday["date"], "applied": True, "reason": ""}
+    assert second == {"date": friday["date"], "applied": True, "reason": "", "reason_code": ""}
     month = friday["date"][:7]
     days = client.get(
         FAMILY + f"/children/{child}/reservations", headers=CAN, query_string={"month": month}

@@ -154,7 +154,13 @@ CONTRACT = [
     ("library.yaml", "VerifiedPatron", base.VerifiedAccount, {"external_id": "patron_id"}),
     ("library.yaml", "PatronSummary", base.PatronSummary, {}),
     ("library.yaml", "Loan", base.Loan, {"id": "loan_id"}),
-    ("library.yaml", "RenewalResult", base.RenewalOutcome, {"reason": None}),
+    # A refused renewal is a problem: its reason and code come from there.
+    (
+        "library.yaml",
+        "RenewalResult",
+        base.RenewalOutcome,
+        {"reason": None, "reason_code": None},
+    ),
     ("library.yaml", "Hold", base.Hold, {"id": "hold_id"}),
     ("library.yaml", "Fine", base.Fine, {"id": "fine_id"}),
     ("library.yaml", "Account", base.LibraryAccount, {}),

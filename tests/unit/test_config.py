@@ -23,7 +23,15 @@ def test_development_needs_no_configuration_at_all() -> None:
     settings = load_settings({})
     assert settings.env == "development"
     assert settings.fc_issuer == "http://127.0.0.1:5001/api/v2"
-    assert settings.scopes == ["openid", "given_name", "family_name", "birthdate", "email"]
+    # preferred_username: the usage name residents are greeted by.
+    assert settings.scopes == [
+        "openid",
+        "given_name",
+        "family_name",
+        "preferred_username",
+        "birthdate",
+        "email",
+    ]
     assert settings.database_url.startswith("sqlite:///")
     assert settings.redirect_uri == "http://127.0.0.1:5000/auth/franceconnect/callback"
 

@@ -203,3 +203,42 @@ def test_the_sign_in_page_is_in_english_when_asked(portal: Flask) -> None:
     assert "Sign in with" in body
     assert "What is FranceConnect?" in body
     assert "S'identifier avec" not in body
+
+
+# -- typography ------------------------------------------------------------------------------
+
+#: A plain or narrow space where French wants a non-breaking one: before « : ; ! ? »,
+#: inside « … », in « 10 h 30 ».
+FRENCH_SPACING_MISSING = re.compile(r"[ \u202f][:;!?»]|«[ \u202f]|\d h\b")
+#: French spacing that has no place in English.
+FRENCH_SPACING = re.compile(r"\u00a0[:;!?»]|«\u00a0|[«»]|\d\u00a0h\b")
+
+
+def texts(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def test_french_messages_follow_french_typography() -> None:
+    wrong = [
+        text
+        for message in load(TEMPLATE)
+        if message.id
+        for text in texts(message.id)
+        if FRENCH_SPACING_MISSING.search(text) or "\u2019" in text
+    ]
+    assert not wrong, "French text without non-breaking spaces, or with ’:\n" + "\n".join(
+        f"  {text!r}" for text in wrong
+    )
+
+
+def test_english_translations_carry_no_french_typography() -> None:
+    wrong = [
+        text
+        for message in load(po_path("en"))
+        if message.id
+        for text in texts(message.string)
+        if text and (FRENCH_SPACING.search(text) or "\u2019" in text)
+    ]
+    assert not wrong, "English text with French spacing or ’:\n" + "\n".join(
+        f"  {text!r}" for text in wrong
+    )
