@@ -12,7 +12,14 @@ from werkzeug.wrappers import Response
 
 from portal.auth import bp, fc_client
 from portal.auth.oidc import OIDCError, new_state_or_nonce
-from portal.auth.session import end_session, safe_next, see_other, start_session
+from portal.auth.session import (
+    end_session,
+    resume_after_sign_in,
+    safe_next,
+    same_site_path,
+    see_other,
+    start_session,
+)
 from portal.config import current_settings
 from portal.demo import link_demo_accounts
 from portal.extensions import db, limiter
@@ -145,7 +152,11 @@ def fc_callback() -> Response:
     JournalEntry.record(citizen.id, "sign_in", detail="FranceConnect")
     db.session.commit()
     log.info("citizen %s signed in", citizen.id)
-    return see_other(pending.get("next") or url_for("main.home"))
+    resumed = resume_after_sign_in()
+    asked = pending.get("next")
+    # A POST-only address would end in a 405: only a page that can be opened.
+    target = same_site_path(asked) if isinstance(asked, str) else None
+    return see_other(target or resumed or url_for("main.home"))
 
 
 def upsert_citizen(sub: str, info: dict[str, object]) -> Citizen:

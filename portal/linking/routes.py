@@ -12,17 +12,20 @@ from limits import parse as parse_limit
 from werkzeug.wrappers import Response
 
 from connectors.base import CallContext, ContractBroken, LinkInvalid, Refused, Unavailable
-from portal.auth.session import login_required, see_other
+from portal.auth.session import KEEPABLE_FIELDS, login_required, see_other, take_kept_values
 from portal.config import current_settings
 from portal.crypto import secret_box
 from portal.extensions import db, limiter
 from portal.integrations import registry
 from portal.journeys import journey
 from portal.linking import bp
-from portal.linking.forms import FORMS
+from portal.linking.forms import FORMS, KEEPABLE
 from portal.models import ConnectorSnapshot, JournalEntry, ServiceLink
 
 log = logging.getLogger(__name__)
+
+
+KEEPABLE_FIELDS["linking.link"] = KEEPABLE
 
 
 def _links() -> dict[str, ServiceLink]:
@@ -105,6 +108,8 @@ def link(slug: str) -> str | Response | tuple[str, int]:
     form = _make_form(category, connector, request.form if request.method == "POST" else None)
     if request.method == "GET" and hasattr(form, "birthdate") and g.citizen.birthdate:
         form.birthdate.data = g.citizen.birthdate  # from FranceConnect: less to type
+    if request.method == "GET":
+        _restore_typed_values(form)
     error = ""
     blocked = _blocked_until()
     if request.method == "POST" and blocked is not None:
@@ -120,6 +125,18 @@ def link(slug: str) -> str | Response | tuple[str, int]:
             return see_other(url_for("services.service", slug=slug))
     status = 422 if request.method == "POST" else 200
     return _render(form, instance, category, error, existing), status
+
+
+def _restore_typed_values(form) -> None:
+    """What the resident typed before their session ended or the token was refused."""
+    for name, value in take_kept_values().items():
+        field = getattr(form, name, None)
+        if field is None:
+            continue
+        if name == "proof" and value not in getattr(form, "proof_kinds", ()):
+            continue
+        field.data = value
+        field.raw_data = [value]
 
 
 def _render(form, instance, category: str, error: str, existing) -> str:
