@@ -14,10 +14,14 @@ from portal.auth import bp, fc_client
 from portal.auth.oidc import OIDCError, new_state_or_nonce
 from portal.auth.session import (
     end_session,
+    hour_label,
+    login_required,
+    page_to_return_to,
     resume_after_sign_in,
     safe_next,
     same_site_path,
     see_other,
+    session_ends_at,
     start_session,
 )
 from portal.config import current_settings
@@ -219,6 +223,26 @@ def end_franceconnect_session(id_token: str) -> Response:
         session["fc_logout_incomplete"] = True
         return see_other(url_for("auth.logged_out"))
     return see_other(url)
+
+
+@bp.post("/session/extend")
+@login_required
+@journey("auth", "stay-signed-in")
+def stay_signed_in() -> str | Response:
+    """The resident asks for more time (WCAG 2.2.1): the session counts as used now."""
+    auth = g.auth_session
+    auth.last_seen_at = utcnow()
+    db.session.commit()
+    if request.headers.get("HX-Request"):
+        return render_template("_partials/_session_timer.html")
+    flash(
+        _(
+            "Vous restez connecté(e). Votre session se termine à %(time)s faute d'activité.",
+            time=hour_label(session_ends_at(auth)),
+        ),
+        "success",
+    )
+    return see_other(page_to_return_to())
 
 
 @bp.get("/franceconnect/logged-out")

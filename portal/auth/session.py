@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -259,12 +260,40 @@ def signed_out_response(*, keep_values: bool = True) -> Response:
     return redirect(login, code=303 if lost_action else 302)
 
 
+def session_ends_at(auth: AuthSession) -> datetime:
+    """When the session ends if nothing more is done: idle or absolute timeout, whichever
+    comes first. ``last_seen_at`` is written at most once a minute, so this may be up to a
+    minute early, never late."""
+    settings = current_settings()
+    idle_end = auth.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+    absolute_end = auth.created_at + timedelta(hours=settings.session_absolute_hours)
+    return min(idle_end, absolute_end)
+
+
+def hour_label(moment: datetime) -> str:
+    """« 10 h 30 » in French, 10:30 in English, in the territory's time zone."""
+    local = to_user_timezone(moment)
+    if str(get_locale()) == "fr":
+        return f"{local.hour}\u00a0h\u00a0{local.minute:02d}"
+    return format_time(local, "HH:mm")
+
+
+def session_timer() -> dict[str, object] | None:
+    """What the page says about the end of the session (WCAG 2.2.1), None when signed out."""
+    auth = g.get("auth_session")
+    if auth is None:
+        return None
+    ends = session_ends_at(auth)
+    remaining = max(0, int((ends - utcnow()).total_seconds()))
+    return {"label": hour_label(ends), "remaining_s": remaining}
+
+
 def init_sessions(app: Flask) -> None:
     app.before_request(load_current_citizen)
 
     @app.context_processor
     def citizen_context() -> dict[str, object]:
-        return {"citizen": g.get("citizen")}
+        return {"citizen": g.get("citizen"), "session_timer": session_timer}
 
 
 def see_other(location: str) -> Response:

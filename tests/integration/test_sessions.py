@@ -244,3 +244,76 @@ def test_a_form_posted_from_another_site_leaves_nothing_in_ours(
     assert r.status_code == 303
     assert sign_in_from(services_client, r.headers["Location"], "eloise") == "/"
     assert "99999999" not in services_client.get("/link/bib-merignac").get_data(as_text=True)
+
+
+# -- the session's end, said and extended (WCAG 2.2.1) ------------------------------------
+
+ENDS_RE = re.compile(
+    r"Votre session se termine à (\d{1,2})\u00a0h\u00a0(\d{2}) faute d(?:'|&#39;)activité"
+)
+
+
+def test_every_page_says_when_the_session_ends_and_offers_to_stay(
+    client: FlaskClient, app: Flask
+) -> None:
+    sign_in(client)
+    with app.app_context():
+        [auth] = db.session.execute(db.select(AuthSession)).scalars()
+        auth.last_seen_at = auth.last_seen_at.replace(hour=8, minute=0, second=30)
+        auth.created_at = auth.last_seen_at
+        db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    # 08:00 UTC is 9 h 00 in Paris in winter; 30 minutes later.
+    match = ENDS_RE.search(html)
+    assert match, html
+    assert match.groups() in {("9", "30"), ("10", "30")}
+    assert 'action="/auth/session/extend"' in html and "Rester connecté(e)" in html
+    assert 'role="alert" hidden' in html  # the warning, for the script to show in time
+    english = client.get("/?lang=en").get_data(as_text=True)
+    assert re.search(r"Your session ends at \d{2}:\d{2} if you do nothing", english)
+
+
+def test_staying_signed_in_extends_the_session(client: FlaskClient, app: Flask) -> None:
+    sign_in(client)
+    with app.app_context():
+        [auth] = db.session.execute(db.select(AuthSession)).scalars()
+        auth.last_seen_at = utcnow() - timedelta(minutes=29)
+        db.session.commit()
+    csrf = token(client, "/")
+    r = client.post(
+        "/auth/session/extend",
+        data={"csrf_token": csrf},
+        headers={"Referer": "http://localhost/donnees-personnelles"},
+    )
+    assert r.status_code == 303 and r.headers["Location"] == "/donnees-personnelles"
+    with app.app_context():
+        [auth] = db.session.execute(db.select(AuthSession)).scalars()
+        assert utcnow() - auth.last_seen_at < timedelta(seconds=30)
+    page = client.get("/donnees-personnelles").get_data(as_text=True)
+    assert "Vous restez connecté(e)" in page
+    with app.app_context():  # two minutes past the old end: still signed in
+        [auth] = db.session.execute(db.select(AuthSession)).scalars()
+        auth.last_seen_at = utcnow() - timedelta(minutes=3)
+        db.session.commit()
+    assert client.get("/").status_code == 200
+
+
+def test_staying_signed_in_with_htmx_answers_the_new_time_only(
+    client: FlaskClient, app: Flask
+) -> None:
+    sign_in(client)
+    csrf = token(client, "/")
+    r = client.post(
+        "/auth/session/extend", data={"csrf_token": csrf}, headers=htmx("http://localhost/")
+    )
+    assert r.status_code == 200
+    body = r.get_data(as_text=True)
+    assert body.lstrip().startswith('<div id="session-area"') and ENDS_RE.search(body)
+    assert 'data-remaining-s="1' in body  # about 1800 s
+
+
+def test_staying_signed_in_needs_the_form_token(client: FlaskClient) -> None:
+    sign_in(client)
+    r = client.post("/auth/session/extend", headers={"Referer": "http://localhost/"})
+    assert r.status_code == 400
+    assert "Vous restez connecté(e)" not in client.get("/").get_data(as_text=True)
