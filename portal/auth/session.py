@@ -254,8 +254,11 @@ def signed_out_response(*, keep_values: bool = True) -> Response:
         remember_for_after_sign_in(target, lost_action=lost_action, keep_values=keep_values)
     login = url_for("auth.login", next=target)
     if request.headers.get("HX-Request"):
-        response = Response(status=401)
+        # 200, not 401: the browser would log a failed request, and htmx follows
+        # HX-Redirect whatever the status. Nothing is swapped in the old page.
+        response = Response(status=200)
         response.headers["HX-Redirect"] = login
+        response.headers["Cache-Control"] = "no-store"
         return response
     return redirect(login, code=303 if lost_action else 302)
 
