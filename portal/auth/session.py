@@ -241,6 +241,12 @@ def keep_form_values(values: dict[str, str]) -> None:
         session[RESUME_KEY] = {"form": {"path": request.path, "values": values}}
 
 
+def _expiry_already_told() -> bool:
+    """An earlier request (a card loading, say) found the session expired and said so."""
+    expired = _("Votre session a expiré. Veuillez vous reconnecter.")
+    return any(message == expired for _kind, message in session.get("_flashes", []))
+
+
 def signed_out_response(*, keep_values: bool = True) -> Response:
     """The answer to a request that needs a session and has none (expired, or ended in
     another tab). htmx gets no page to inject: it is told to send the browser to the
@@ -249,7 +255,7 @@ def signed_out_response(*, keep_values: bool = True) -> Response:
     target = page_to_return_to()
     lost_action = request.method not in ("GET", "HEAD")
     if lost_action or request.headers.get("HX-Request"):
-        if not g.get("session_expired"):
+        if not g.get("session_expired") and not _expiry_already_told():
             flash(_("Vous n'êtes plus connecté(e). Veuillez vous reconnecter."), "info")
         remember_for_after_sign_in(target, lost_action=lost_action, keep_values=keep_values)
     login = url_for("auth.login", next=target)
