@@ -12,7 +12,18 @@ from werkzeug.wrappers import Response
 
 from portal.auth import bp, fc_client
 from portal.auth.oidc import OIDCError, new_state_or_nonce
-from portal.auth.session import end_session, safe_next, see_other, start_session
+from portal.auth.session import (
+    end_session,
+    hour_label,
+    login_required,
+    page_to_return_to,
+    resume_after_sign_in,
+    safe_next,
+    same_site_path,
+    see_other,
+    session_ends_at,
+    start_session,
+)
 from portal.config import current_settings
 from portal.demo import link_demo_accounts
 from portal.errors import render_error
@@ -158,7 +169,11 @@ def fc_callback() -> Response | tuple[str, int]:
     JournalEntry.record(citizen.id, "sign_in")
     db.session.commit()
     log.info("citizen %s signed in", citizen.id)
-    return see_other(pending.get("next") or url_for("main.home"))
+    resumed = resume_after_sign_in()
+    asked = pending.get("next")
+    # A POST-only address would end in a 405: only a page that can be opened.
+    target = same_site_path(asked) if isinstance(asked, str) else None
+    return see_other(target or resumed or url_for("main.home"))
 
 
 def upsert_citizen(sub: str, info: dict[str, object]) -> Citizen:
@@ -221,6 +236,26 @@ def end_franceconnect_session(id_token: str) -> Response:
         session["fc_logout_incomplete"] = True
         return see_other(url_for("auth.logged_out"))
     return see_other(url)
+
+
+@bp.post("/session/extend")
+@login_required
+@journey("auth", "stay-signed-in")
+def stay_signed_in() -> str | Response:
+    """The resident asks for more time (WCAG 2.2.1): the session counts as used now."""
+    auth = g.auth_session
+    auth.last_seen_at = utcnow()
+    db.session.commit()
+    if request.headers.get("HX-Request"):
+        return render_template("_partials/_session_timer.html")
+    flash(
+        _(
+            "Vous restez connecté(e). Votre session se termine à %(time)s faute d'activité.",
+            time=hour_label(session_ends_at(auth)),
+        ),
+        "success",
+    )
+    return see_other(page_to_return_to())
 
 
 @bp.get("/franceconnect/logged-out")

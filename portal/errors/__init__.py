@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, render_template
+from flask import Blueprint, g, render_template, request
 from flask.globals import request_ctx as _request_ctx
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
 
+from portal.auth.session import (
+    KEEPABLE_FIELDS,
+    keep_form_values,
+    kept_form_values,
+    load_current_citizen,
+    page_to_return_to,
+    same_site_path,
+    signed_out_response,
+)
 from portal.extensions import db
 from portal.hardening import PLAIN_400
 from portal.htmx import is_partial
@@ -83,14 +93,32 @@ def render_error(code: int, message: str | None = None) -> tuple[str, int]:
 
 
 @bp.app_errorhandler(CSRFError)
-def csrf_error(exc: CSRFError) -> tuple[str, int]:
-    return render_error(
-        400,
-        _(
-            "Le formulaire a expiré ou a été envoyé depuis une autre page. Rien n'a été "
-            "enregistré. Revenez à la page précédente, rechargez-la et réessayez."
-        ),
+def csrf_error(exc: CSRFError) -> tuple[str, int] | Response:
+    """A refused form token never leaves a blank screen. No session any more (signed
+    out in another tab): the same as an expired session. Otherwise htmx gets the message
+    in the page's alert region (htmx swaps no 4xx answer), a plain form an error page
+    with a link back to its page, where the non-secret values typed come back."""
+    if "citizen" not in g:  # the token is checked before the session is loaded
+        load_current_citizen()
+    if g.get("citizen") is None:
+        # Values from a form another site posted must not come back in ours.
+        return signed_out_response(keep_values=same_site_path(request.referrer) is not None)
+    message = _(
+        "Le formulaire a expiré ou a été envoyé depuis une autre page. Rien n'a été "
+        "enregistré. Rechargez la page et réessayez."
     )
+    back = page_to_return_to()
+    if request.headers.get("HX-Request"):
+        html = render_template("errors/_csrf.html", message=message, back=back)
+        response = Response(html, status=200, mimetype="text/html")
+        response.headers["HX-Retarget"] = "#page-alert"
+        response.headers["HX-Reswap"] = "innerHTML show:top"
+        return response
+    if request.endpoint in KEEPABLE_FIELDS and same_site_path(request.path) == back:
+        keep_form_values(kept_form_values())
+    title, _text = _messages(400)
+    html = render_template("errors/error.html", code=400, title=title, message=message, back=back)
+    return html, 400
 
 
 @bp.app_errorhandler(RateLimitExceeded)

@@ -174,4 +174,8 @@ class HousingLinkForm(FlaskForm):
     )
 
 
+#: What may come back after a lost session or a refused token: the account's number and
+#: the kind of proof chosen, never the proof itself (PIN, invoice code, birth date).
+KEEPABLE = ("card_number", "proof", "family_number", "number")
+
 FORMS = {"library": LibraryLinkForm, "canteen": CanteenLinkForm, "housing": HousingLinkForm}

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from connectors.base import CallContext, ContractBroken, LinkInvalid, Refused, Unavailable
-from portal.auth.session import login_required, see_other
+from portal.auth.session import KEEPABLE_FIELDS, login_required, see_other, take_kept_values
 from portal.config import current_settings
 from portal.crypto import secret_box
 from portal.extensions import db
@@ -19,7 +19,7 @@ from portal.integrations import registry
 from portal.journeys import journey
 from portal.linking import bp
 from portal.linking.attempts import Attempts, Blocked, target_key
-from portal.linking.forms import FORMS
+from portal.linking.forms import FORMS, KEEPABLE
 from portal.models import ConnectorSnapshot, JournalEntry, ServiceLink
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 #: Refusals that say the proof does not match, the number is unknown or the account is
 #: locked: shown with the same words.
 UNMATCHED_CODES = {"invalid_proof", "not_found", "card_locked", "account_locked"}
+
+
+KEEPABLE_FIELDS["linking.link"] = KEEPABLE
 
 
 def _links() -> dict[str, ServiceLink]:
@@ -136,6 +139,8 @@ def link(slug: str) -> str | Response | tuple[str, int]:
     form = _make_form(category, connector, request.form if request.method == "POST" else None)
     if request.method == "GET" and hasattr(form, "birthdate") and g.citizen.birthdate:
         form.birthdate.data = g.citizen.birthdate  # from FranceConnect: less to type
+    if request.method == "GET":
+        _restore_typed_values(form)
     # Blocked for this resident or this address: said before anything is typed.
     blocked = _attempts().blocked()
     if blocked is not None:
@@ -161,6 +166,18 @@ def link(slug: str) -> str | Response | tuple[str, int]:
     _save_link(existing, slug, outcome, _typed_number(category, form))
     flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
     return see_other(url_for("services.service", slug=slug))
+
+
+def _restore_typed_values(form) -> None:
+    """What the resident typed before their session ended or the token was refused."""
+    for name, value in take_kept_values().items():
+        field = getattr(form, name, None)
+        if field is None:
+            continue
+        if name == "proof" and value not in getattr(form, "proof_kinds", ()):
+            continue
+        field.data = value
+        field.raw_data = [value]
 
 
 def _render(form, instance, category: str, error: str, existing, blocked=None) -> str:

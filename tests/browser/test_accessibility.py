@@ -4,6 +4,8 @@ style (Content Security Policy) would show up there."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -16,6 +18,7 @@ from tests.browser.support import (
     assert_no_axe_violations,
     focus_is_visible,
     keyboard_stops,
+    sign_in_by_clicking,
 )
 
 pytestmark = pytest.mark.browser
@@ -45,3 +48,57 @@ def test_each_keyboard_stop_shows_where_the_focus_is(page: Page, target: PortalP
     assert stops, f"nothing on {page.url} takes the keyboard focus"
     invisible = [s for s in stops if not focus_is_visible(s)]
     assert not invisible, f"focus is invisible on {page.url}: {invisible}"
+
+
+# -- page states around the session's end ------------------------------------------------------
+
+
+def _session_ends_soon(portal: LivePortal) -> None:
+    from datetime import timedelta
+
+    from portal.extensions import db
+    from portal.models import AuthSession
+    from portal.models._types import utcnow
+
+    with portal.app.app_context():
+        for auth in db.session.execute(db.select(AuthSession)).scalars():
+            auth.created_at = utcnow() - timedelta(hours=12) + timedelta(seconds=90)
+        db.session.commit()
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("state", ["session-warning", "form-token-refused", "session-expired"])
+def test_each_session_state_passes_axe_in_each_language(
+    page: Page, portal: LivePortal, console: ConsoleWatch, state: str, lang: str
+) -> None:
+    sign_in_by_clicking(page)
+    if state == "session-warning":
+        _session_ends_soon(portal)
+        page.goto(f"/?lang={lang}")
+        expect(page.locator("#session-warning")).to_be_visible()
+    elif state == "form-token-refused":
+        page.goto(f"/accessibilite?lang={lang}")
+        page.evaluate(
+            "() => document.querySelectorAll('input[name=csrf_token]')"
+            ".forEach((i) => { i.value = 'stale'; })"
+        )
+        page.locator(".session-form button").click()
+        # htmx sent it: the message shows in the page's alert region
+        expect(page.locator("#page-alert [role=alert]")).to_be_visible()
+    else:
+        page.goto(f"/accessibilite?lang={lang}")
+        _session_ends_soon(portal)
+        from datetime import timedelta
+
+        from portal.extensions import db
+        from portal.models import AuthSession
+
+        with portal.app.app_context():
+            for auth in db.session.execute(db.select(AuthSession)).scalars():
+                auth.created_at = auth.created_at - timedelta(minutes=5)
+            db.session.commit()
+        page.locator(".session-form button").click()
+        page.wait_for_url(re.compile(r"/auth/login\?next=/accessibilite"))
+        expect(page.locator(".flashes .notice")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    assert_no_axe_violations(page)
