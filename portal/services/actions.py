@@ -744,6 +744,7 @@ def save_meals(slug: str) -> Answer:
         )
     lines: list[tuple[str, str]] = []
     applied = asked = 0
+    statuses = set()
     for child_id, child_changes in changes.items():
         child = children.get(child_id)
         name = child.first_name if child is not None else ""
@@ -769,10 +770,13 @@ def save_meals(slug: str) -> Answer:
             return _answer(_relink(svc), fragment, back)
         if outcome.status == "invalid":
             return _answer(_invalid(), fragment, back)
+        statuses.add(outcome.status)
         done, child_lines = _meal_lines(outcome, name)
         applied += done
         asked += len(child_changes)
         lines.extend(child_lines)
+    if statuses == {"failed"}:
+        return _answer(_failed(), fragment, back)
     text = ngettext(
         "%(num)d modification enregistrée.", "%(num)d modifications enregistrées.", applied
     )
