@@ -137,7 +137,7 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
         return _unavailable(
             service,
             _(
-                "Le service de restauration scolaire est temporairement indisponible : rien "
+                "Le service de restauration scolaire est temporairement indisponible : rien "
                 "n'a été fait et aucune somme n'a été prélevée. Réessayez dans quelques minutes."
             ),
         )

@@ -151,7 +151,7 @@ def _failed() -> Message:
 def _stale_refusal() -> Message:
     return Message(
         _(
-            "Ce service est temporairement indisponible : rien n'a été fait. Vous pourrez "
+            "Ce service est temporairement indisponible : rien n'a été fait. Vous pourrez "
             "de nouveau agir quand il répondra."
         ),
         "error",
@@ -638,7 +638,7 @@ def _meals_summary(name: str, changes: list[MealChange], outcomes: Sequence[Any]
 def _meal_lines(outcome: WriteOutcome, name: str) -> tuple[int, list[tuple[str, str]]]:
     """What one child's save came to: the changes applied, and a line for each."""
     if outcome.status == "refused":
-        lines = [(_("%(name)s : aucune modification n'a été enregistrée.", name=name), "error")]
+        lines = [(_("%(name)s : aucune modification n'a été enregistrée.", name=name), "error")]
         lines += [
             (_("%(name)s, %(reason)s", name=name, reason=line), "error")
             for line in outcome.reason.split("\n")
@@ -646,10 +646,10 @@ def _meal_lines(outcome: WriteOutcome, name: str) -> tuple[int, list[tuple[str, 
         ]
         return 0, lines
     if outcome.status == "failed":
-        text = _("%(name)s : le service n'a pas répondu, rien n'a été fait.", name=name)
+        text = _("%(name)s : le service n'a pas répondu, rien n'a été fait.", name=name)
         return 0, [(text, "error")]
     if outcome.status == "in_progress":
-        text = _("%(name)s : modification déjà en cours de traitement.", name=name)
+        text = _("%(name)s : modification déjà en cours de traitement.", name=name)
         return 0, [(text, "info")]
     lines_: list[tuple[str, str]] = []
     applied = 0
@@ -659,16 +659,16 @@ def _meal_lines(outcome: WriteOutcome, name: str) -> tuple[int, list[tuple[str, 
         if item.get("applied"):
             applied += 1
             text = (
-                _("%(name)s, %(day)s : repas réservé.", name=name, day=label)
+                _("%(name)s, %(day)s : repas réservé.", name=name, day=label)
                 if item.get("book")
-                else _("%(name)s, %(day)s : repas annulé.", name=name, day=label)
+                else _("%(name)s, %(day)s : repas annulé.", name=name, day=label)
             )
             lines_.append((text, "success"))
         else:
             lines_.append(
                 (
                     _(
-                        "%(name)s, %(day)s : non modifié. %(reason)s",
+                        "%(name)s, %(day)s : non modifié. %(reason)s",
                         name=name,
                         day=label,
                         reason=item.get("reason", ""),
@@ -782,7 +782,7 @@ def save_meals(slug: str) -> Answer:
     )
     if applied < asked:
         text += " " + _(
-            "Ce qui n'a pas été enregistré est indiqué ci-dessous ; les repas affichés sont "
+            "Ce qui n'a pas été enregistré est indiqué ci-dessous ; les repas affichés sont "
             "ceux que le service a enregistrés."
         )
     kind = "success" if applied == asked else ("error" if applied == 0 else "info")

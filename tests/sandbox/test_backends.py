@@ -1228,6 +1228,7 @@ def test_a_month_lists_every_calendar_day(client: FlaskClient) -> None:
     assert wednesday == {
         "date": "2028-02-02",
         "booked": False,
+        "served": False,
         "bookable": False,
         "changeable_until": None,
         "note": "Pas de restauration scolaire le mercredi.",
