@@ -263,6 +263,9 @@ class MealDay:
     #: Until when this day can still be booked or cancelled; None if it cannot change.
     changeable_until: datetime | None
     note: str = ""
+    #: Whether the canteen serves a meal that day at all (False on weekends, Wednesdays,
+    #: holidays): a month view lists only the days with service.
+    served: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,8 @@ class Sandbox:
 
     def fault(self, kind: str, tenant: str, mode: str | None = None, **options: object) -> None:
         """Make one sandbox back-end misbehave (``hang``, ``reset``, ``error500``,
-        ``rate_limit``, ``malformed``, ``wrong_schema``; ``latency_ms`` adds delay)."""
+        ``rate_limit``, ``malformed``, ``wrong_schema``; ``latency_ms`` adds delay;
+        ``writes_only=True`` leaves reads working)."""
         r = self.http.post(
             f"{self.url}/_admin/faults/{kind}/{tenant}", json={"mode": mode, **options}
         )

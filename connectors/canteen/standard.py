@@ -77,6 +77,8 @@ def parse_days(body: Any) -> tuple[MealDay, ...]:
             bookable=as_bool(d["bookable"]),
             changeable_until=as_optional_datetime(d.get("changeable_until")),
             note=str(d.get("note") or ""),
+            # Optional in v1: a back-end that does not say is taken to serve every day.
+            served=as_bool(d.get("served", True)),
         )
         for d in body["days"]
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +35,9 @@ from portal.services.actions import dom_id
 from portal.services.reading import Reader, Service, combine, linked_services, read_concurrently
 
 log = logging.getLogger(__name__)
+
+#: What the resident does through the portal, not at the service's counter.
+WRITE_KINDS = frozenset({"meal_deadline", "invoice", "housing_closes"})
 
 PARIS = ZoneInfo("Europe/Paris")
 #: Same date: what must be done first comes first.
@@ -70,6 +73,9 @@ class TodoItem:
     overdue: bool = False
     #: The exact deadline when there is one (canteen bookings close at a given hour).
     deadline: datetime | None = None
+    #: Done through the portal (a booking, a payment, a renewal), which is impossible
+    #: while the service is unavailable (``Panel.writable``): then said, not offered.
+    unavailable: bool = False
 
     @property
     def path(self) -> str:
@@ -204,7 +210,13 @@ def read_todo(citizen_id: int, deadline_s: float) -> TodoList:
             ServiceState(svc.slug, svc.instance.title, panel.state, panel.fetched_at)
         )
         if panel.has_data:
-            todo.items.extend(items_for(svc, panel.data, today))
+            items = items_for(svc, panel.data, today)
+            if not panel.writable:
+                items = [
+                    replace(item, unavailable=True) if item.kind in WRITE_KINDS else item
+                    for item in items
+                ]
+            todo.items.extend(items)
     todo.items.sort(
         key=lambda i: (
             i.on,

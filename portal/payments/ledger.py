@@ -39,7 +39,7 @@ from portal.integrations import registry
 from portal.models import JournalEntry, Payment, ServiceLink, WriteRecord
 from portal.models._types import utcnow
 from portal.models.write import OPEN_PAYMENT_STATES
-from portal.services.reading import Service, read_panel
+from portal.services.reading import Panel, Service, read_panel
 from portal.writes import Status, WriteOutcome, perform
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def invoice_settled(payment: Payment) -> bool:
     if other is not None:
         return True
     service = payer_service(payment)
-    invoices = _invoices(service) if service is not None else None
+    invoices = _invoices(service).data if service is not None else None
     return any(i.id == payment.invoice_id and i.paid for i in invoices or ())
 
 
@@ -253,7 +253,7 @@ class Start:
     """What came of a click on "Payer": ``done`` with the payment to go to, one of
     ``perform``'s other answers, or an invoice this family does not have."""
 
-    status: Status | Literal["unknown_invoice"]
+    status: Status | Literal["unknown_invoice", "unavailable"]
     payment_id: str = ""
     reason: str = ""
 
@@ -265,7 +265,11 @@ def start(service: Service, invoice_id: str, key: str | None) -> Start:
     called, and the database's partial unique index refuses a second open payment of the
     invoice. The request that loses waits for the winner's payment and is sent to it.
     """
-    invoices = _invoices(service)
+    panel = _invoices(service)
+    invoices = panel.data
+    if invoices is not None and not panel.writable and not _answered(key):
+        # Only the last known list: the service is unavailable, nothing is started.
+        return Start("unavailable")
     amount_cents, label = 0, ""
     if invoices is not None:
         invoice = next((i for i in invoices if i.id == invoice_id), None)
@@ -388,14 +392,25 @@ def _abandon_start(payment_pk: int) -> None:
     db.session.commit()
 
 
-def _invoices(service: Service) -> Sequence[Invoice] | None:
-    """The family's invoices (the last known copy will do), or None if unknown."""
+def _answered(key: str | None) -> bool:
+    """Whether this form was already answered (its answer is then given again)."""
+    if not key:
+        return False
+    record = db.session.execute(
+        db.select(WriteRecord).filter_by(key=key, action=ACTION)
+    ).scalar_one_or_none()
+    return record is not None and record.state == "done"
+
+
+def _invoices(service: Service) -> Panel[Sequence[Invoice]]:
+    """The family's invoices, as a panel: its data is None if unknown, and a stale copy
+    (the service unavailable) is not writable."""
 
     def read(conn: Any, ctx: CallContext, ref: LinkRef) -> tuple[Any, datetime, bool]:
         result = conn.invoices(ctx, ref)
         return result.data, result.fetched_at, result.stale
 
-    return read_panel(service, read, current_settings().page_deadline_s).data
+    return read_panel(service, read, current_settings().page_deadline_s)
 
 
 # -- confirmation --------------------------------------------------------------------------

@@ -140,6 +140,14 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
     outcome = ledger.start(service, invoice_id, request.form.get("idem"))
     if outcome.status == "unknown_invoice":
         abort(404)
+    if outcome.status == "unavailable":
+        return _unavailable(
+            service,
+            _(
+                "Le service de restauration scolaire est temporairement indisponible : rien "
+                "n'a été fait et aucune somme n'a été prélevée. Réessayez dans quelques minutes."
+            ),
+        )
     if outcome.status == "done":
         return see_other(url_for("payments.go", payment_id=outcome.payment_id))
     if outcome.status == "refused":

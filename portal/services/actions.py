@@ -49,12 +49,10 @@ from portal.models._types import utcnow
 from portal.refusals import plain_reason, reason_text, with_reason
 from portal.services import bp
 from portal.services.reading import (
-    ChildMonth,
     LibraryView,
     Panel,
     Service,
     canteen_reader,
-    combine,
     housing_page,
     own_service,
     read_panel,
@@ -64,13 +62,16 @@ from portal.writes import KEY_RE, WriteOutcome, new_key, perform, stored_request
 #: More loans than any card holds, or days than a month has: the form was not ours.
 MAX_ITEMS = 100
 MAX_DAYS = 62
+#: More children than a family account holds: the form was not ours.
+MAX_CHILDREN = 12
 #: Ids longer than this are no back-end's: answered 404 before any call.
 MAX_ID_LENGTH = 128
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-SHOWN_DAY_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}):([01])$")
 #: An unknown write is asked again on a page visit only if its last try is this old:
 #: the page a plain form post lands on right after it does not wait on it twice.
 ASK_AGAIN_AFTER_S = 2.0
+#: A day of the family's form as it was shown: ``<child id>:YYYY-MM-DD:0|1``.
+FAMILY_DAY_RE = re.compile(r"^([^:]{1,128}):(\d{4}-\d{2}-\d{2}):([01])$")
 
 Answer = str | Response | tuple[str, int]
 
@@ -155,6 +156,16 @@ class Message:
 def _failed() -> Message:
     return Message(
         _("Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."), "error"
+    )
+
+
+def _stale_refusal() -> Message:
+    return Message(
+        _(
+            "Ce service est temporairement indisponible : rien n'a été fait. Vous pourrez "
+            "de nouveau agir quand il répondra."
+        ),
+        "error",
     )
 
 
@@ -346,6 +357,9 @@ def _owned(
         item = next((i for i in items if i.id == item_id), None)
         if item is None and not settled:
             abort(404)
+        if not panel.writable and not settled:
+            # Only a stale copy: the item may have changed since; nothing is tried.
+            return item, _stale_refusal()
         return item, None
     if settled:
         return None, None
@@ -526,6 +540,12 @@ def renew_all(slug: str) -> Answer:
     if not ids:
         return _answer(Message(_("Aucun prêt ne peut être prolongé."), "info"), fragment, back)
     loans = read_panel(svc, _read_loans, budget.left())
+    if (
+        loans.has_data
+        and not loans.writable
+        and not all(_settled(_derived_key(key, loan_id), "renew_loan") for loan_id in ids)
+    ):
+        return _answer(_stale_refusal(), fragment, back)
     mine = {loan.id: loan for loan in loans.data.loans} if loans.has_data else {}
     lines: list[tuple[str, str]] = []
     renewed = 0
@@ -667,23 +687,6 @@ def parse_month(value: str | None, today: date | None = None) -> date:
     return today.replace(day=1)
 
 
-def parse_shown_days(values: Sequence[str]) -> dict[date, bool] | None:
-    """The days the form showed with their state then (``YYYY-MM-DD:1`` = booked), or
-    None if the form was not one of ours."""
-    if len(values) > MAX_DAYS:
-        return None
-    shown: dict[date, bool] = {}
-    for value in values:
-        match = SHOWN_DAY_RE.match(value)
-        if not match:
-            return None
-        try:
-            shown[date.fromisoformat(match.group(1))] = match.group(2) == "1"
-        except ValueError:
-            return None
-    return shown
-
-
 def _meals_url(svc: Service, month: date) -> str:
     if month == date.today().replace(day=1):
         return url_for("services.service", slug=svc.slug)
@@ -703,34 +706,16 @@ def meals(slug: str) -> str:
     return render_template("services/canteen.html", service=svc, panel=panel)
 
 
-def _child_reader(child_id: str, known: Any, month: date) -> Any:
-    def read(conn: Any, ctx: CallContext, ref: LinkRef) -> tuple[ChildMonth, datetime, bool]:
-        child = known
-        results = []
-        if child is None:
-            family = conn.family(ctx, ref)
-            results.append(family)
-            child = next((c for c in family.data.children if c.id == child_id), None)
-            if child is None:
-                raise Refused(_("Cet enfant n'apparaît plus sur le compte famille."), "not_found")
-        days = conn.reservations(ctx, ref, child_id, month)
-        results.append(days)
-        return ChildMonth(child, days.data), *combine(*results)
+def _meals_fragment(svc: Service, month: date, budget: Budget) -> Callable[[Message], str]:
+    """The whole family's month, re-read from the back-end after a save: what it shows is
+    what the back-end holds, never what the form asked for."""
 
-    return read
-
-
-def _child_fragment(
-    svc: Service, child_id: str, child: Any, month: date, budget: Budget
-) -> Callable[[Message], str]:
     def render(message: Message) -> str:
-        panel = read_panel(svc, _child_reader(child_id, child, month), budget.left())
+        panel = read_panel(svc, canteen_reader(month), budget.left())
         return render_template(
-            "services/_canteen_child.html",
+            "services/_canteen_meals.html",
             service=svc,
             panel=panel,
-            cm=panel.data,
-            child_id=child_id,
             month_start=month,
             message=message,
             fragment=True,
@@ -742,7 +727,7 @@ def _child_fragment(
 def _change_meals(
     svc: Service, ctx: CallContext, child_id: str, changes: list[MealChange], key: str
 ) -> Sequence[MealChangeOutcome]:
-    """One call for every change; if none applied, the whole form was refused."""
+    """One call for every change of one child; if none applied, the whole lot was refused."""
     outcomes = svc.connector.change_reservations(
         ctx, svc.ref, child_id, changes, idempotency_key=key
     )
@@ -774,6 +759,7 @@ def _meals_summary(changes: list[MealChange], outcomes: Sequence[Any]) -> dict[s
 
 
 def _meals_message(outcome: WriteOutcome, svc: Service, name: str = "") -> Message:
+    """One child's save said on its own: a change of meals asked again."""
     if outcome.status == "unknown":
         return _not_known_yet(
             svc,
@@ -785,9 +771,37 @@ def _meals_message(outcome: WriteOutcome, svc: Service, name: str = "") -> Messa
             if name
             else _("Nous ne savons pas encore si vos changements de repas ont été enregistrés."),
         )
+    applied, lines = _meal_lines(outcome, name)
+    text = ngettext(
+        "%(num)d modification enregistrée.", "%(num)d modifications enregistrées.", applied
+    )
+    kinds = {kind for _line, kind in lines}
+    kind = "success" if kinds <= {"success"} else ("error" if not applied else "info")
+    return Message(text, kind, tuple(lines))
+
+
+def _meal_lines(outcome: WriteOutcome, name: str) -> tuple[int, list[tuple[str, str]]]:
+    """What one child's save came to: the changes applied, and a line for each."""
+    if outcome.status == "unknown":
+        text = _(
+            "%(name)s : nous ne savons pas encore si les changements ont été enregistrés.",
+            name=name,
+        )
+        return 0, [(text, "info")]
     if outcome.status == "refused":
-        lines = tuple((line, "error") for line in outcome.reason.split("\n") if line)
-        return Message(_("Aucune modification n'a été enregistrée."), "error", lines)
+        lines = [(_("%(name)s : aucune modification n'a été enregistrée.", name=name), "error")]
+        lines += [
+            (_("%(name)s, %(reason)s", name=name, reason=line), "error")
+            for line in outcome.reason.split("\n")
+            if line
+        ]
+        return 0, lines
+    if outcome.status == "failed":
+        text = _("%(name)s : le service n'a pas répondu, rien n'a été fait.", name=name)
+        return 0, [(text, "error")]
+    if outcome.status == "in_progress":
+        text = _("%(name)s : modification déjà en cours de traitement.", name=name)
+        return 0, [(text, "info")]
     lines_: list[tuple[str, str]] = []
     applied = 0
     for item in outcome.result or ():
@@ -796,64 +810,124 @@ def _meals_message(outcome: WriteOutcome, svc: Service, name: str = "") -> Messa
         if item.get("applied"):
             applied += 1
             text = (
-                _("%(day)s : repas réservé.", day=label)
+                _("%(name)s, %(day)s : repas réservé.", name=name, day=label)
                 if item.get("book")
-                else _("%(day)s : repas annulé.", day=label)
+                else _("%(name)s, %(day)s : repas annulé.", name=name, day=label)
             )
             lines_.append((text, "success"))
         else:
             lines_.append(
                 (
                     with_reason(
-                        _("%(day)s : non modifié. %(reason)s"),
+                        _("%(name)s, %(day)s : non modifié. %(reason)s"),
+                        name=name,
                         day=label,
                         reason=reason_text(item.get("reason_code"), item.get("reason", "")),
                     ),
                     "error",
                 )
             )
-    text = ngettext(
-        "%(num)d modification enregistrée.", "%(num)d modifications enregistrées.", applied
-    )
-    return Message(text, "success" if applied == len(lines_) else "info", tuple(lines_))
+    return applied, lines_
 
 
-@bp.post("/<slug>/children/<child_id>/meals")
+def parse_family_days(values: Sequence[str]) -> dict[str, dict[date, bool]] | None:
+    """The days the form showed, per child, with their state then
+    (``<child>:YYYY-MM-DD:1`` = booked), or None if the form was not one of ours."""
+    if len(values) > MAX_DAYS * MAX_CHILDREN:
+        return None
+    shown: dict[str, dict[date, bool]] = {}
+    for value in values:
+        match = FAMILY_DAY_RE.match(value)
+        if not match:
+            return None
+        day = _date(match.group(2))
+        if day is None:
+            return None
+        shown.setdefault(match.group(1), {})[day] = match.group(3) == "1"
+    if len(shown) > MAX_CHILDREN or any(len(days) > MAX_DAYS for days in shown.values()):
+        return None
+    return shown
+
+
+@bp.post("/<slug>/meals")
 @login_required
 @journey("canteen", "book")
-def book_meals(slug: str, child_id: str) -> Answer:
-    """Send the days whose box changed since the form was shown; the back-end answers
-    day by day (a day past its deadline is refused with its reason, the others apply)."""
+def save_meals(slug: str) -> Answer:
+    """Save the whole family's changes in one submission: for each child, the days whose
+    box changed since the form was shown, in one call per child (each with a key of its
+    own, derived from the form's). The back-end answers day by day; the page then shows
+    what it holds, so a refused day is seen as it really is."""
     svc = _service(slug, "canteen")
-    _check_id(child_id)
     budget = Budget()
     month = parse_month(request.form.get("month"))
     back = _meals_url(svc, month)
+    fragment = _meals_fragment(svc, month, budget)
     key = _form_key()
-    shown = parse_shown_days(request.form.getlist("day"))
-    family = read_panel(svc, _read_family, budget.left())
-    children = family.data.children if family.has_data else ()
-    settled = KEY_RE.match(key) is not None and _settled(key, "book_meals")
-    child, trouble = _owned(svc, family, children, child_id, settled)
-    fragment = _child_fragment(svc, child_id, child, month, budget)
+    shown = parse_family_days(request.form.getlist("day"))
     if not KEY_RE.match(key) or shown is None:
         return _answer(_invalid(), fragment, back)
-    if trouble is not None:
-        return _answer(trouble, fragment, back)
     wanted = set(request.form.getlist("book"))
-    changes = [
-        MealChange(day, day.isoformat() in wanted)
-        for day, was_booked in sorted(shown.items())
-        if (day.isoformat() in wanted) != was_booked
-    ]
+    changes = {
+        child_id: [
+            MealChange(day, f"{child_id}:{day.isoformat()}" in wanted)
+            for day, was_booked in sorted(days.items())
+            if (f"{child_id}:{day.isoformat()}" in wanted) != was_booked
+        ]
+        for child_id, days in shown.items()
+    }
+    changes = {child_id: asked for child_id, asked in changes.items() if asked}
+    family = read_panel(svc, _read_family, budget.left())
+    sub_keys = {child_id: _derived_key(key, child_id) for child_id in changes}
+    settled = all(_settled(k, "book_meals") for k in sub_keys.values()) and bool(sub_keys)
+    children = {c.id: c for c in family.data.children} if family.has_data else {}
+    if family.has_data:
+        strangers = [c for c in shown if c not in children]
+        if strangers and not settled:
+            abort(404)  # someone else's child, or none: the same answer
+    if not settled:
+        if not family.has_data:
+            return _answer(_unreached(family, svc), fragment, back)
+        if not family.writable:
+            return _answer(_stale_refusal(), fragment, back)
     if not changes:
         return _answer(
             Message(_("Vous n'avez rien changé : rien n'a été envoyé."), "info"), fragment, back
         )
-    name = child.first_name if child is not None else ""
-    outcome = _perform_meals(svc, child_id, name, changes, key, budget.left())
-    message = _trouble(outcome, svc) or _meals_message(outcome, svc, name)
-    return _answer(message, fragment, back)
+    lines: list[tuple[str, str]] = []
+    applied = asked = 0
+    statuses = set()
+    for child_id, child_changes in changes.items():
+        child = children.get(child_id)
+        name = child.first_name if child is not None else ""
+        outcome = _perform_meals(
+            svc, child_id, name, child_changes, sub_keys[child_id], budget.left()
+        )
+        if outcome.status == "relink":
+            return _answer(_relink(svc), fragment, back)
+        if outcome.status == "invalid":
+            return _answer(_invalid(), fragment, back)
+        statuses.add(outcome.status)
+        done, child_lines = _meal_lines(outcome, name)
+        applied += done
+        asked += len(child_changes)
+        lines.extend(child_lines)
+    if statuses == {"failed"}:
+        return _answer(_failed(), fragment, back)
+    if statuses == {"unknown"}:
+        message = _not_known_yet(
+            svc, _("Nous ne savons pas encore si vos changements de repas ont été enregistrés.")
+        )
+        return _answer(message, fragment, back)
+    text = ngettext(
+        "%(num)d modification enregistrée.", "%(num)d modifications enregistrées.", applied
+    )
+    if applied < asked:
+        text += " " + _(
+            "Ce qui n'a pas été enregistré est indiqué ci-dessous ; les repas affichés sont "
+            "ceux que le service a enregistrés."
+        )
+    kind = "success" if applied == asked else ("error" if applied == 0 else "info")
+    return _answer(Message(text, kind, tuple(lines)), fragment, back)
 
 
 def _perform_meals(
@@ -923,6 +997,10 @@ def renew_application(slug: str) -> Answer:
     key = _form_key()
     if not KEY_RE.match(key):
         return _answer(_invalid(), fragment, back)
+    if not _settled(key, "renew_application"):
+        current = read_panel(svc, housing_page, budget.left())
+        if current.state == "stale":
+            return _answer(_stale_refusal(), fragment, back)
     outcome = _perform_housing(svc, key, budget.left())
     return _answer(_trouble(outcome, svc) or _housing_message(outcome, svc), fragment, back)
 

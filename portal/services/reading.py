@@ -60,6 +60,13 @@ class Panel(Generic[T]):
     def has_data(self) -> bool:
         return self.data is not None
 
+    @property
+    def writable(self) -> bool:
+        """Whether the service can be acted on: only what the back-end has just said
+        may be acted on. While it is unavailable (a stale copy, or nothing), every write
+        of the service is disabled, on every page, with the reason."""
+        return self.state == "ok" and self.data is not None
+
 
 @dataclass
 class Service:
@@ -282,6 +289,15 @@ class ChildMonth:
     @property
     def booked_count(self) -> int:
         return sum(1 for day in self.days if day.booked)
+
+    @property
+    def served_days(self) -> list[Any]:
+        """The days the canteen serves a meal: the only rows of a month view."""
+        return [day for day in self.days if day.served]
+
+    @property
+    def changeable(self) -> list[Any]:
+        return [day for day in self.days if day.bookable and day.changeable_until is not None]
 
 
 @dataclass

@@ -54,7 +54,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
 
     Raises ValueError with a French message naming the offending key.
     """
-    allowed = {"mode", "latency_ms", "retry_after", "hang_s"}
+    allowed = {"mode", "latency_ms", "retry_after", "hang_s", "writes_only"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ValueError(f"clé inconnue : {', '.join(unknown)}")
@@ -65,7 +65,10 @@ def parse_fault(body: dict[str, Any]) -> Fault:
     latency = body.get("latency_ms")
     retry_after = body.get("retry_after")
     hang_s = body.get("hang_s")
-    fault = Fault(mode=mode)
+    writes_only = body.get("writes_only", False)
+    if not isinstance(writes_only, bool):
+        raise ValueError("writes_only : doit être true ou false")
+    fault = Fault(mode=mode, writes_only=writes_only)
     if latency is not None:
         fault.latency_ms = _integer(latency, "latency_ms", MAX_LATENCY_MS)
     if retry_after is not None:
@@ -95,7 +98,8 @@ def get_fault(kind: str, tenant: str) -> Response | tuple[Response, int]:
 @bp.post("/faults/<kind>/<tenant>")
 def set_fault(kind: str, tenant: str) -> Response | tuple[Response, int]:
     """Replace the tenant's fault: keys left out take their defaults
-    (``latency_ms`` 0, ``retry_after`` 10, ``hang_s`` 30, bounded to 60)."""
+    (``latency_ms`` 0, ``retry_after`` 10, ``hang_s`` 30, bounded to 60; ``writes_only``
+    false, true to misbehave on writes only while reads work)."""
     if not _known(kind, tenant):
         return _error(f"instance inconnue : {kind}/{tenant}", 404)
     body = request.get_json(silent=True)

@@ -96,6 +96,7 @@ def meal_day(child: CanteenChild, day: date) -> dict[str, Any]:
             "bookable": False,
             "changeable_until": None,
             "note": no_service_note(day),
+            "served": False,
         }
     deadline = change_deadline(day)
     open_now = backend_state().now() < deadline
@@ -105,6 +106,7 @@ def meal_day(child: CanteenChild, day: date) -> dict[str, Any]:
         "bookable": open_now,
         "changeable_until": deadline.isoformat() if open_now else None,
         "note": "" if open_now else "Délai de modification dépassé.",
+        "served": True,
     }
 
 

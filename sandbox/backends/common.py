@@ -180,6 +180,8 @@ def apply_fault(kind: str, tenant: str, *, koha: bool = False) -> Response | Non
     """Misbehave as the admin API asked for this tenant, or return None to go on."""
     state = backend_state()
     fault = state.fault(kind, tenant)
+    if fault.writes_only and request.method in ("GET", "HEAD"):
+        return None
     if fault.latency_ms:
         time.sleep(fault.latency_ms / 1000)
     mode = fault.mode

@@ -73,6 +73,9 @@ class Fault:
     latency_ms: int = 0
     retry_after: int = DEFAULT_RETRY_AFTER
     hang_s: float = DEFAULT_HANG_S
+    #: Misbehave on writes only (any method but GET and HEAD): reads keep working, as on
+    #: a back-end whose database is read-only for a while.
+    writes_only: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class Fault:
             "latency_ms": self.latency_ms,
             "retry_after": self.retry_after,
             "hang_s": self.hang_s,
+            "writes_only": self.writes_only,
         }
 
 

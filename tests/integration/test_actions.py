@@ -23,6 +23,8 @@ from portal.writes import new_key
 from tests.support import Sandbox, sign_in
 
 HX = {"HX-Request": "true"}
+MEALS = "/services/cantine-bordeaux/meals"
+CHLOE, HUGO = "enf-4521-1", "enf-4521-2"
 NOTHING_DONE = "Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."
 MERIGNAC_KEY = "sandbox-library-merignac-key"
 CANTEEN_KEY = "sandbox-canteen-bordeaux-key"
@@ -67,9 +69,14 @@ class Form:
     def value(self, name: str) -> str:
         return next(f.get("value", "") for f in self.inputs if f.get("name") == name)
 
-    def boxes(self) -> dict[str, bool]:
-        """Day (ISO) -> checked, for the canteen calendar."""
-        return {f["value"]: "checked" in f for f in self.inputs if f.get("type") == "checkbox"}
+    def boxes(self, child: str = "") -> dict[str, bool]:
+        """Day (ISO) -> checked, for one child of the canteen calendar (``child:day``)."""
+        prefix = f"{child}:"
+        return {
+            f["value"].removeprefix(prefix): "checked" in f
+            for f in self.inputs
+            if f.get("type") == "checkbox" and f.get("value", "").startswith(prefix)
+        }
 
 
 class FormParser(HTMLParser):
@@ -386,16 +393,15 @@ def test_resident_sees_a_month_of_meals_with_deadlines_and_moves_between_months(
     page = services_client.get(f"/services/cantine-bordeaux/meals?month={month:%Y-%m}")
     assert page.status_code == 200
     shown = text(page)
-    assert f"Réservations du mois de {MONTHS[month.month - 1]} {month.year}" in shown
-    assert "Pas de restauration scolaire le mercredi." in shown  # days without service
+    assert f"Repas de Chloé en {MONTHS[month.month - 1]} {month.year}" in shown
     assert "Modifiable jusqu'au" in shown
     assert f"?month={month.replace(day=1) - timedelta(days=1):%Y-%m}" in raw(page)
     assert f"?month={next_month(month):%Y-%m}" in raw(page)
-    chloe = form_to(raw(page), "/services/cantine-bordeaux/children/enf-4521-1/meals")
-    days = meal_days(fc_sandbox, "fam-4521", "enf-4521-1", month)
+    form = form_to(raw(page), MEALS)
+    days = meal_days(fc_sandbox, "fam-4521", CHLOE, month)
     changeable = {d for d, day in days.items() if day["bookable"]}
-    assert set(chloe.boxes()) == changeable  # one box per day that can still change
-    assert all(chloe.boxes()[d] == days[d]["booked"] for d in changeable)
+    assert set(form.boxes(CHLOE)) == changeable  # one box per day that can still change
+    assert all(form.boxes(CHLOE)[d] == days[d]["booked"] for d in changeable)
     # The invoices stay on the page.
     assert "Mes factures" in shown
 
@@ -406,42 +412,41 @@ def test_resident_cancels_then_books_meals_and_a_day_past_its_deadline_is_refuse
     sign_in(services_client, "marie-therese")
     today = date.today()
     month = next_month(today)
-    url = f"/services/cantine-bordeaux/meals?month={month:%Y-%m}"
-    action = "/services/cantine-bordeaux/children/enf-4521-1/meals"
-    chloe = form_to(raw(services_client.get(url)), action)
-    day = next(d for d, booked in chloe.boxes().items() if booked)
+    url = f"{MEALS}?month={month:%Y-%m}"
+    form = form_to(raw(services_client.get(url)), MEALS)
+    day = next(d for d, booked in form.boxes(CHLOE).items() if booked)
     # A day already past its deadline, as a page left open since then would send it.
     last_month = today.replace(day=1) - timedelta(days=1)
     past = next(
         d
-        for d, meal in meal_days(fc_sandbox, "fam-4521", "enf-4521-1", last_month).items()
+        for d, meal in meal_days(fc_sandbox, "fam-4521", CHLOE, last_month).items()
         if meal["booked"]
     )
-    data = [(k, v) for k, v in chloe.data() if (k, v) != ("book", day)]
-    data.append(("day", f"{past}:1"))  # shown booked, box now unticked
+    data = [(k, v) for k, v in form.data() if (k, v) != ("book", f"{CHLOE}:{day}")]
+    data.append(("day", f"{CHLOE}:{past}:1"))  # shown booked, box now unticked
 
-    r = services_client.post(action, data=MultiDict(data))
+    r = services_client.post(MEALS, data=MultiDict(data))
 
     shown = follow(services_client, r)
     assert r.headers["Location"].endswith(f"/meals?month={month:%Y-%m}")
-    assert meal_days(fc_sandbox, "fam-4521", "enf-4521-1", month)[day]["booked"] is False
-    assert meal_days(fc_sandbox, "fam-4521", "enf-4521-1", last_month)[past]["booked"] is True
+    assert meal_days(fc_sandbox, "fam-4521", CHLOE, month)[day]["booked"] is False
+    assert meal_days(fc_sandbox, "fam-4521", CHLOE, last_month)[past]["booked"] is True
     assert "1 modification enregistrée." in shown
-    assert "repas annulé." in shown
+    assert "Chloé, " in shown and "repas annulé." in shown
     assert "non modifié. La date limite de modification est dépassée" in shown
     [entry] = journal(services_app, "book_meals")
     assert entry.outcome == "success" and entry.params["child"] == "Chloé"
     assert day in entry.params["cancelled"]
 
-    # Ticked again, with htmx this time: the child's month comes back with the result.
-    chloe = form_to(raw(services_client.get(url)), action)
-    assert chloe.boxes()[day] is False
-    answer = send(services_client, chloe, extra=[("book", day)], headers=HX)
-    assert answer.status_code == 200 and raw(answer).lstrip().startswith('<section id="meals-')
+    # Ticked again, with htmx this time: the family's month comes back with the result.
+    form = form_to(raw(services_client.get(url)), MEALS)
+    assert form.boxes(CHLOE)[day] is False
+    answer = send(services_client, form, extra=[("book", f"{CHLOE}:{day}")], headers=HX)
+    assert answer.status_code == 200 and raw(answer).lstrip().startswith('<section id="meals"')
     assert 'role="status" tabindex="-1" autofocus' in raw(answer)
     assert "repas réservé." in text(answer)
-    assert meal_days(fc_sandbox, "fam-4521", "enf-4521-1", month)[day]["booked"] is True
-    assert form_to(raw(answer), action).boxes()[day] is True  # re-read from the back-end
+    assert meal_days(fc_sandbox, "fam-4521", CHLOE, month)[day]["booked"] is True
+    assert form_to(raw(answer), MEALS).boxes(CHLOE)[day] is True  # re-read from the back-end
 
 
 def test_a_form_whose_every_day_is_past_its_deadline_changes_nothing(
@@ -456,15 +461,149 @@ def test_a_form_whose_every_day_is_past_its_deadline_changes_nothing(
     )
     token = csrf(services_client, "/services/cantine-bordeaux")
     r = services_client.post(
-        "/services/cantine-bordeaux/children/enf-4521-2/meals",
-        data={"csrf_token": token, "idem": fresh_key(), "day": f"{past}:0", "book": past},
+        MEALS,
+        data={
+            "csrf_token": token,
+            "idem": fresh_key(),
+            "day": f"{HUGO}:{past}:0",
+            "book": f"{HUGO}:{past}",
+        },
         headers=HX,
     )
-    assert "Aucune modification n'a été enregistrée." in text(r)
+    assert "Hugo : aucune modification n'a été enregistrée." in text(r)
     assert "La date limite de modification est dépassée" in text(r)
     assert meal_days(fc_sandbox, "fam-4521", "enf-4521-2", last_month)[past]["booked"] is False
     [entry] = journal(services_app, "book_meals")
     assert entry.outcome == "refused"
+
+
+def test_one_submission_saves_every_childs_changes(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    """Both children's tables are one form: Chloé's and Hugo's changes go together, and
+    neither is lost (saving one child's used to throw away the other's ticks)."""
+    sign_in(services_client, "marie-therese")
+    month = next_month(date.today())
+    form = form_to(raw(services_client.get(f"{MEALS}?month={month:%Y-%m}")), MEALS)
+    chloe_day = next(d for d, booked in form.boxes(CHLOE).items() if booked)
+    hugo_day = next(d for d, booked in form.boxes(HUGO).items() if booked)
+    data = [
+        (k, v)
+        for k, v in form.data()
+        if (k, v) not in (("book", f"{CHLOE}:{chloe_day}"), ("book", f"{HUGO}:{hugo_day}"))
+    ]
+
+    answer = services_client.post(MEALS, data=MultiDict(data), headers=HX)
+
+    assert answer.status_code == 200
+    assert "2 modifications enregistrées." in text(answer)
+    assert "Chloé, " in text(answer) and "Hugo, " in text(answer)
+    assert meal_days(fc_sandbox, "fam-4521", CHLOE, month)[chloe_day]["booked"] is False
+    assert meal_days(fc_sandbox, "fam-4521", HUGO, month)[hugo_day]["booked"] is False
+    shown = form_to(raw(answer), MEALS)
+    assert shown.boxes(CHLOE)[chloe_day] is False and shown.boxes(HUGO)[hugo_day] is False
+    entries = journal(services_app, "book_meals")
+    assert len(entries) == 2 and {"Chloé", "Hugo"} == {e.params["child"] for e in entries}
+
+
+def test_a_refused_day_says_whose_and_the_page_shows_what_was_saved(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    sign_in(services_client, "marie-therese")
+    today = date.today()
+    month = next_month(today)
+    form = form_to(raw(services_client.get(f"{MEALS}?month={month:%Y-%m}")), MEALS)
+    chloe_day, chloe_was = next(iter(form.boxes(CHLOE).items()))
+    # Hugo's day closed while the page was open: its deadline is past.
+    last_month = today.replace(day=1) - timedelta(days=1)
+    hugo_last_month = meal_days(fc_sandbox, "fam-4521", HUGO, last_month)
+    past = next(d for d, meal in hugo_last_month.items() if meal["served"])
+    was = hugo_last_month[past]["booked"]
+    data = [(k, v) for k, v in form.data() if (k, v) != ("book", f"{CHLOE}:{chloe_day}")]
+    if not chloe_was:
+        data.append(("book", f"{CHLOE}:{chloe_day}"))
+    data.append(("day", f"{HUGO}:{past}:{1 if was else 0}"))
+    if not was:
+        data.append(("book", f"{HUGO}:{past}"))  # ticked, or (booked) unticked
+
+    answer = services_client.post(MEALS, data=MultiDict(data), headers=HX)
+
+    said = text(answer)
+    assert "1 modification enregistrée." in said
+    assert "les repas affichés sont ceux que le service a enregistrés" in said
+    assert "Hugo : aucune modification n'a été enregistrée." in said
+    assert "La date limite de modification est dépassée" in said
+    assert meal_days(fc_sandbox, "fam-4521", HUGO, last_month)[past]["booked"] is was
+    assert meal_days(fc_sandbox, "fam-4521", CHLOE, month)[chloe_day]["booked"] is not chloe_was
+    assert form_to(raw(answer), MEALS).boxes(CHLOE)[chloe_day] is not chloe_was
+    outcomes = sorted(e.outcome for e in journal(services_app, "book_meals"))
+    assert outcomes == ["refused", "success"]
+
+
+def test_the_month_lists_only_days_with_service_and_each_box_says_what_it_does(
+    services_client: FlaskClient, fc_sandbox: Sandbox
+) -> None:
+    sign_in(services_client, "marie-therese")
+    month = next_month(date.today())
+    page = raw(services_client.get(f"{MEALS}?month={month:%Y-%m}"))
+    weekdays = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+    rows = [
+        html.unescape(r)
+        for r in re.findall(r'<th scope="row">([^<]+)</th>', page)
+        if r.split()[0] in weekdays
+    ]
+    days = meal_days(fc_sandbox, "fam-4521", CHLOE, month)
+    served = [d for d, day in days.items() if day["served"]]
+    assert len(rows) == 2 * len(served)  # two children, one row per day with service
+    assert not [r for r in rows if r.split()[0] in ("mercredi", "samedi", "dimanche")]
+    assert "Pas de restauration scolaire" not in html.unescape(page)
+    assert ">réservé<" not in page
+    day = next(d for d in served if days[d]["bookable"])
+    label = re.search(rf'for="meal-{CHLOE}-{day}">(.*?)</label>', page)
+    assert label and "Repas le " in html.unescape(label.group(1))
+
+
+def test_while_the_canteen_is_down_its_writes_are_disabled_and_a_form_sent_anyway_does_nothing(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    sign_in(services_client, "marie-therese")
+    month = next_month(date.today())
+    # Read once while it works: the last known copies the portal keeps.
+    services_client.get("/services/cantine-bordeaux")
+    services_client.get("/account/todo")
+    form = form_to(raw(services_client.get(f"{MEALS}?month={month:%Y-%m}")), MEALS)
+    pay_url = "/services/cantine-bordeaux/invoices/fac-4521-2611/pay"
+    pay = form_to(raw(services_client.get("/services/cantine-bordeaux")), pay_url)
+    day = next(d for d, booked in form.boxes(CHLOE).items() if booked)
+    fc_sandbox.fault("canteen", "bordeaux", "error500")
+
+    page = raw(services_client.get(f"{MEALS}?month={month:%Y-%m}"))
+    said = html.unescape(page)
+    assert "Voici les dernières informations connues" in said
+    assert 'type="checkbox"' not in page
+    assert re.search(
+        r'<button type="submit" class="button" disabled[^>]*>Enregistrer les repas', page
+    )
+    assert "Les repas ne peuvent pas être modifiés pour le moment" in said
+    assert "Les factures ne peuvent pas être payées pour le moment" in said
+    assert f'action="{pay_url}"' not in page
+    assert re.search(r'<button type="button" class="button" disabled[^>]*>Payer ', page)
+    card = text(services_client.get("/services/cantine-bordeaux/card", headers=HX))
+    assert "Réservations et paiements impossibles pour le moment" in card
+    todo = text(services_client.get("/account/todo"))
+    assert "Impossible pour le moment : le service est indisponible." in todo
+    assert 'href="/services/cantine-bordeaux#invoices-title"' not in todo
+
+    # The forms of a page left open from before, sent anyway: nothing is tried.
+    data = [(k, v) for k, v in form.data() if (k, v) != ("book", f"{CHLOE}:{day}")]
+    answer = services_client.post(MEALS, data=MultiDict(data), headers=HX)
+    assert "temporairement indisponible : rien n'a été fait" in text(answer)
+    paid = send(services_client, pay)
+    assert paid.status_code == 503 and "rien n'a été fait" in text(paid)
+    assert write_records(services_app, "book_meals") == []
+    assert write_records(services_app, "pay_invoice") == []
+    fc_sandbox.fault("canteen", "bordeaux", None)
+    assert meal_days(fc_sandbox, "fam-4521", CHLOE, month)[day]["booked"] is True
 
 
 def test_sending_the_calendar_unchanged_sends_nothing(
@@ -476,7 +615,7 @@ def test_sending_the_calendar_unchanged_sends_nothing(
             f"/services/cantine-bordeaux/meals?month={next_month(date.today()):%Y-%m}"
         )
     )
-    form = form_to(page, "/services/cantine-bordeaux/children/enf-4521-2/meals")
+    form = form_to(page, MEALS)
     assert "Vous n'avez rien changé : rien n'a été envoyé." in follow(
         services_client, send(services_client, form)
     )
@@ -620,14 +759,11 @@ def test_meals_and_housing_forms_sent_twice_act_once(
 ) -> None:
     sign_in(services_client, "marie-therese")
     month = next_month(date.today())
-    action = "/services/cantine-bordeaux/children/enf-4521-1/meals"
-    chloe = form_to(
-        raw(services_client.get(f"/services/cantine-bordeaux/meals?month={month:%Y-%m}")), action
-    )
-    day = next(d for d, booked in chloe.boxes().items() if booked)
-    data = [(k, v) for k, v in chloe.data() if (k, v) != ("book", day)]
-    first = services_client.post(action, data=MultiDict(data), headers=HX)
-    again = services_client.post(action, data=MultiDict(data), headers=HX)
+    form = form_to(raw(services_client.get(f"{MEALS}?month={month:%Y-%m}")), MEALS)
+    day = next(d for d, booked in form.boxes(CHLOE).items() if booked)
+    data = [(k, v) for k, v in form.data() if (k, v) != ("book", f"{CHLOE}:{day}")]
+    first = services_client.post(MEALS, data=MultiDict(data), headers=HX)
+    again = services_client.post(MEALS, data=MultiDict(data), headers=HX)
     assert "1 modification enregistrée." in text(first) and "1 modification enregistrée." in text(
         again
     )
@@ -660,7 +796,8 @@ def test_a_cancelled_hold_sent_again_shows_the_first_answer(
 # -- back-ends failing in the middle of a write ----------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["error500", "hang"])
+# (A write left unanswered, "hang", may have been done: see test_unknown_outcome.py.)
+@pytest.mark.parametrize("mode", ["error500", "unavailable"])
 def test_a_library_failing_mid_renewal_does_nothing_and_the_same_form_can_retry(
     services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox, mode: str
 ) -> None:
@@ -668,7 +805,9 @@ def test_a_library_failing_mid_renewal_does_nothing_and_the_same_form_can_retry(
     before = due_dates(fc_sandbox)["mer-l-0417-5"]
     page = raw(services_client.get("/services/bib-merignac"))  # the loans, read once
     form = form_to(page, "/services/bib-merignac/loans/mer-l-0417-5/renew")
-    fc_sandbox.fault("library", "merignac", mode, hang_s=10)
+    # The renewal fails, the reads still work (a library down altogether is stale,
+    # and then nothing is even tried: see the canteen's test below).
+    fc_sandbox.fault("library", "merignac", mode, hang_s=10, writes_only=True)
 
     answer = send(services_client, form, headers=HX)
 
@@ -694,7 +833,7 @@ def test_a_library_failing_mid_renewal_does_nothing_and_the_same_form_can_retry(
 @pytest.mark.parametrize(
     ("kind", "tenant", "path"),
     [
-        ("canteen", "bordeaux", "/services/cantine-bordeaux/children/enf-4521-1/meals"),
+        ("canteen", "bordeaux", MEALS),
         ("housing", "metropole", "/services/logement-metropole/renew"),
     ],
 )
@@ -713,11 +852,12 @@ def test_a_canteen_or_housing_back_end_failing_mid_write_records_no_success(
             raw(services_client.get(f"/services/cantine-bordeaux/meals?month={month:%Y-%m}")),
             path,
         )
-        day = next(d for d, booked in form.boxes().items() if booked)
-        data = [(k, v) for k, v in form.data() if (k, v) != ("book", day)]
+        day = next(d for d, booked in form.boxes(CHLOE).items() if booked)
+        data = [(k, v) for k, v in form.data() if (k, v) != ("book", f"{CHLOE}:{day}")]
     else:
         data = form_to(raw(services_client.get(path)), path).data()
-    fc_sandbox.fault(kind, tenant, "error500")
+    # The write fails, the reads still work: the page is not stale, the form is used.
+    fc_sandbox.fault(kind, tenant, "error500", writes_only=True)
 
     r = services_client.post(path, data=MultiDict(data))
 
@@ -834,15 +974,11 @@ def test_a_resident_cannot_book_meals_for_someone_elses_child(
         "csrf_token": csrf(services_client, "/services/cantine-bordeaux"),
         "idem": fresh_key(),
         "month": f"{month:%Y-%m}",
-        "day": f"{day}:1",
     }
-    same_404(
-        services_client,
-        "POST",
-        "/services/cantine-bordeaux/children/enf-4521-1/meals",
-        "/services/cantine-bordeaux/children/enf-4521-9/meals",
-        data=data,
-    )
+    theirs = services_client.post(MEALS, data={**data, "day": f"{CHLOE}:{day}:1"})
+    unknown = services_client.post(MEALS, data={**data, "day": f"enf-4521-9:{day}:1"})
+    assert theirs.status_code == unknown.status_code == 404
+    assert comparable(theirs, MEALS) == comparable(unknown, MEALS)
     assert meal_days(fc_sandbox, "fam-4521", "enf-4521-1", month)[day]["booked"] is True
 
 
@@ -968,12 +1104,15 @@ GARBAGE_POSTS = [
     ("/services/bib-merignac/loans/renew", {"loan": ["", "\x00", "x" * 500]}),
     ("/services/bib-merignac/loans/renew", {"loan": [str(n) for n in range(150)]}),
     ("/services/bib-merignac/holds/mer-h-0417-2/cancel", {"idem": "g" * 32}),
-    ("/services/cantine-bordeaux/children/enf-4521-1/meals", {"day": "garbage"}),
-    ("/services/cantine-bordeaux/children/enf-4521-1/meals", {"day": "2026-02-30:1"}),
-    ("/services/cantine-bordeaux/children/enf-4521-1/meals", {"day": "2026-05-04:7"}),
-    ("/services/cantine-bordeaux/children/enf-4521-1/meals", {"day": "1999-01-04:1", "book": "x"}),
-    ("/services/cantine-bordeaux/children/enf-4521-1/meals", {"day": ["2026-05-04:1"] * 100}),
-    ("/services/cantine-bordeaux/children/enf-4521-1/meals", {"month": "2026-99", "book": "?"}),
+    (MEALS, {"day": "garbage"}),
+    (MEALS, {"day": "enf-4521-1:2026-02-30:1"}),
+    (MEALS, {"day": "enf-4521-1:2026-05-04:7"}),
+    (MEALS, {"day": "2026-05-04:1"}),
+    (MEALS, {"day": "enf-4521-1:1999-01-04:1", "book": "x"}),
+    (MEALS, {"day": "enf-4521-1:1999-01-04:1", "book": "enf-4521-1:1999-01-04"}),
+    (MEALS, {"day": ["enf-4521-1:2026-05-04:1"] * 100}),
+    (MEALS, {"day": [f"c{n}:2026-05-04:1" for n in range(20)]}),
+    (MEALS, {"month": "2026-99", "book": "?"}),
     ("/services/logement-metropole/renew", {"idem": ""}),
 ]
 

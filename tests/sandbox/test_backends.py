@@ -1101,6 +1101,7 @@ def test_fault_admin_api(client: FlaskClient) -> None:
         "latency_ms": 0,
         "retry_after": 10,
         "hang_s": 30.0,
+        "writes_only": False,
     }
     shown = set_fault(client, "canteen", "bordeaux", mode="hang", hang_s=600)
     assert shown["hang_s"] == 60.0
@@ -1119,12 +1120,26 @@ def test_fault_admin_api(client: FlaskClient) -> None:
         {"latency_ms": "x"},
         {"retry_after": True},
         {"mood": "hang"},
+        {"mode": "error500", "writes_only": "yes"},
     ):
         response = client.post("/_admin/faults/library/merignac", json=bad)
         assert response.status_code == 400, bad
     assert client.get("/_admin/faults/library/merignac").get_json()["mode"] is None
     assert client.post("/_admin/faults/library/lyon", json={}).status_code == 404
     assert client.post("/_admin/faults/library/merignac", data="x").status_code == 400
+
+
+def test_a_fault_on_writes_only_leaves_reads_working(client: FlaskClient) -> None:
+    set_fault(client, "canteen", "bordeaux", mode="error500", writes_only=True)
+    reservations = FAMILY + "/children/enf-4521-1/reservations"
+    read = client.get(reservations, headers=CAN, query_string={"month": "2026-11"})
+    assert read.status_code == 200
+    write = client.post(
+        reservations,
+        headers=idem(CAN, "writes-only-1"),
+        json={"changes": [{"date": "2026-11-26", "book": True}]},
+    )
+    assert write.status_code == 500
 
 
 def test_the_admin_api_can_be_switched_off(sandbox_config: dict) -> None:
@@ -1303,6 +1318,7 @@ def test_a_month_lists_every_calendar_day(client: FlaskClient) -> None:
     assert wednesday == {
         "date": "2028-02-02",
         "booked": False,
+        "served": False,
         "bookable": False,
         "changeable_until": None,
         "note": "Pas de restauration scolaire le mercredi.",
