@@ -189,8 +189,9 @@ def write_records(app: Flask, action: str) -> list[WriteRecord]:
 
 
 def french_day(value: date) -> str:
-    """How the portal writes a date in French (Babel's long format)."""
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+    """How the portal writes a date in French (Babel's long format), its parts joined by
+    non-breaking spaces."""
+    return f"{value.day}\u00a0{MONTHS[value.month - 1]}\u00a0{value.year}"
 
 
 def next_month(today: date) -> date:
