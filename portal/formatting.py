@@ -47,14 +47,19 @@ def money(cents: int | None) -> str:
     return format_currency((cents or 0) / 100, "EUR") if cents is not None else ""
 
 
+#: A date is one unit on screen: its parts are joined by non-breaking spaces, so that a
+#: narrow column or a line's end never splits « 23 / novembre 2026 ».
+_UNBROKEN = str.maketrans({" ": "\u00a0"})
+
+
 def day(value: date | datetime | None) -> str:
-    """« 1er décembre 2026 », « 1 December 2026 »."""
-    return _day_pattern(value, "d MMMM y") if value is not None else ""
+    """« 1er décembre 2026 », « 1 December 2026 », never split across lines."""
+    return _day_pattern(value, "d MMMM y").translate(_UNBROKEN) if value is not None else ""
 
 
 def short_day(value: date | datetime | None) -> str:
     """Weekday and day, e.g. « lundi 23 novembre », for calendars."""
-    return _day_pattern(value, "EEEE d MMMM") if value is not None else ""
+    return _day_pattern(value, "EEEE d MMMM").translate(_UNBROKEN) if value is not None else ""
 
 
 def clock(value: datetime | None) -> str:

@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.integrations import registry
 from portal.models import JournalEntry
 
-PER_PAGE = 50
+PER_PAGE = 20
 
 
 def action_label(action: str) -> str:
@@ -52,6 +52,8 @@ class ActivityPage:
     page: int
     pages: int
     total: int
+    #: The service the list is filtered on ("" for all of them).
+    service: str = ""
 
     @property
     def has_newer(self) -> bool:
@@ -68,27 +70,42 @@ def count_entries(citizen_id: int) -> int:
     )
 
 
+def services_in_activity(citizen_id: int) -> list[tuple[str, str]]:
+    """The services the resident's activity names, as (slug, title), by title: what the
+    list can be filtered on (an unlinked or retired service included, its entries stay)."""
+    slugs = db.session.scalars(
+        db.select(JournalEntry.connector_instance)
+        .filter_by(citizen_id=citizen_id)
+        .filter(JournalEntry.connector_instance != "")
+        .distinct()
+    )
+    return sorted(((slug, service_title(slug)) for slug in slugs), key=lambda s: s[1].lower())
+
+
 def parse_page(raw: str | None) -> int:
-    """A page number from the query; anything odd is the first page, never an error."""
+    """A page number from the query; anything that is not one is the first page, never
+    an error (too big is clamped to the last by ``activity_page``)."""
     try:
-        page = int(raw or "1")
+        page = int((raw or "1").strip())
     except ValueError:
         return 1
     return page if page >= 1 else 1
 
 
-def activity_page(citizen_id: int, page: int) -> ActivityPage:
-    total = count_entries(citizen_id)
+def activity_page(citizen_id: int, page: int, service: str = "") -> ActivityPage:
+    """One page of the journal, newest first, ``PER_PAGE`` a page, of one service if
+    ``service`` is given; a page past the last is the last."""
+    query = db.select(JournalEntry).filter_by(citizen_id=citizen_id)
+    if service:
+        query = query.filter_by(connector_instance=service)
+    total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery()))
     pages = max(1, -(-total // PER_PAGE))
-    if page > pages:
-        page = 1
+    page = min(page, pages)
     entries = list(
         db.session.execute(
-            db.select(JournalEntry)
-            .filter_by(citizen_id=citizen_id)
-            .order_by(JournalEntry.at.desc(), JournalEntry.id.desc())
+            query.order_by(JournalEntry.at.desc(), JournalEntry.id.desc())
             .offset((page - 1) * PER_PAGE)
             .limit(PER_PAGE)
         ).scalars()
     )
-    return ActivityPage(entries, page, pages, total)
+    return ActivityPage(entries, page, pages, total, service)

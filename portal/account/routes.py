@@ -19,6 +19,7 @@ from portal.account.activity import (
     outcome_label,
     parse_page,
     service_title,
+    services_in_activity,
 )
 from portal.account.calendar import build_calendar, citizen_for_token, create_feed, revoke_feed
 from portal.account.data import delete_account, export_data, links_of, masked_number
@@ -70,8 +71,20 @@ def account_labels() -> dict[str, object]:
 @login_required
 @journey("account", "activity")
 def activity() -> str:
-    page = activity_page(g.citizen.id, parse_page(request.args.get("page")))
-    return render_template("account/activity.html", activity=page)
+    """The journal, a page at a time, of every service or one: an unknown ``service``
+    (not one the activity names) is ignored, and the page says so."""
+    services = services_in_activity(g.citizen.id)
+    service = request.args.get("service", "")
+    unknown_service = bool(service) and service not in dict(services)
+    if unknown_service:
+        service = ""
+    page = activity_page(g.citizen.id, parse_page(request.args.get("page")), service)
+    return render_template(
+        "account/activity.html",
+        activity=page,
+        services=services,
+        unknown_service=unknown_service,
+    )
 
 
 # -- my data -------------------------------------------------------------------------------

@@ -135,8 +135,9 @@ def test_resident_sees_sign_in_and_the_demo_links_made_by_the_system(
     for title in ("Médiathèque de Mérignac", "Restauration scolaire de Bordeaux"):
         assert title in html
     assert "réussi" in html
-    # Times are in Paris, written by Babel in French, with French typography.
-    assert re.search(r"\d{1,2}(er)? \w+ \d{4} à \d{1,2}\u00a0h\u00a0\d{2}", html)
+    # Times are in Paris, written by Babel in French, with French typography, the date
+    # in one piece.
+    assert re.search(r"\d{1,2}(er)?\u00a0\w+\u00a0\d{4} à \d{1,2}\u00a0h\u00a0\d{2}", html)
 
 
 def test_resident_sees_each_action_with_who_did_it_and_its_outcome(
@@ -183,29 +184,129 @@ def test_resident_sees_each_action_with_who_did_it_and_its_outcome(
     assert "Connexion avec FranceConnect" in cells[-1]
 
 
-def test_activity_is_paginated_and_a_bad_page_is_the_first(
+def journal_rows(html: str) -> list[str]:
+    """The activity table's rows below its header, as text."""
+    rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)[1:]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "|", row)) for row in rows]
+
+
+def test_activity_is_paginated_20_a_page_with_previous_and_next_links(
     services_client: FlaskClient, services_app: Flask
 ) -> None:
     sign_in(services_client, "eloise")
     eloise = citizen_id(services_app, "Éloïse")
     with services_app.app_context():
-        for n in range(120):
+        for n in range(24):  # with her sign-in: 25 entries
             JournalEntry.record(eloise, "unlink", detail=f"entrée {n:03d}")
         db.session.commit()
     first = text(services_client.get("/account/activity"))
-    assert "page 1 sur 3" in first
-    assert "entrée 119" in first and "entrée 070" in first and "entrée 069" not in first
-    assert 'href="/account/activity?page=2"' in first
+    assert len(journal_rows(first)) == 20
+    assert "25 actions" in first and "Page 1 sur 2" in first
+    assert "entrée 023" in first and "entrée 004" in first and "entrée 003" not in first
+    assert 'href="/account/activity?page=2" rel="next"' in first
+    assert 'rel="prev"' not in first
     second = text(services_client.get("/account/activity?page=2"))
-    assert "entrée 069" in second and "entrée 020" in second and "entrée 119" not in second
-    assert 'href="/account/activity?page=1"' in second
-    assert 'href="/account/activity?page=3"' in second
-    last = text(services_client.get("/account/activity?page=3"))
-    assert "entrée 000" in last and "Connexion avec FranceConnect" in last
-    for bad in ("0", "-2", "abc", "99", "1e3", "", "9" * 40):
-        r = services_client.get("/account/activity", query_string={"page": bad})
-        assert r.status_code == 200, bad
-        assert "page 1 sur 3" in text(r), bad
+    rows = journal_rows(second)
+    assert len(rows) == 5
+    assert "entrée 003" in rows[0] and "Connexion avec FranceConnect" in rows[-1]
+    assert "Page 2 sur 2" in second
+    assert 'href="/account/activity?page=1" rel="prev"' in second
+    assert 'rel="next"' not in second
+
+
+@pytest.mark.parametrize(
+    ("page", "shown"),
+    [
+        ("0", 1),
+        ("-2", 1),
+        ("abc", 1),
+        ("", 1),
+        ("1e3", 1),
+        (" 2 ", 2),
+        ("2.5", 1),
+        ("3", 2),  # past the last: the last
+        ("99", 2),
+        ("9" * 40, 2),
+        ("9" * 5000, 1),  # too long to be a number
+        ("%00", 1),
+        ("<script>", 1),
+    ],
+)
+def test_a_bad_page_number_is_clamped_never_an_error(
+    services_client: FlaskClient, services_app: Flask, page: str, shown: int
+) -> None:
+    sign_in(services_client, "eloise")
+    eloise = citizen_id(services_app, "Éloïse")
+    with services_app.app_context():
+        for n in range(24):
+            JournalEntry.record(eloise, "unlink", detail=f"entrée {n:03d}")
+        db.session.commit()
+    r = services_client.get("/account/activity", query_string={"page": page})
+    assert r.status_code == 200, page
+    assert f"Page {shown} sur 2" in text(r), page
+
+
+def test_activity_can_be_filtered_by_service(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "marie-therese")
+    marie = citizen_id(services_app, "Marie")
+    with services_app.app_context():
+        for n in range(25):
+            JournalEntry.record(
+                marie, "renew_loan", connector_instance="bib-merignac", detail=f"prêt {n:03d}"
+            )
+        JournalEntry.record(marie, "book_meals", connector_instance="cantine-bordeaux")
+        db.session.commit()
+    everything = text(services_client.get("/account/activity"))
+    # A GET form: a choice of the services her activity names, and a button.
+    form = re.search(r'<form method="get" action="/account/activity"(.*?)</form>', everything, re.S)
+    assert form, "no filter form"
+    options = re.findall(r'<option value="([^"]*)"', form.group(1))
+    assert options[0] == "" and {"bib-merignac", "cantine-bordeaux"} <= set(options[1:])
+    assert 'type="submit"' in form.group(1)
+
+    only = text(services_client.get("/account/activity?service=bib-merignac"))
+    rows = journal_rows(only)
+    assert len(rows) == 20
+    assert all("Médiathèque de Mérignac" in row for row in rows)
+    assert '<option value="bib-merignac" selected>' in only
+    # The next page keeps the filter.
+    assert 'href="/account/activity?page=2&amp;service=bib-merignac" rel="next"' in (
+        services_client.get("/account/activity?service=bib-merignac").get_data(as_text=True)
+    )
+    rest = journal_rows(text(services_client.get("/account/activity?service=bib-merignac&page=2")))
+    # 25 renewals and the demo link of Mérignac's card, made at her sign-in.
+    assert len(rest) == 6 and all("Médiathèque de Mérignac" in row for row in rest)
+    meals = journal_rows(text(services_client.get("/account/activity?service=cantine-bordeaux")))
+    assert meals and all("Restauration scolaire de Bordeaux" in row for row in meals)
+    assert not any("Médiathèque de Mérignac" in row for row in meals)
+
+
+@pytest.mark.parametrize(
+    "service",
+    ["nope", "bib-bordeaux-x", "<script>alert(1)</script>", "../../etc", "%", "x" * 5000, " "],
+)
+def test_an_unknown_service_filter_is_ignored_with_a_message(
+    services_client: FlaskClient, services_app: Flask, service: str
+) -> None:
+    sign_in(services_client, "marie-therese")
+    everything = journal_rows(text(services_client.get("/account/activity")))
+    r = services_client.get("/account/activity", query_string={"service": service})
+    assert r.status_code == 200
+    html = text(r)
+    assert "Ce service ne figure pas dans votre activité" in html
+    assert journal_rows(html) == everything
+    assert "<script>alert" not in r.get_data(as_text=True)
+
+
+def test_a_service_of_another_residents_activity_is_not_offered(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "eloise")
+    html = text(services_client.get("/account/activity?service=cantine-bordeaux"))
+    assert "Ce service ne figure pas dans votre activité" in html
+    assert 'value="cantine-bordeaux"' not in html
 
 
 def test_activity_cannot_be_changed_through_the_portal(services_app: Flask) -> None:
@@ -241,7 +342,7 @@ def test_resident_reads_their_data_on_one_page(services_client: FlaskClient) -> 
     sign_in(services_client, "marie-therese")
     html = text(services_client.get("/account/data"))
     assert "Marie-Thérèse Anne" in html and "MARTIN" in html
-    assert "24 août 1962" in html
+    assert "24\u00a0août\u00a01962" in html
     for title in (
         "Médiathèque de Mérignac",
         "Bibliothèques de Bordeaux",

@@ -196,8 +196,10 @@ def write_records(app: Flask, action: str) -> list[WriteRecord]:
 
 
 def french_day(value: date) -> str:
-    """How the portal writes a date in French (Babel's long format)."""
-    return f"{'1er' if value.day == 1 else value.day} {MONTHS[value.month - 1]} {value.year}"
+    """How the portal writes a date in French (Babel's long format), its parts joined by
+    non-breaking spaces."""
+    first = "1er" if value.day == 1 else str(value.day)
+    return f"{first}\u00a0{MONTHS[value.month - 1]}\u00a0{value.year}"
 
 
 def next_month(today: date) -> date:

@@ -59,7 +59,7 @@ def test_the_activity_page_in_english_has_no_french_iso_date_internal_id_or_code
     assert not FRENCH_WORDS.search(words), FRENCH_WORDS.search(words)
     assert "invalid_proof" not in page.get_data(as_text=True)
     # One British English date style: « 2 December 2026, 10:30 ».
-    assert re.search(r"\b\d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2}\b", words)
+    assert re.search(r"\b\d{1,2}[ \u00a0][A-Z][a-z]+[ \u00a0]\d{4}, \d{2}:\d{2}\b", words)
     lines = rows(page)
     linked = [line for line in lines if "Account linked" in line]
     attempts = [line for line in lines if "Link attempt refused" in line]

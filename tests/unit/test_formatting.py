@@ -4,6 +4,7 @@ the reader's language."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
@@ -34,31 +35,34 @@ def app(compiled_catalogues: None) -> Iterator[Flask]:  # noqa: F811
 
 def test_french_dates_and_times_follow_french_typography(app: Flask) -> None:
     with force_locale("fr"):
-        assert day(date(2026, 12, 1)) == "1er décembre 2026"
-        assert day(date(2026, 12, 21)) == "21 décembre 2026"
-        assert short_day(date(2026, 12, 1)) == "mardi 1er décembre"
+        assert day(date(2026, 12, 1)) == "1er\u00a0décembre\u00a02026"
+        assert day(date(2026, 12, 21)) == "21\u00a0décembre\u00a02026"
+        assert short_day(date(2026, 12, 1)) == "mardi\u00a01er\u00a0décembre"
         assert clock(MORNING) == f"10{NBSP}h{NBSP}30"
-        assert when(MORNING) == f"1er décembre 2026 à 10{NBSP}h{NBSP}30"
+        assert when(MORNING) == f"1er\u00a0décembre\u00a02026 à 10{NBSP}h{NBSP}30"
         assert money(8835) == f"88,35{NBSP}€"
 
 
 def test_english_dates_and_times_are_british_with_no_french_spacing(app: Flask) -> None:
     with force_locale("en"):
-        assert day(date(2026, 12, 1)) == "1 December 2026"
-        assert short_day(date(2026, 12, 1)) == "Tuesday 1 December"
+        assert day(date(2026, 12, 1)) == "1\u00a0December\u00a02026"
+        assert short_day(date(2026, 12, 1)) == "Tuesday\u00a01\u00a0December"
         assert clock(MORNING) == "10:30"
-        assert when(MORNING) == "1 December 2026, 10:30"
+        assert when(MORNING) == "1\u00a0December\u00a02026, 10:30"
         assert money(8835) == "€88.35"
+        # Dates are kept in one piece (never split at a line's end), but no French
+        # spacing: none before punctuation, none in times or amounts.
         for text in (day(MORNING), clock(MORNING), when(MORNING), money(8835)):
-            assert NBSP not in text and "\u202f" not in text
+            assert not re.search("[\u00a0\u202f][:;!?]|\u00a0h", text) and "\u202f" not in text
+        assert NBSP not in clock(MORNING) + money(8835)
 
 
 def test_a_datetime_is_shown_on_the_territory_s_clock(app: Flask) -> None:
     late = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # already 1 December in Paris
     with force_locale("fr"):
-        assert when(late) == f"1er décembre 2026 à 0{NBSP}h{NBSP}30"
+        assert when(late) == f"1er\u00a0décembre\u00a02026 à 0{NBSP}h{NBSP}30"
     with force_locale("en"):
-        assert when(late) == "1 December 2026, 00:30"
+        assert when(late) == "1\u00a0December\u00a02026, 00:30"
 
 
 def test_numbers_residents_know_are_masked_but_for_their_end() -> None:
@@ -104,9 +108,9 @@ def test_journal_entries_read_in_the_reader_s_language(app: Flask) -> None:
         line = journal_line(refused_link)
         assert line.action == "Link attempt refused"
         assert "invalid_proof" not in line.detail and "did not match" in line.detail
-        assert "due back on 1 December 2026" in journal_line(renewed).detail
+        assert "due back on 1\u00a0December\u00a02026" in journal_line(renewed).detail
         assert journal_line(entry("print_receipt")).action == ""  # never a raw code
     with force_locale("fr"):
         assert journal_line(refused_link).action == "Tentative de liaison refusée"
-        assert "retour le 1er décembre 2026" in journal_line(renewed).detail
+        assert "retour le 1er\u00a0décembre\u00a02026" in journal_line(renewed).detail
         assert f"88,35{NBSP}€" in journal_line(paid).detail
