@@ -56,11 +56,12 @@ class LivePortal:
 
 
 def greeted_name(identity_key: str) -> str:
-    """How the home page names a person: given names, then the family name exactly as
-    FranceConnect sends it (the portal does not ask for the usage name)."""
+    """How the home page names a person: their first given name, then the name they use
+    (FranceConnect's usage name, else the family name), exactly as FranceConnect sends it."""
     identity = get_identity(identity_key)
     assert identity is not None, identity_key
-    return f"{identity.given_name} {identity.family_name}"
+    first = identity.given_name.split()[0]
+    return f"{first} {identity.preferred_username or identity.family_name}"
 
 
 def expected_greeting(identity_key: str) -> str:
