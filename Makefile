@@ -17,12 +17,14 @@ run: install translations migrate  ## portal on :5000 and sandbox on :5001
 
 # With TEST_DATABASE_URL set, the PostgreSQL run goes on beside the SQLite one (most of a
 # run is spent waiting on loopback servers and the browser, so two runs share the cores well);
-# its report is printed after the SQLite one, and either failing fails the target.
+# its report is printed after the SQLite one, and either failing fails the target. The
+# browser tests, which check what a person sees, run once, on SQLite; every test that
+# exercises the database underneath (unit, contract, sandbox, integration) runs on both.
 test: install-test translations browser lint  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
 	@if [ -z "$$TEST_DATABASE_URL" ]; then exec $(BIN)/pytest; fi; \
 	mkdir -p test-results; \
 	echo "--- SQLite, with PostgreSQL ($$TEST_DATABASE_URL) running beside it"; \
-	( $(BIN)/pytest -p no:cacheprovider >test-results/postgresql.log 2>&1; \
+	( $(BIN)/pytest -p no:cacheprovider -m 'not browser' >test-results/postgresql.log 2>&1; \
 	  echo $$? >test-results/postgresql.rc ) & \
 	env -u TEST_DATABASE_URL $(BIN)/pytest; sqlite=$$?; wait; \
 	echo "--- PostgreSQL ($$TEST_DATABASE_URL)"; cat test-results/postgresql.log; \
