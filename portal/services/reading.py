@@ -148,7 +148,8 @@ def read_panel(
         # A connector bug must cost one card, not the page.
         log.exception("read on %s crashed", service.slug)
         return Panel("unavailable")
-    _set_link_status(service.link, "active")
+    if not offline:  # a snapshot says nothing of whether the back-end still knows the link
+        _set_link_status(service.link, "active")
     return Panel("stale" if stale else "ok", data, fetched_at)
 
 

@@ -315,3 +315,25 @@ def test_the_dashboard_shell_shows_each_service_s_last_known_facts_without_calli
         first.extensions["connectors"].close()
         empty_tables(first)
         listener.sock.close()
+
+
+def test_the_shell_s_last_known_facts_leave_a_link_to_relink_as_it_is(
+    services_app: Flask, services_client: FlaskClient
+) -> None:
+    from portal.extensions import db
+    from portal.models import ServiceLink
+
+    sign_in(services_client, "marie-therese")
+    assert services_client.get("/services/bib-merignac/card", headers=HX).status_code == 200
+    with services_app.app_context():
+        link = db.session.execute(
+            db.select(ServiceLink).filter_by(instance_slug="bib-merignac")
+        ).scalar_one()
+        link.status = "needs_relink"  # the back-end refused the link since
+        db.session.commit()
+    assert "Dernières informations connues" in words(services_client.get("/"))
+    with services_app.app_context():
+        link = db.session.execute(
+            db.select(ServiceLink).filter_by(instance_slug="bib-merignac")
+        ).scalar_one()
+        assert link.status == "needs_relink"  # a snapshot is no news from the back-end
