@@ -17,7 +17,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 
-Category = Literal["library", "canteen", "housing"]
+Category = Literal["library", "canteen", "housing", "water"]
 
 
 # -- calls ---------------------------------------------------------------------------------
@@ -403,6 +403,172 @@ class HousingConnector(Protocol):
     def application(self, ctx: CallContext, link: LinkRef) -> ReadResult[HousingApplication]: ...
 
     def renew(self, ctx: CallContext, link: LinkRef, *, idempotency_key: str) -> RenewalReceipt: ...
+
+
+# -- billing (shared by every category that sends invoices: canteen, water) ---------------
+
+
+@runtime_checkable
+class BillingConnector(Protocol):
+    """Invoices and paying them: a capability, not a category. Any category whose
+    connectors send invoices also implements this, and the portal's payment flow works
+    with any of them."""
+
+    def invoices(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Invoice]]: ...
+
+    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes: ...
+
+    def start_payment(
+        self,
+        ctx: CallContext,
+        link: LinkRef,
+        invoice_id: str,
+        *,
+        return_url: str,
+        notify_url: str,
+        idempotency_key: str,
+    ) -> PaymentHandoff: ...
+
+    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus: ...
+
+
+# -- water ---------------------------------------------------------------------------------
+
+PaymentPlan = Literal["monthly", "direct_debit", "per_invoice"]
+ReadingKind = Literal["actual", "declared", "estimated"]
+AlertStatus = Literal["open", "requested", "accepted", "rejected", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class Instalment:
+    """One monthly instalment of a payment plan (mensualisation)."""
+
+    due_date: date
+    amount_cents: int
+    paid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaterContract:
+    """A water supply contract (abonnement) at one address, with its one meter."""
+
+    #: The contract number printed on invoices.
+    number: str
+    holder: str
+    supply_address: str
+    meter_number: str
+    meter_diameter_mm: int
+    tariff: str
+    started_on: date
+    payment_plan: PaymentPlan
+    instalments: Sequence[Instalment] = ()
+    ended_on: date | None = None
+    #: The operator asks the resident to read the meter by this day (auto-relève).
+    reading_requested_by: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    taken_on: date
+    #: The meter's index in whole cubic metres.
+    index_m3: int
+    kind: ReadingKind
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumptionPeriod:
+    """Water used over one billing period, in cubic metres."""
+
+    start: date
+    end: date
+    volume_m3: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumptionAlert:
+    """The abnormal-consumption notice the law requires (CGCT L2224-12-4): the period's
+    volume is more than twice the average of the same period over the last three years,
+    and the subscriber has until ``respond_by`` to send a plumber's repair invoice."""
+
+    id: str
+    period_start: date
+    period_end: date
+    volume_m3: int
+    average_m3: int
+    notified_on: date
+    respond_by: date
+    status: AlertStatus
+    invoice_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapRequestReceipt:
+    """The back-end's acknowledgement of a request to cap a leak-inflated invoice."""
+
+    reference: str
+    alert_id: str
+    received_on: date
+
+
+@runtime_checkable
+class WaterConnector(Protocol):
+    category: Category
+
+    def verify_contract(
+        self, ctx: CallContext, contract_number: str, customer_reference: str
+    ) -> VerifiedAccount: ...
+
+    def contract(self, ctx: CallContext, link: LinkRef) -> ReadResult[WaterContract]: ...
+
+    def readings(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[MeterReading]]: ...
+
+    def consumption(
+        self, ctx: CallContext, link: LinkRef
+    ) -> ReadResult[Sequence[ConsumptionPeriod]]: ...
+
+    def alerts(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[ConsumptionAlert]]: ...
+
+    def declare_reading(
+        self,
+        ctx: CallContext,
+        link: LinkRef,
+        index_m3: int,
+        taken_on: date,
+        *,
+        idempotency_key: str,
+    ) -> MeterReading:
+        """Raises ``Refused`` with ``reason_code`` ``below_last_reading`` or
+        ``implausible_reading`` (or another stable code of the spec)."""
+        ...
+
+    def request_cap(
+        self,
+        ctx: CallContext,
+        link: LinkRef,
+        alert_id: str,
+        *,
+        repaired_on: date,
+        repair_location: str,
+        repair_invoice_pdf: bytes,
+        idempotency_key: str,
+    ) -> CapRequestReceipt: ...
+
+    def invoices(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Invoice]]: ...
+
+    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes: ...
+
+    def start_payment(
+        self,
+        ctx: CallContext,
+        link: LinkRef,
+        invoice_id: str,
+        *,
+        return_url: str,
+        notify_url: str,
+        idempotency_key: str,
+    ) -> PaymentHandoff: ...
+
+    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus: ...
 
 
 # -- instances -----------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from connectors.base import (
     HousingConnector,
     InstanceConfig,
     LibraryConnector,
+    WaterConnector,
 )
 from connectors.contract import load_contract
 from connectors.http import (
@@ -66,6 +67,7 @@ PROTOCOLS: Mapping[str, type] = {
     "library": LibraryConnector,
     "canteen": CanteenConnector,
     "housing": HousingConnector,
+    "water": WaterConnector,
 }
 
 SLUG = re.compile(r"[a-z0-9-]+")
