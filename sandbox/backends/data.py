@@ -17,9 +17,13 @@ import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sandbox.idp.identities import IDENTITIES_BY_KEY
+
+if TYPE_CHECKING:
+    from sandbox.backends.water_data import WaterTenant
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -485,6 +489,8 @@ class Dataset:
     koha: dict[str, KohaTenant]
     canteen: dict[str, CanteenTenant]
     housing: dict[str, HousingTenant]
+    #: Water operators (``water_data.py``), by tenant.
+    water: dict[str, WaterTenant] = field(default_factory=dict)
 
 
 def birthdate_of(identity_key: str) -> str:
@@ -494,6 +500,9 @@ def birthdate_of(identity_key: str) -> str:
 
 def build_dataset(today: date) -> Dataset:
     """Every record of every tenant, for ``today``. Pure: same day, same records."""
+    # Imported here: the water records use this module's date helpers.
+    from sandbox.backends.water_data import build_water
+
     return Dataset(
         today=today,
         library={
@@ -503,6 +512,7 @@ def build_dataset(today: date) -> Dataset:
         koha={"bordeaux": _koha_bordeaux(today)},
         canteen={"bordeaux": _canteen_bordeaux(today)},
         housing={"metropole": _housing_metropole(today)},
+        water=build_water(today),
     )
 
 
