@@ -9,8 +9,8 @@ PayFiP-like payment page, each mounted per tenant (one commune's instance).
 | housing   | metropole            | ``/housing/<tenant>/v1`` (standard API) |
 | water     | bordeaux, pessac     | ``/water/<tenant>/v1`` (standard API)   |
 
-Records are synthetic, French and deterministic for a given day (``data.py``,
-``water_data.py``);
+Records are synthetic, French and deterministic for a given day (``data.py``, which
+assembles one ``*_data.py`` module per kind);
 ``demo.py`` says which test identity owns which account. Test controls are in
 ``admin.py``; ``POST /_admin/reset`` restores everything.
 """

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sandbox.backends.data import add_months, month_label
+from sandbox.backends.records import add_months, month_label
 
 #: Price of a cubic metre (water, sewerage, taxes), and the fixed part of a half-year.
 PRICE_PER_M3_CENTS = 420
