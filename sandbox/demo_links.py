@@ -61,8 +61,8 @@ def render(connectors_toml: Path = ROOT / "connectors.toml") -> str:
 
 
 def _known_number(proof: dict[str, str]) -> str:
-    """The card, family or application number the resident would type to link."""
-    for field in ("card_number", "identifier", "family_number", "number"):
+    """The card, family, application or contract number the resident would type to link."""
+    for field in ("card_number", "identifier", "family_number", "number", "contract_number"):
         if proof.get(field):
             return str(proof[field])
     return ""

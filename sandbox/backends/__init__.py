@@ -7,8 +7,10 @@ PayFiP-like payment page, each mounted per tenant (one commune's instance).
 | koha      | bordeaux             | ``/koha/<tenant>/api/v1`` (Koha subset) |
 | canteen   | bordeaux             | ``/canteen/<tenant>/v1`` (standard API) |
 | housing   | metropole            | ``/housing/<tenant>/v1`` (standard API) |
+| water     | bordeaux, pessac     | ``/water/<tenant>/v1`` (standard API)   |
 
-Records are synthetic, French and deterministic for a given day (``data.py``);
+Records are synthetic, French and deterministic for a given day (``data.py``, which
+assembles one ``*_data.py`` module per kind);
 ``demo.py`` says which test identity owns which account. Test controls are in
 ``admin.py``; ``POST /_admin/reset`` restores everything.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 from flask import Flask
 
 from sandbox.admin import register_reset_hook
-from sandbox.backends import admin, canteen, housing, koha, library, payfip
+from sandbox.backends import admin, canteen, housing, koha, library, payfip, water
 from sandbox.backends.common import STATE_KEY
 from sandbox.backends.state import BackendState
 
@@ -32,5 +34,5 @@ def init_app(app: Flask) -> None:
     state = BackendState(configured_today=app.config.get("SANDBOX_TODAY"))
     app.extensions[STATE_KEY] = state
     register_reset_hook(app, state.reset)
-    for blueprint in (library.bp, canteen.bp, housing.bp, koha.bp, payfip.bp, admin.bp):
+    for blueprint in (library.bp, canteen.bp, housing.bp, water.bp, koha.bp, payfip.bp, admin.bp):
         app.register_blueprint(blueprint)

@@ -329,7 +329,12 @@ def start_payment(family_id: str, invoice_id: str) -> Response:
 def payment_status(family_id: str, payment_id: str) -> Response:
     found = family_or_404(family_id)
     payment = backend_state().payment(payment_id)
-    if payment is None or payment.tenant != g.tenant or payment.family_id != found.family_id:
+    if (
+        payment is None
+        or payment.kind != "canteen"
+        or payment.tenant != g.tenant
+        or payment.family_id != found.family_id
+    ):
         return problem(404, "unknown_payment", "Ce paiement n'existe pas.")
     return json_response(
         {

@@ -73,6 +73,14 @@ PROBLEM_TITLES: dict[str, str] = {
     "unknown_payment": "Unknown payment",
     "unknown_application": "Unknown application",
     "outside_renewal_window": "Outside the renewal window",
+    "unknown_contract": "Unknown contract",
+    "unknown_alert": "Unknown alert",
+    "contract_closed": "Contract closed",
+    "below_last_reading": "Reading below the last one",
+    "implausible_reading": "Implausible reading",
+    "alert_closed": "Alert already answered",
+    "deadline_passed": "Deadline passed",
+    "attachment_rejected": "Attachment rejected",
 }
 
 

@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 from sandbox.backends.data import Dataset, build_dataset, sandbox_today
 from sandbox.idp.identities import IDENTITIES
 
-Kind = Literal["library", "koha", "canteen", "housing"]
+Kind = Literal["library", "koha", "canteen", "housing", "water"]
 
 
 class DemoAccount(NamedTuple):
@@ -38,6 +38,8 @@ TENANT_PATHS: dict[tuple[Kind, str], str] = {
     ("koha", "bordeaux"): "/koha/bordeaux",
     ("canteen", "bordeaux"): "/canteen/bordeaux",
     ("housing", "metropole"): "/housing/metropole",
+    ("water", "bordeaux"): "/water/bordeaux",
+    ("water", "pessac"): "/water/pessac",
 }
 
 
@@ -94,6 +96,20 @@ def demo_accounts(dataset: Dataset) -> dict[str, list[DemoAccount]]:
                     tenant,
                     application.application_id,
                     {"number": application.number, "birthdate": application.birthdate},
+                ),
+            )
+    for tenant, water in sorted(dataset.water.items()):
+        for contract in water.contracts.values():
+            add(
+                contract.owner,
+                DemoAccount(
+                    "water",
+                    tenant,
+                    contract.contract_id,
+                    {
+                        "contract_number": contract.contract_number,
+                        "customer_reference": contract.customer_reference,
+                    },
                 ),
             )
     # In the identity provider's order, so listings read like its chooser page.

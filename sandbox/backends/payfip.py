@@ -1,4 +1,5 @@
-"""A PayFiP-like payment page: where the canteen API's ``redirect_url`` sends the resident.
+"""A PayFiP-like payment page: where the canteen and water APIs' ``redirect_url`` sends the
+resident.
 
 PayFiP (the DGFiP's service for paying local authorities' invoices) shows its own page,
 then notifies the authority's server and sends the browser back. The sandbox does the
@@ -11,6 +12,7 @@ browser from coming back at all.
 from __future__ import annotations
 
 import threading
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -137,8 +139,8 @@ def _page(
 ) -> tuple[str, int]:
     issuer = ""
     if payment is not None:
-        canteen = dataset().canteen.get(payment.tenant)
-        issuer = canteen.title if canteen else payment.tenant
+        records = _tenant_records(payment)
+        issuer = records.title if records is not None else payment.tenant
     html = render_template_string(
         PAGE,
         title=title,
@@ -181,11 +183,26 @@ def notify(state: BackendState, payment: Payment) -> None:
     threading.Thread(target=send, name=f"payfip-notify-{payment.payment_id}", daemon=True).start()
 
 
+def _tenant_records(payment: Payment) -> Any:
+    """The records of the tenant that issued the payment's invoice (canteen or water)."""
+    if payment.kind == "water":
+        return dataset().water.get(payment.tenant)
+    return dataset().canteen.get(payment.tenant)
+
+
+def _invoice(payment: Payment) -> Any:
+    """The invoice a payment is for, from the kind's records (None if it is gone)."""
+    records = _tenant_records(payment)
+    if records is None:
+        return None
+    accounts = records.contracts if payment.kind == "water" else records.families
+    account = accounts.get(payment.family_id)
+    return account.invoices.get(payment.invoice_id) if account else None
+
+
 def invoice_paid(payment: Payment) -> bool:
     """Whether the invoice this payment is for is paid already (by another payment)."""
-    canteen = dataset().canteen.get(payment.tenant)
-    family = canteen.families.get(payment.family_id) if canteen else None
-    invoice = family.invoices.get(payment.invoice_id) if family else None
+    invoice = _invoice(payment)
     return invoice is not None and invoice.paid
 
 
@@ -256,8 +273,9 @@ def pay_decision(payment_id: str) -> Response | tuple[str, int]:
         else:
             payment.state, payment.reason = ACTIONS[action]
         if payment.state == "paid":
-            family = dataset().canteen[payment.tenant].families[payment.family_id]
-            family.invoices[payment.invoice_id].paid_on = dataset().today
+            invoice = _invoice(payment)
+            if invoice is not None:
+                invoice.paid_on = dataset().today
         suppress = state.payfip.suppress_redirect
     notify(state, payment)
     if suppress:

@@ -17,13 +17,14 @@ from typing import Any
 
 from sandbox.backends.data import Dataset, build_dataset, sandbox_now, sandbox_today
 
-KINDS = ("library", "canteen", "housing", "koha")
+KINDS = ("library", "canteen", "housing", "koha", "water")
 #: Tenants of each kind: an instance of a back-end as one commune runs it.
 TENANTS: dict[str, tuple[str, ...]] = {
     "library": ("merignac", "pessac"),
     "canteen": ("bordeaux",),
     "housing": ("metropole",),
     "koha": ("bordeaux",),
+    "water": ("bordeaux", "pessac"),
 }
 #: How people write each tenant's name: the URL slugs above have no accents.
 TENANT_LABELS: dict[str, str] = {
@@ -113,6 +114,9 @@ class Payment:
     reason: str = ""
     #: When it was created, on the monotonic clock its session lifetime is counted on.
     opened_at: float = field(default_factory=time.monotonic)
+    #: The back-end kind whose invoice this is (``canteen``, ``water``); ``family_id`` is
+    #: then that kind's account id (a family, a water contract).
+    kind: str = "canteen"
 
 
 @dataclass

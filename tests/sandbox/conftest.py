@@ -62,6 +62,7 @@ SPEC_SERVERS = {
     "library": ("library.yaml", "http://localhost/library/{tenant}/v1", ["merignac", "pessac"]),
     "canteen": ("canteen.yaml", "http://localhost/canteen/{tenant}/v1", ["bordeaux"]),
     "housing": ("housing.yaml", "http://localhost/housing/{tenant}/v1", ["metropole"]),
+    "water": ("water.yaml", "http://localhost/water/{tenant}/v1", ["bordeaux", "pessac"]),
     "koha": ("koha-subset.yaml", "http://localhost/koha/{tenant}/api/v1", ["bordeaux"]),
 }
 

@@ -10,6 +10,7 @@ thread) use a loopback server.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -56,11 +57,15 @@ LIB = key("library", "merignac")
 PES = key("library", "pessac")
 CAN = key("canteen", "bordeaux")
 HOU = key("housing", "metropole")
+WAT = key("water", "bordeaux")
+WPE = key("water", "pessac")
 KOHA = {"Authorization": KOHA_AUTH}
 MARIE = "/library/merignac/v1/patrons/mer-p-0417"
 FAMILY = "/canteen/bordeaux/v1/families/fam-4521"
 HOUSING = "/housing/metropole/v1/applications"
 KOHA_API = "/koha/bordeaux/api/v1"
+WATER = "/water/bordeaux/v1/contracts"
+LEAK = WATER + "/ctr-bdx-4521"
 
 
 def idem(headers: dict[str, str], value: str) -> dict[str, str]:
@@ -970,6 +975,8 @@ FAULT_TARGETS = [
     ("canteen", "bordeaux", FAMILY, CAN),
     ("housing", "metropole", HOUSING + "/dem-0871", HOU),
     ("koha", "bordeaux", KOHA_API + "/patrons/51", KOHA),
+    ("water", "bordeaux", LEAK, WAT),
+    ("water", "pessac", "/water/pessac/v1/contracts/ctr-pes-0101", WPE),
 ]
 TARGET_IDS = [f"{kind}-{tenant}" for kind, tenant, _url, _headers in FAULT_TARGETS]
 
@@ -1161,6 +1168,12 @@ READS = [
     (HOUSING + "/dem-0415", HOU),
     (KOHA_API + "/checkouts?patron_id=51", {**KOHA, "x-koha-embed": "item"}),
     (KOHA_API + "/patrons/51/holds", KOHA),
+    (LEAK, WAT),
+    (LEAK + "/readings", WAT),
+    (LEAK + "/consumption", WAT),
+    (LEAK + "/alerts", WAT),
+    (LEAK + "/invoices", WAT),
+    ("/water/pessac/v1/contracts/ctr-pes-0101/alerts", WPE),
 ]
 
 
@@ -1241,7 +1254,7 @@ def test_demo_accounts_prove_ownership_with_their_proofs(client: FlaskClient) ->
     assert len(DEMO_ACCOUNTS) >= 5
     assert set(DEMO_ACCOUNTS) <= set(IDENTITIES_BY_KEY)
     kinds = {account.kind for accounts in DEMO_ACCOUNTS.values() for account in accounts}
-    assert kinds == {"library", "koha", "canteen", "housing"}
+    assert kinds == {"library", "koha", "canteen", "housing", "water"}
     for identity, accounts in DEMO_ACCOUNTS.items():
         birthdate = IDENTITIES_BY_KEY[identity].birthdate
         for kind, tenant, external_id, proof in accounts:
@@ -1260,6 +1273,7 @@ def test_demo_accounts_prove_ownership_with_their_proofs(client: FlaskClient) ->
                 "library": "/v1/patrons/verify",
                 "canteen": "/v1/families/verify",
                 "housing": "/v1/applications/verify",
+                "water": "/v1/contracts/verify",
             }[kind]
             if "birthdate" in proof:
                 assert proof["birthdate"] == birthdate
@@ -1365,3 +1379,279 @@ def test_answer_late_does_the_write_first_then_holds_its_answer_back(
     assert time.monotonic() - started >= 0.4
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json() == seen["answer"].get_json()
+
+
+# -- water -----------------------------------------------------------------------------------
+
+PDF_B64 = base64.b64encode(b"%PDF-1.4\n% facture\n%%EOF\n").decode()
+
+
+def cap_body(content_base64: str = PDF_B64, **changes: Any) -> dict[str, Any]:
+    return {
+        "repaired_on": (sandbox_today() - timedelta(days=2)).isoformat(),
+        "repair_location": "Joint du chauffe-eau",
+        "repair_invoice": {"content_type": "application/pdf", "content_base64": content_base64},
+        **changes,
+    }
+
+
+def test_water_contract(client: FlaskClient, openapi_specs: dict[str, OpenAPI]) -> None:
+    api = Contract(client, openapi_specs["water"], "water")
+    verify = WATER + "/verify"
+    proof = {"contract_number": "ct-33063-004521", "customer_reference": "r7k4-m2p9"}
+    assert api.call("POST", verify, 200, headers=WAT, json=proof).get_json() == {
+        "contract_id": "ctr-bdx-4521",
+        "display_name": "Marie-Thérèse Dubois",
+    }
+    bad = {"contract_number": "CT-33063-006630", "customer_reference": "WRONG"}
+    for remaining in (4, 3, 2, 1):
+        refused = api.call("POST", verify, 401, headers=WAT, json=bad)
+        assert refused.get_json()["remaining_attempts"] == remaining
+    assert problem_code(api.call("POST", verify, 423, headers=WAT, json=bad)) == "account_locked"
+    api.call("POST", verify, 422, headers=WAT, json={"contract_number": "CT-33063-004521"})
+    api.call("POST", verify, 401, json=proof)
+
+    contract = api.call("GET", LEAK, 200, headers=WAT).get_json()
+    assert contract["payment_plan"] == "per_invoice" and contract["ended_on"] is None
+    assert problem_code(api.call("GET", LEAK + "x", 404, headers=WAT)) == "unknown_contract"
+    readings = api.call("GET", LEAK + "/readings", 200, headers=WAT).get_json()["readings"]
+    periods = api.call("GET", LEAK + "/consumption", 200, headers=WAT).get_json()["periods"]
+    assert len(periods) == 10 and len(readings) == 11
+    alerts = api.call("GET", LEAK + "/alerts", 200, headers=WAT).get_json()["alerts"]
+    assert [a["status"] for a in alerts] == ["open"]
+
+    last = readings[0]
+    today = sandbox_today().isoformat()
+    declared = api.call(
+        "POST",
+        LEAK + "/readings",
+        201,
+        headers=idem(WAT, "r-1"),
+        json={"index_m3": last["index_m3"] + 3, "taken_on": today},
+    ).get_json()
+    assert declared == {"taken_on": today, "index_m3": last["index_m3"] + 3, "kind": "declared"}
+    below = api.call(
+        "POST",
+        LEAK + "/readings",
+        409,
+        headers=idem(WAT, "r-2"),
+        json={"index_m3": last["index_m3"], "taken_on": today},
+    )
+    assert problem_code(below) == "below_last_reading"
+    assert below.get_json()["last_index_m3"] == last["index_m3"] + 3
+    api.call("POST", LEAK + "/readings", 400, headers=WAT, json={"index_m3": 1})
+    api.call("POST", LEAK + "/readings", 422, headers=idem(WAT, "r-3"), json={"index_m3": "douze"})
+
+    cap = LEAK + "/alerts/alr-bdx-4521-1/cap-request"
+    api.call("POST", cap, 422, headers=idem(WAT, "c-0"), json=cap_body("pas du base64 !"))
+    receipt = api.call("POST", cap, 201, headers=idem(WAT, "c-1"), json=cap_body()).get_json()
+    assert receipt["alert_id"] == "alr-bdx-4521-1" and receipt["received_on"] == today
+    closed = api.call("POST", cap, 409, headers=idem(WAT, "c-2"), json=cap_body())
+    assert problem_code(closed) == "alert_closed"
+    unknown = api.call(
+        "POST", LEAK + "/alerts/nope/cap-request", 404, headers=idem(WAT, "c-3"), json=cap_body()
+    )
+    assert problem_code(unknown) == "unknown_alert"
+    api.call("POST", cap, 400, headers=WAT, json=cap_body())
+
+    invoices = api.call("GET", LEAK + "/invoices", 200, headers=WAT).get_json()["invoices"]
+    assert {invoice["paid"] for invoice in invoices} == {True, False}
+    unpaid = next(i["invoice_id"] for i in invoices if not i["paid"])
+    paid = next(i["invoice_id"] for i in invoices if i["paid"])
+    pdf = api.call("GET", LEAK + f"/invoices/{unpaid}/pdf", 200, headers=WAT)
+    assert pdf.data.startswith(b"%PDF-1.4") and pdf.data.rstrip().endswith(b"%%EOF")
+    archived = next(i["invoice_id"] for i in invoices if not i["pdf_available"])
+    gone = api.call("GET", LEAK + f"/invoices/{archived}/pdf", 404, headers=WAT)
+    assert problem_code(gone) == "pdf_unavailable"
+    urls = {"return_url": "http://127.0.0.1:5000/back", "notify_url": "http://127.0.0.1:9/n"}
+    started = api.call(
+        "POST", LEAK + f"/invoices/{unpaid}/payments", 201, headers=idem(WAT, "p-1"), json=urls
+    ).get_json()
+    assert urlsplit(started["redirect_url"]).path == f"/payfip/pay/{started['payment_id']}"
+    again = api.call(
+        "POST", LEAK + f"/invoices/{paid}/payments", 409, headers=idem(WAT, "p-2"), json=urls
+    )
+    assert problem_code(again) == "already_paid"
+    api.call(
+        "POST",
+        LEAK + f"/invoices/{unpaid}/payments",
+        422,
+        headers=idem(WAT, "p-3"),
+        json={"return_url": "/relative", "notify_url": "x"},
+    )
+    status = api.call("GET", LEAK + f"/payments/{started['payment_id']}", 200, headers=WAT)
+    assert status.get_json()["state"] == "pending"
+    assert problem_code(api.call("GET", LEAK + "/payments/pay-nope", 404, headers=WAT)) == (
+        "unknown_payment"
+    )
+    api.assert_every_operation_succeeded()
+
+
+def test_water_pessac_answers_as_the_spec_says(
+    client: FlaskClient, openapi_specs: dict[str, OpenAPI]
+) -> None:
+    api = Contract(client, openapi_specs["water"], "water")
+    base = "/water/pessac/v1/contracts"
+    for contract_id in ("ctr-pes-0101", "ctr-pes-1290", "ctr-pes-3112"):
+        for suffix in ("", "/readings", "/consumption", "/alerts", "/invoices"):
+            api.call("GET", f"{base}/{contract_id}{suffix}", 200, headers=WPE)
+    late = api.call(
+        "POST",
+        base + "/ctr-pes-0101/alerts/alr-pes-0101-1/cap-request",
+        409,
+        headers=idem(WPE, "late"),
+        json=cap_body(),
+    )
+    assert problem_code(late) == "deadline_passed"
+    # Each operator has its own key, and its own contracts.
+    assert client.get(base + "/ctr-pes-0101", headers=WAT).status_code == 401
+    assert client.get(base + "/ctr-bdx-4521", headers=WPE).status_code == 404
+
+
+def test_a_cap_request_checks_the_pdf_and_keeps_only_its_digest(client: FlaskClient) -> None:
+    cap = LEAK + "/alerts/alr-bdx-4521-1/cap-request"
+    not_pdf = base64.b64encode(b"GIF89a nope").decode()
+    refused = client.post(cap, headers=idem(WAT, "a"), json=cap_body(not_pdf))
+    assert refused.status_code == 422 and problem_code(refused) == "attachment_rejected"
+    assert "PDF" in refused.get_json()["detail"]
+    too_big = base64.b64encode(b"%PDF-1.4" + b"0" * (5 * 1024 * 1024)).decode()
+    refused = client.post(cap, headers=idem(WAT, "b"), json=cap_body(too_big))
+    assert refused.status_code == 422 and problem_code(refused) == "attachment_rejected"
+    assert "5 Mo" in refused.get_json()["detail"]
+    typed = cap_body()
+    typed["repair_invoice"]["content_type"] = "image/png"
+    assert problem_code(client.post(cap, headers=idem(WAT, "c"), json=typed)) == (
+        "attachment_rejected"
+    )
+    future = (sandbox_today() + timedelta(days=1)).isoformat()
+    assert (
+        client.post(cap, headers=idem(WAT, "d"), json=cap_body(repaired_on=future)).status_code
+        == 422
+    )
+    assert (
+        client.post(cap, headers=idem(WAT, "e"), json=cap_body(repair_location=" ")).status_code
+        == 422
+    )
+    listed = client.get(LEAK + "/alerts", headers=WAT).get_json()["alerts"][0]
+    assert listed["status"] == "open" and listed["requested_on"] is None
+
+    content = b"%PDF-1.4\n% facture\n%%EOF\n"
+    assert client.post(cap, headers=idem(WAT, "f"), json=cap_body()).status_code == 201
+    app = client.application
+    from sandbox.backends.common import STATE_KEY
+
+    alert = app.extensions[STATE_KEY].dataset.water["bordeaux"].contracts["ctr-bdx-4521"]
+    kept = alert.alerts["alr-bdx-4521-1"].cap_request
+    assert kept.attachment_bytes == len(content)
+    assert kept.attachment_sha256 == hashlib.sha256(content).hexdigest()
+    assert not any(isinstance(value, bytes) for value in vars(kept).values())
+    listed = client.get(LEAK + "/alerts", headers=WAT).get_json()["alerts"][0]
+    assert listed["status"] == "requested" and listed["requested_on"] == sandbox_today().isoformat()
+
+
+def test_a_declared_reading_must_be_plausible_and_dated(client: FlaskClient) -> None:
+    url = WATER + "/ctr-bdx-0958/readings"
+    readings = client.get(url, headers=WAT).get_json()["readings"]
+    assert [r["kind"] for r in readings[:3]] == ["estimated", "estimated", "actual"]
+    last_actual = readings[2]
+    today = sandbox_today()
+    # Below an estimate is fine: only actual and declared readings count.
+    below_estimate = readings[0]["index_m3"] - 1
+    assert below_estimate > last_actual["index_m3"]
+    for body, status, code in (
+        (
+            {"index_m3": below_estimate, "taken_on": (today + timedelta(days=1)).isoformat()},
+            422,
+            "invalid_request",
+        ),
+        (
+            {"index_m3": last_actual["index_m3"] - 1, "taken_on": today.isoformat()},
+            409,
+            "below_last_reading",
+        ),
+        (
+            {"index_m3": last_actual["index_m3"] + 5000, "taken_on": today.isoformat()},
+            409,
+            "implausible_reading",
+        ),
+        ({"index_m3": below_estimate, "taken_on": "2001-01-01"}, 422, "invalid_request"),
+    ):
+        answer = client.post(url, headers=idem(WAT, str(body)), json=body)
+        assert (answer.status_code, problem_code(answer)) == (status, code), body
+    assert client.get(WATER + "/ctr-bdx-0958", headers=WAT).get_json()["reading_requested_by"]
+    ok = client.post(
+        url,
+        headers=idem(WAT, "ok"),
+        json={"index_m3": below_estimate, "taken_on": today.isoformat()},
+    )
+    assert ok.status_code == 201
+    assert client.get(url, headers=WAT).get_json()["readings"][0] == ok.get_json()
+    assert (
+        client.get(WATER + "/ctr-bdx-0958", headers=WAT).get_json()["reading_requested_by"] is None
+    )
+    closed = client.post(
+        WATER + "/ctr-bdx-0415/readings",
+        headers=idem(WAT, "closed"),
+        json={"index_m3": 999_999, "taken_on": today.isoformat()},
+    )
+    assert closed.status_code == 409 and problem_code(closed) == "contract_closed"
+
+
+def test_the_water_households_the_portal_needs(client: FlaskClient, today: date) -> None:
+    def get(path: str, headers: dict[str, str] = WAT) -> Any:
+        return client.get(path, headers=headers).get_json()
+
+    periods = get(LEAK + "/consumption")["periods"]
+    latest, same = periods[0]["volume_m3"], [p["volume_m3"] for p in periods[2:8:2]]
+    assert latest > 2 * sum(same) / 3
+    (alert,) = get(LEAK + "/alerts")["alerts"]
+    notified = date.fromisoformat(alert["notified_on"])
+    assert today - timedelta(days=7) <= notified < today
+    respond_by = date.fromisoformat(alert["respond_by"])
+    assert respond_by.day == notified.day or respond_by.month != notified.month
+    assert 28 <= (respond_by - notified).days <= 31
+    assert alert["average_m3"] == round(sum(same) / 3)
+    unpaid = {i["invoice_id"] for i in get(LEAK + "/invoices")["invoices"] if not i["paid"]}
+    assert alert["invoice_id"] in unpaid
+
+    monthly = get(WATER + "/ctr-bdx-6630")
+    assert monthly["payment_plan"] == "monthly" and len(monthly["instalments"]) == 10
+    asked = date.fromisoformat(get(WATER + "/ctr-bdx-0958")["reading_requested_by"])
+    assert asked == today + timedelta(days=10)
+    assert date.fromisoformat(get(WATER + "/ctr-bdx-0415")["ended_on"]) < today
+    pessac = "/water/pessac/v1/contracts"
+    dues = [
+        date.fromisoformat(i["due_date"])
+        for i in get(pessac + "/ctr-pes-0101/invoices", WPE)["invoices"]
+        if not i["paid"]
+    ]
+    assert dues == [today + timedelta(days=7)]
+    new = get(pessac + "/ctr-pes-1290/consumption", WPE)["periods"]
+    assert len(new) == 2 and get(pessac + "/ctr-pes-1290", WPE)["payment_plan"] == "direct_debit"
+
+
+def test_a_water_invoice_is_paid_on_the_payment_page(
+    client: FlaskClient, notify_receiver: NotificationReceiver
+) -> None:
+    """The same PayFiP stand-in as the canteen's, with the water operator as issuer."""
+    invoices = client.get(LEAK + "/invoices", headers=WAT).get_json()["invoices"]
+    invoice = next(i["invoice_id"] for i in invoices if not i["paid"])
+    started = client.post(
+        LEAK + f"/invoices/{invoice}/payments",
+        headers=idem(WAT, "pay"),
+        json={"return_url": "http://127.0.0.1:5000/retour", "notify_url": notify_receiver.url},
+    ).get_json()
+    page = client.get(urlsplit(started["redirect_url"]).path).get_data(as_text=True)
+    assert "Régie de l&#39;eau de Bordeaux" in page or "Régie de l'eau de Bordeaux" in page
+    assert (
+        client.post(urlsplit(started["redirect_url"]).path, data={"action": "pay"}).status_code
+        == 303
+    )
+    assert notify_receiver.wait(1)[0]["state"] == "paid"
+    status = client.get(LEAK + f"/payments/{started['payment_id']}", headers=WAT).get_json()
+    assert status["state"] == "paid"
+    listed = client.get(LEAK + "/invoices", headers=WAT).get_json()["invoices"]
+    assert next(i for i in listed if i["invoice_id"] == invoice)["paid"] is True
+    # A canteen family's payments are not the water operator's, and vice versa.
+    gone = client.get(FAMILY + f"/payments/{started['payment_id']}", headers=CAN)
+    assert gone.status_code == 404

@@ -11,9 +11,9 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from connectors import base
-from tests.sandbox.conftest import load_spec
+from tests.sandbox.conftest import SPECS_DIR, load_spec
 
-STANDARD = ("library.yaml", "canteen.yaml", "housing.yaml")
+STANDARD = ("library.yaml", "canteen.yaml", "housing.yaml", "water.yaml")
 ALL_SPECS = (*STANDARD, "koha-subset.yaml")
 METHODS = ("get", "post", "put", "patch", "delete")
 CONVENTIONS_HEADING = "## Conventions (shared by every standard API of the territory)"
@@ -182,6 +182,16 @@ CONTRACT = [
     ("housing.yaml", "Application", base.HousingApplication, {}),
     ("housing.yaml", "HistoryEvent", base.ApplicationEvent, {"on": "date"}),
     ("housing.yaml", "RenewalReceipt", base.RenewalReceipt, {}),
+    ("water.yaml", "VerifiedContract", base.VerifiedAccount, {"external_id": "contract_id"}),
+    ("water.yaml", "Contract", base.WaterContract, {"number": "contract_number"}),
+    ("water.yaml", "Instalment", base.Instalment, {}),
+    ("water.yaml", "Reading", base.MeterReading, {}),
+    ("water.yaml", "ConsumptionPeriod", base.ConsumptionPeriod, {}),
+    ("water.yaml", "Alert", base.ConsumptionAlert, {"id": "alert_id"}),
+    ("water.yaml", "CapRequestReceipt", base.CapRequestReceipt, {}),
+    ("water.yaml", "Invoice", base.Invoice, {"id": "invoice_id"}),
+    ("water.yaml", "PaymentHandoff", base.PaymentHandoff, {}),
+    ("water.yaml", "PaymentStatus", base.PaymentStatus, {}),
 ]
 
 
@@ -217,6 +227,34 @@ def test_enumerations_match_the_connector_literals() -> None:
     assert set(housing["Application"]["properties"]["status"]["enum"]) == set(
         base.ApplicationStatus.__args__  # type: ignore[attr-defined]
     )
+    water = load_spec("water.yaml")["components"]["schemas"]
+    for schema, field_name, literal in (
+        ("Contract", "payment_plan", base.PaymentPlan),
+        ("Reading", "kind", base.ReadingKind),
+        ("Alert", "status", base.AlertStatus),
+        ("PaymentStatus", "state", base.PaymentState),
+    ):
+        assert set(water[schema]["properties"][field_name]["enum"]) == set(
+            literal.__args__  # type: ignore[attr-defined]
+        ), schema
+
+
+def test_water_documents_its_refusal_codes() -> None:
+    """The stable codes the portal translates are each named in the spec."""
+    text = (SPECS_DIR / "water.yaml").read_text(encoding="utf-8")
+    for code in (
+        "below_last_reading",
+        "implausible_reading",
+        "contract_closed",
+        "alert_closed",
+        "deadline_passed",
+        "attachment_rejected",
+        "already_paid",
+        "unknown_payment",
+        "unknown_contract",
+        "unknown_alert",
+    ):
+        assert f"`{code}`" in text, code
 
 
 def test_koha_subset_records_where_each_part_comes_from() -> None:

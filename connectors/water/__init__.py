@@ -1,0 +1,1 @@
+"""Water supply connector types."""
