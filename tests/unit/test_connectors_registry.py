@@ -245,13 +245,16 @@ def test_secrets_from_the_environment_never_appear_in_errors(tmp_path: Path) -> 
 # -- types -------------------------------------------------------------------------------
 
 
-def test_the_four_types_are_discovered_through_entry_points() -> None:
+def test_the_five_types_are_discovered_through_entry_points() -> None:
+    from connectors.water.standard import StandardWaterConnector
+
     types = discover_types()
     assert types["library-standard"] is StandardLibraryConnector
     assert types["canteen-standard"] is StandardCanteenConnector
     assert types["housing-standard"] is StandardHousingConnector
     assert types["koha"] is KohaLibraryConnector
-    assert {t.category for t in types.values()} == {"library", "canteen", "housing"}
+    assert types["water-standard"] is StandardWaterConnector
+    assert {t.category for t in types.values()} == {"library", "canteen", "housing", "water"}
 
 
 def test_the_repository_file_runs_with_no_configuration() -> None:
