@@ -357,6 +357,7 @@ class Registry:
                 snapshot_store=snapshot_store,
                 on_outcome=on_outcome,
                 contract=load_contract(spec) if spec else None,
+                error_parser=getattr(cls, "error_parser", None),
                 transport=transport,
             )
             try:

@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
+import httpx
+
 from connectors.base import (
     CallContext,
     Category,
@@ -42,7 +44,8 @@ from connectors.base import (
     VerifiedAccount,
 )
 from connectors.contract import as_date, as_optional_date, as_str
-from connectors.http import ResilientHTTP
+from connectors.http import ErrorParser, Problem, ResilientHTTP
+from connectors.http.problem import json_object
 from connectors.library.standard import (
     HOLD_GONE_REASON,
     LOAN_GONE_REASON,
@@ -188,6 +191,22 @@ def _display_name(patron: dict[str, Any]) -> str:
     return " ".join(part for part in (first, patron.get("surname") or "") if part)
 
 
+def parse_koha_error(headers: httpx.Headers, content: bytes) -> Problem:
+    """Koha's own error body, ``{"error": "...", "error_code": "..."}``, read leniently.
+
+    Koha's words are English and for staff: the connector puts its own French reason in
+    front of a resident wherever one is shown; the code tells it which.
+    """
+    body = json_object(headers, content)
+    if body is None:
+        return Problem("", "", None)
+    code = body.get("error_code") or ""
+    detail = body.get("error") or ""
+    return Problem(
+        code if isinstance(code, str) else "", detail if isinstance(detail, str) else "", None
+    )
+
+
 class _TTLCache:
     """A small bounded cache of slow-changing reference data (titles, library names)."""
 
@@ -221,6 +240,8 @@ class KohaLibraryConnector:
     #: The proofs of card ownership this back-end can check, for the linking form.
     proof_kinds: ClassVar[tuple[str, ...]] = ("pin",)
     spec: ClassVar[str] = "koha-subset.yaml"
+    #: Koha's errors are not RFC 9457 problems: the client reads them with this.
+    error_parser: ClassVar[ErrorParser] = staticmethod(parse_koha_error)
     #: A resource that does not exist: a 404 behind authentication proves health.
     probe_route: ClassVar[str] = "/api/v1/patrons/0"
 

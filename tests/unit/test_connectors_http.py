@@ -38,6 +38,7 @@ from connectors.http import (
     RedisBreakerStore,
     ResilientHTTP,
 )
+from connectors.library.koha import KohaLibraryConnector
 from tests.contract.support import connector_logs_enabled  # noqa: F401 (autouse)
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -716,13 +717,24 @@ def test_a_refusal_carries_the_back_ends_reason_and_code() -> None:
     assert raised.value.code == "not_cancellable"
 
 
-def test_koha_errors_are_read_too() -> None:
+def test_koha_errors_are_read_by_the_koha_type() -> None:
     koha = httpx.Response(400, json={"error": "Validation failed", "error_code": "invalid"})
-    http = make_http(Recorder(koha))
+    http = make_http(Recorder(koha), error_parser=KohaLibraryConnector.error_parser)
     with pytest.raises(Refused) as raised:
         http.request(ctx(), "POST", "/api/v1/auth/password/validation", refusals={400: None})
     assert raised.value.reason == "Validation failed"
     assert raised.value.code == "invalid"
+
+
+def test_the_generic_parser_reads_only_rfc_9457_problems() -> None:
+    koha = httpx.Response(400, json={"error": "Validation failed", "error_code": "invalid"})
+    http = make_http(Recorder(koha))
+    with pytest.raises(Refused) as raised:
+        http.request(ctx(), "POST", "/api/v1/auth/password/validation", refusals={400: None})
+    assert (raised.value.reason, raised.value.code) == (
+        "Le service a refusé la demande.",
+        "refused",
+    )
 
 
 def test_a_401_is_a_refused_proof_only_with_the_proof_code(
