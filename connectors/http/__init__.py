@@ -68,6 +68,7 @@ from connectors.http.policy import (
 )
 from connectors.http.problem import ErrorParser, Problem, parse_problem, stable_code
 from connectors.http.snapshots import MemorySnapshotStore, Snapshots, SnapshotStore
+from connectors.http.tls import VerifySetting, clear_shared_ssl_contexts, shared_ssl_context
 
 __all__ = [
     "ACCEPT_HEADERS",
@@ -96,7 +97,10 @@ __all__ = [
     "ResilientHTTP",
     "SnapshotStore",
     "Snapshots",
+    "VerifySetting",
+    "clear_shared_ssl_contexts",
     "parse_problem",
     "parse_retry_after",
+    "shared_ssl_context",
     "stable_code",
 ]

@@ -44,6 +44,7 @@ from connectors.http.policy import (
 from connectors.http.problem import ErrorParser, Problem, is_json, mime, parse_problem
 from connectors.http.snapshots import Snapshots, SnapshotStore
 from connectors.http.snapshots import what as key_kind
+from connectors.http.tls import shared_ssl_context
 
 if TYPE_CHECKING:
     from connectors.contract import Contract
@@ -198,6 +199,8 @@ class ResilientHTTP:
         self._client = httpx.Client(
             base_url=instance.base_url.rstrip("/") + "/",
             transport=transport,
+            # Not one context per client: loading the CA bundle is the costly part.
+            verify=shared_ssl_context(),
             auth=self._auth.httpx_auth(),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
