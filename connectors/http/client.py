@@ -188,7 +188,9 @@ class ResilientHTTP:
         self.instance = instance
         self.policy = Policy.from_options(instance.options)
         self.breakers: BreakerStore = breaker_store or MemoryBreakerStore()
-        self.snapshots = Snapshots(instance.slug, snapshot_store)
+        self.snapshots = Snapshots(
+            instance.slug, snapshot_store, refresh_s=self.policy.snapshot_refresh_s
+        )
         self.contract = contract
         self.error_parser: ErrorParser = error_parser or parse_problem
         self._on_outcome = on_outcome

@@ -30,6 +30,9 @@ class Policy:
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 30.0
     max_body_bytes: int = 10 * 1024 * 1024
+    #: An unchanged read is written to the snapshot store again only once its stored
+    #: fetch time is this old (what residents see as "fetched at" during an outage).
+    snapshot_refresh_s: float = 300.0
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Policy:
@@ -45,6 +48,7 @@ class Policy:
             ("backoff_base_s", float, 0.0),
             ("backoff_cap_s", float, 0.0),
             ("max_body_bytes", int, 1),
+            ("snapshot_refresh_s", float, 0.0),
         ):
             if name not in options:
                 continue

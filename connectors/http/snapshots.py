@@ -4,9 +4,12 @@ show something (marked stale) while a back-end is down.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -68,15 +71,41 @@ def what(key: str) -> str:
     return key.split(":", 1)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What this process last wrote to the store for one key."""
+
+    subject: str
+    digest: bytes
+    #: The ``fetched_at`` the store holds for it.
+    stored_at: datetime
+
+
 class Snapshots:
     """One instance's view of the snapshot store, never a new failure for a read.
 
     The store is a convenience: if it fails, the read goes on without it.
+
+    Writes only when something changed: this process remembers, per key, the digest of
+    the payload it last wrote, for which subject, and the fetch time it stored. A read
+    whose payload (and subject) is the same as the last one written is not written
+    again, unless the stored fetch time is older than ``refresh_s``: so a copy shown
+    during an outage says when it was fetched within that bound, and the database is
+    not written on every page view. The first read of a key in a process always writes
+    (nothing is remembered yet), and a write that failed is not remembered. Another
+    process may have written a different payload meanwhile; at worst the store then
+    holds that one until this process's next change or refresh, ``refresh_s`` later.
     """
 
-    def __init__(self, slug: str, store: SnapshotStore | None) -> None:
+    #: Keys remembered per instance (least recently written forgotten first).
+    MAX_KEYS = 10_000
+
+    def __init__(self, slug: str, store: SnapshotStore | None, *, refresh_s: float = 300.0) -> None:
         self.slug = slug
         self.store = store
+        self.refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._written: OrderedDict[str, _Written] = OrderedDict()
 
     def get(self, key: str) -> tuple[str, datetime] | None:
         if self.store is None:
@@ -88,10 +117,34 @@ class Snapshots:
             return None
 
     def put(self, subject: str, key: str, payload: Any, at: datetime) -> None:
+        """Keep ``payload`` as the last good copy of ``key``, fetched ``at``, if it changed
+        or the stored copy's fetch time is more than ``refresh_s`` old."""
         if self.store is None:
             return
         try:
             text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError):
+            log.exception("instance %s: snapshot of %s not serialisable", self.slug, what(key))
+            return
+        digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        with self._lock:
+            last = self._written.get(key)
+        if (
+            last is not None
+            and last.subject == subject
+            and last.digest == digest
+            and (at - last.stored_at).total_seconds() < self.refresh_s
+        ):
+            return
+        try:
             self.store.put(self.slug, key, subject, text, at)
         except Exception:
             log.exception("instance %s: snapshot store failed on put", self.slug)
+            with self._lock:
+                self._written.pop(key, None)
+            return
+        with self._lock:
+            self._written[key] = _Written(subject, digest, at)
+            self._written.move_to_end(key)
+            while len(self._written) > self.MAX_KEYS:
+                self._written.popitem(last=False)

@@ -606,6 +606,110 @@ def test_a_broken_snapshot_store_never_breaks_a_read() -> None:
         read_loans(http)
 
 
+class CountingStore(MemorySnapshotStore):
+    """A snapshot store that counts its writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.puts: list[tuple[str, str, datetime]] = []
+        self.fail_next = False
+
+    def put(self, instance_slug: str, key: str, subject: str, text: str, at: datetime) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("database down")
+        self.puts.append((key, subject, at))
+        super().put(instance_slug, key, subject, text, at)
+
+
+def loans_answer(*ids: str) -> httpx.Response:
+    return json_response(200, {"loans": [{"loan_id": i} for i in ids]})
+
+
+def test_an_unchanged_read_is_not_written_again_but_says_when_it_was_fetched() -> None:
+    clock, store = FakeClock(), CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), clock=clock, snapshot_store=store)
+    first = read_loans(http)
+    clock.advance(60)
+    second = read_loans(http)
+    assert len(store.puts) == 1
+    # The caller always gets the real fetch time; the store keeps the first one.
+    assert second.fetched_at == datetime.fromtimestamp(clock.now, UTC) > first.fetched_at
+    assert store.get("bib-test", "loans:p-123")[1] == first.fetched_at  # type: ignore[index]
+
+
+def test_a_changed_read_is_written_at_once() -> None:
+    clock, store = FakeClock(), CountingStore()
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend, clock=clock, snapshot_store=store)
+    read_loans(http)
+    clock.advance(1)
+    backend.answers = [loans_answer("l-1", "l-2")]
+    read_loans(http)
+    assert len(store.puts) == 2
+    stored = store.get("bib-test", "loans:p-123")
+    assert stored is not None and json.loads(stored[0])["loans"][1] == {"loan_id": "l-2"}
+    assert stored[1] == datetime.fromtimestamp(clock.now, UTC)
+
+
+def test_an_unchanged_read_is_written_again_once_the_stored_time_is_too_old() -> None:
+    clock, store = FakeClock(), CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), clock=clock, snapshot_store=store)
+    read_loans(http)
+    clock.advance(299)
+    read_loans(http)
+    assert len(store.puts) == 1
+    clock.advance(2)  # 301 s after the stored fetch time
+    read_loans(http)
+    assert len(store.puts) == 2
+    assert store.puts[-1][2] == datetime.fromtimestamp(clock.now, UTC)
+
+
+def test_the_refresh_interval_is_an_instance_option() -> None:
+    clock, store = FakeClock(), CountingStore()
+    http = make_http(
+        Recorder(loans_answer("l-1")),
+        clock=clock,
+        snapshot_store=store,
+        options={"snapshot_refresh_s": 0},
+    )
+    read_loans(http)
+    read_loans(http)
+    assert len(store.puts) == 2
+
+
+def test_the_same_payload_for_another_subject_is_written() -> None:
+    """A card unlinked then linked again is a new link: its copy must exist for it."""
+    store = CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), snapshot_store=store)
+    for subject in ("link-1", "link-2"):
+        context = CallContext.with_timeout(5.0, subject=subject)
+        http.read(context, "loans:p-123", lambda: get_loans(http), loans_parser)
+    assert [p[1] for p in store.puts] == ["link-1", "link-2"]
+
+
+def test_a_failed_write_is_tried_again_on_the_next_read() -> None:
+    store = CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), snapshot_store=store)
+    store.fail_next = True
+    assert read_loans(http).data == ("l-1",)
+    read_loans(http)
+    read_loans(http)
+    assert len(store.puts) == 1
+
+
+def test_unchanged_reads_from_many_threads_write_once_each_change() -> None:
+    clock, store = FakeClock(), CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), clock=clock, snapshot_store=store)
+    read_loans(http)
+    threads = [threading.Thread(target=read_loans, args=(http,)) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store.puts) == 1
+
+
 # -- checking answers --------------------------------------------------------------------
 
 
