@@ -238,7 +238,17 @@ class ResilientHTTP:
         If the back-end is unavailable or broke its contract, the last good copy is
         returned with ``stale=True`` and its own fetch time; without one, the error
         propagates. ``key`` must identify the account (e.g. ``loans:<patron_id>``).
+
+        With ``ctx.max_age_s`` > 0, a last good copy younger than that (in this
+        process's memory, or in the store) answers at once, ``stale=False`` with its
+        own fetch time, and nothing is sent; a write about ``ctx.subject`` through this
+        client since then rules it out.
         """
+        started_at = datetime.fromtimestamp(self._clock(), UTC)
+        if ctx.max_age_s > 0:
+            cached = self._fresh(ctx, key, parse, started_at)
+            if cached is not None:
+                return cached
         try:
             if ctx.offline:
                 raise Unavailable("offline: snapshots only")
@@ -268,7 +278,33 @@ class ResilientHTTP:
             )
             return ReadResult(data=data, fetched_at=fetched_at, stale=True)
         fetched_at = datetime.fromtimestamp(self._clock(), UTC)
-        self.snapshots.put(ctx.subject, key, keep(payload) if keep else payload, fetched_at)
+        self.snapshots.put(
+            ctx.subject,
+            key,
+            keep(payload) if keep else payload,
+            fetched_at,
+            started_at=started_at,
+        )
+        return ReadResult(data=data, fetched_at=fetched_at, stale=False)
+
+    def _fresh(
+        self, ctx: CallContext, key: str, parse: Callable[[Any], T], now: datetime
+    ) -> ReadResult[T] | None:
+        found = self.snapshots.fresh(ctx.subject, key, ctx.max_age_s, now)
+        if found is None:
+            return None
+        text, fetched_at = found
+        try:
+            data = self.parse(key, parse, json.loads(text))
+        except (ValueError, ContractBroken):
+            return None
+        log.debug(
+            "instance %s: %s answered from a copy of %s",
+            self.slug,
+            key_kind(key),
+            fetched_at.isoformat(),
+            extra={"instance": self.slug, "request_id": ctx.request_id},
+        )
         return ReadResult(data=data, fetched_at=fetched_at, stale=False)
 
     def parse(self, what: str, parse: Callable[[Any], T], payload: Any) -> T:
@@ -343,12 +379,21 @@ class ResilientHTTP:
         try:
             response = self._call(ctx, call)
             ok = True
+            if call.method not in READ_METHODS:
+                # What was read about this account before may no longer be true.
+                self._invalidate(ctx)
             return response
+        except OutcomeUnknown:
+            self._invalidate(ctx)  # it may have been done
+            raise
         except (Refused, LinkInvalid):
             ok = True
             raise
         finally:
             self._report(ok, time.monotonic() - started)
+
+    def _invalidate(self, ctx: CallContext) -> None:
+        self.snapshots.invalidate(ctx.subject, datetime.fromtimestamp(self._clock(), UTC))
 
     def probe(self, ctx: CallContext, route: str) -> None:
         """Check the back-end answers and accepts the portal's credentials.

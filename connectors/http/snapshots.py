@@ -81,12 +81,22 @@ class _Written:
     stored_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _Recent:
+    """The last good answer of one key in this process, for the read cache."""
+
+    subject: str
+    text: str
+    fetched_at: datetime
+    started_at: datetime
+
+
 class Snapshots:
     """One instance's view of the snapshot store, never a new failure for a read.
 
     The store is a convenience: if it fails, the read goes on without it.
 
-    Writes only when something changed: this process remembers, per key, the digest of
+    Writes to the store only when something changed: this process remembers, per key, the digest of
     the payload it last wrote, for which subject, and the fetch time it stored. A read
     whose payload (and subject) is the same as the last one written is not written
     again, unless the stored fetch time is older than ``refresh_s``: so a copy shown
@@ -95,9 +105,14 @@ class Snapshots:
     (nothing is remembered yet), and a write that failed is not remembered. Another
     process may have written a different payload meanwhile; at worst the store then
     holds that one until this process's next change or refresh, ``refresh_s`` later.
+
+    It is also the short-lived read cache (``CallContext.max_age_s``): ``fresh`` gives
+    the last good answer of a key if it is young enough, from this process's memory or
+    else the store, unless a write about the same subject went through since
+    (``invalidate``). What it holds is what ``keep`` left of the payload, as in the store.
     """
 
-    #: Keys remembered per instance (least recently written forgotten first).
+    #: Keys remembered per instance (least recently used forgotten first).
     MAX_KEYS = 10_000
 
     def __init__(self, slug: str, store: SnapshotStore | None, *, refresh_s: float = 300.0) -> None:
@@ -106,6 +121,9 @@ class Snapshots:
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
         self._written: OrderedDict[str, _Written] = OrderedDict()
+        self._recent: OrderedDict[str, _Recent] = OrderedDict()
+        #: subject → wall-clock time of its last write through the client.
+        self._invalidated: OrderedDict[str, datetime] = OrderedDict()
 
     def get(self, key: str) -> tuple[str, datetime] | None:
         if self.store is None:
@@ -116,15 +134,65 @@ class Snapshots:
             log.exception("instance %s: snapshot store failed on get", self.slug)
             return None
 
-    def put(self, subject: str, key: str, payload: Any, at: datetime) -> None:
-        """Keep ``payload`` as the last good copy of ``key``, fetched ``at``, if it changed
+    def fresh(
+        self, subject: str, key: str, max_age_s: float, now: datetime
+    ) -> tuple[str, datetime] | None:
+        """The last good copy of ``key`` if fetched less than ``max_age_s`` before ``now``
+        and after the last write about ``subject``; None otherwise."""
+        with self._lock:
+            recent = self._recent.get(key)
+            invalidated = self._invalidated.get(subject)
+        if (
+            recent is not None
+            and recent.subject == subject
+            and (now - recent.fetched_at).total_seconds() < max_age_s
+            and (invalidated is None or recent.started_at > invalidated)
+        ):
+            return recent.text, recent.fetched_at
+        stored = self.get(key)
+        if stored is None:
+            return None
+        fetched_at = stored[1]
+        if (now - fetched_at).total_seconds() >= max_age_s:
+            return None
+        if invalidated is not None and fetched_at <= invalidated:
+            return None
+        return stored
+
+    def invalidate(self, subject: str, at: datetime) -> None:
+        """A write about ``subject`` went through at ``at``: no cached read of it made
+        before counts as fresh any more (in this process)."""
+        with self._lock:
+            self._invalidated[subject] = at
+            self._invalidated.move_to_end(subject)
+            while len(self._invalidated) > self.MAX_KEYS:
+                self._invalidated.popitem(last=False)
+            for key in [k for k, r in self._recent.items() if r.subject == subject]:
+                del self._recent[key]
+
+    def put(
+        self,
+        subject: str,
+        key: str,
+        payload: Any,
+        at: datetime,
+        *,
+        started_at: datetime | None = None,
+    ) -> None:
+        """Keep ``payload`` as the last good copy of ``key``, fetched ``at`` (the read
+        having started at ``started_at``): in memory always, in the store if it changed
         or the stored copy's fetch time is more than ``refresh_s`` old."""
-        if self.store is None:
-            return
         try:
             text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         except (TypeError, ValueError):
             log.exception("instance %s: snapshot of %s not serialisable", self.slug, what(key))
+            return
+        with self._lock:
+            self._recent[key] = _Recent(subject, text, at, started_at or at)
+            self._recent.move_to_end(key)
+            while len(self._recent) > self.MAX_KEYS:
+                self._recent.popitem(last=False)
+        if self.store is None:
             return
         digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
         with self._lock:

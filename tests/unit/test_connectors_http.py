@@ -710,6 +710,96 @@ def test_unchanged_reads_from_many_threads_write_once_each_change() -> None:
     assert len(store.puts) == 1
 
 
+# -- the fresh-snapshot read cache -----------------------------------------------------
+
+
+def cached_ctx(max_age_s: float = 30.0, subject: str = "link-1") -> CallContext:
+    return CallContext.with_timeout(5.0, subject=subject, max_age_s=max_age_s)
+
+
+def read_cached(http: ResilientHTTP, context: CallContext) -> object:
+    return http.read(context, "loans:p-123", lambda: get_loans(http, context), loans_parser)
+
+
+def test_a_young_answer_is_reused_without_asking_the_back_end() -> None:
+    clock = FakeClock()
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend, clock=clock)  # no store at all: this process's memory
+    first = read_cached(http, cached_ctx())
+    clock.advance(29)
+    again = read_cached(http, cached_ctx())
+    assert len(backend.requests) == 1
+    assert (again.data, again.stale, again.fetched_at) == (first.data, False, first.fetched_at)
+    clock.advance(2)  # 31 s: too old
+    read_cached(http, cached_ctx())
+    assert len(backend.requests) == 2
+
+
+def test_without_max_age_every_read_asks() -> None:
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend, snapshot_store=MemorySnapshotStore())
+    read_cached(http, cached_ctx(0.0))
+    read_cached(http, cached_ctx(0.0))
+    assert len(backend.requests) == 2
+
+
+def test_a_young_snapshot_in_the_store_answers_for_another_process() -> None:
+    clock, store = FakeClock(), MemorySnapshotStore()
+    writer = make_http(Recorder(loans_answer("l-1")), clock=clock, snapshot_store=store)
+    first = read_cached(writer, cached_ctx(0.0))
+    clock.advance(5)
+    backend = Recorder(loans_answer("l-9"))
+    other = make_http(backend, clock=clock, snapshot_store=store)
+    answer = read_cached(other, cached_ctx(10.0))
+    assert backend.requests == []
+    assert (answer.data, answer.stale, answer.fetched_at) == (("l-1",), False, first.fetched_at)
+    assert read_cached(other, cached_ctx(4.0)).data == ("l-9",)  # older than asked: read
+
+
+def test_a_write_about_the_same_account_makes_the_next_read_ask() -> None:
+    clock, store = FakeClock(), MemorySnapshotStore()
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend, clock=clock, snapshot_store=store)
+    read_cached(http, cached_ctx())
+    read_cached(http, cached_ctx(subject="link-2"))
+    clock.advance(1)
+    backend.answers = [json_response(200, {"loan_id": "l-1", "renewed": True})]
+    writes = len(backend.requests)
+    http.request(cached_ctx(), "POST", "/v1/loans/{id}/renewal", path_params={"id": "l-1"})
+    assert len(backend.requests) == writes + 1  # a write always goes out
+    clock.advance(1)
+    backend.answers = [loans_answer("l-2")]
+    assert read_cached(http, cached_ctx()).data == ("l-2",)  # neither memory nor store
+    assert len(backend.requests) == writes + 2
+    # Another account's cached reads are left alone; the re-read is cached again.
+    read_cached(http, cached_ctx(subject="link-2"))
+    assert read_cached(http, cached_ctx()).data == ("l-2",)
+    assert len(backend.requests) == writes + 2
+
+
+def test_a_write_with_an_unknown_outcome_also_makes_the_next_read_ask() -> None:
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend)
+    read_cached(http, cached_ctx())
+    backend.answers = [httpx.ReadTimeout("no answer")]
+    with pytest.raises(OutcomeUnknown):
+        http.request(cached_ctx(), "POST", "/v1/renewal", idempotency_key="k-1")
+    backend.answers = [loans_answer("l-2")]
+    assert read_cached(http, cached_ctx()).data == ("l-2",)
+
+
+def test_a_refused_write_changed_nothing_and_keeps_the_cache() -> None:
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend)
+    read_cached(http, cached_ctx())
+    backend.answers = [problem(409, "not_renewable", "Non.")]
+    with pytest.raises(Refused):
+        http.request(cached_ctx(), "POST", "/v1/renewal", idempotency_key="k-1")
+    calls = len(backend.requests)
+    assert read_cached(http, cached_ctx()).data == ("l-1",)
+    assert len(backend.requests) == calls
+
+
 # -- checking answers --------------------------------------------------------------------
 
 
