@@ -43,6 +43,7 @@ class Auth:
             else urljoin(instance.base_url.rstrip("/") + "/", token_url.lstrip("/"))
         )
         self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
         self._token: tuple[str, float] | None = None
 
     def drop_token(self) -> None:
@@ -54,14 +55,25 @@ class Auth:
         if self.api_key is not None:
             headers["X-Api-Key"] = self.api_key
         if self.oauth:
+            headers["Authorization"] = f"Bearer {self._current_token(fetch_token)}"
+        return headers
+
+    def _current_token(self, fetch_token: Callable[[], tuple[str, float]]) -> str:
+        """The token, fetched by one thread at a time: calls sent side by side
+        (``connectors.concurrent``) wait for one token request instead of each sending
+        their own."""
+        with self._lock:
+            token = self._token
+        if token is not None and time.monotonic() < token[1]:
+            return token[0]
+        with self._fetch_lock:
             with self._lock:
                 token = self._token
             if token is None or time.monotonic() >= token[1]:
                 token = fetch_token()
                 with self._lock:
                     self._token = token
-            headers["Authorization"] = f"Bearer {token[0]}"
-        return headers
+        return token[0]
 
     def httpx_auth(self) -> httpx.Auth | None:
         return httpx.BasicAuth(*self.basic) if self.basic else None

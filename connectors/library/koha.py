@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, cast
 
 import httpx
 
@@ -43,6 +44,7 @@ from connectors.base import (
     RenewalOutcome,
     VerifiedAccount,
 )
+from connectors.concurrent import gather
 from connectors.contract import as_date, as_optional_date, as_str
 from connectors.http import ErrorParser, Problem, ResilientHTTP
 from connectors.http.problem import json_object
@@ -299,12 +301,17 @@ class KohaLibraryConnector:
     def patron(self, ctx: CallContext, link: LinkRef) -> ReadResult[PatronSummary]:
         def fetch() -> dict[str, Any]:
             pid = link.external_id
-            patron = self.http.get_json(
-                ctx, f"{API}/patrons/{{patron_id}}", path_params={"patron_id": pid}
+            patron, checkouts, holds, account = gather(
+                ctx,
+                [
+                    lambda: self.http.get_json(
+                        ctx, f"{API}/patrons/{{patron_id}}", path_params={"patron_id": pid}
+                    ),
+                    lambda: self._checkouts(ctx, pid, embed_item=False),
+                    lambda: self._raw_holds(ctx, pid),
+                    lambda: self._raw_account(ctx, pid),
+                ],
             )
-            checkouts = self._checkouts(ctx, pid, embed_item=False)
-            holds = self._raw_holds(ctx, pid)
-            account = self._raw_account(ctx, pid)
             now = datetime.now(UTC)
             return {
                 "patron_id": pid,
@@ -320,19 +327,19 @@ class KohaLibraryConnector:
 
     def loans(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Loan]]:
         def fetch() -> dict[str, Any]:
+            checkouts = self._checkouts(ctx, link.external_id, embed_item=True)
+            ids = [as_str(c["checkout_id"]) for c in checkouts]
+            biblio_ids = [(c.get("item") or {}).get("biblio_id") for c in checkouts]
+            library_ids = [c.get("library_id") for c in checkouts]
+            renewals = gather(ctx, [partial(self._allows_renewal, ctx, i) for i in ids])
+            titles, branches = self._lookups(ctx, biblio_ids, library_ids)
             loans = []
-            for checkout in self._checkouts(ctx, link.external_id, embed_item=True):
-                checkout_id = as_str(checkout["checkout_id"])
-                try:
-                    renewal = self.http.get_json(
-                        ctx,
-                        f"{API}/checkouts/{{checkout_id}}/allows_renewal",
-                        path_params={"checkout_id": checkout_id},
-                        not_found=LOAN_GONE_REASON,
-                    )
-                except Refused:
+            for checkout, checkout_id, renewal, biblio_id, library_id in zip(
+                checkouts, ids, renewals, biblio_ids, library_ids, strict=True
+            ):
+                if renewal is None:
                     continue  # returned between the two calls
-                title, author = self._biblio(ctx, (checkout.get("item") or {}).get("biblio_id"))
+                title, author = titles[_ref(biblio_id)]
                 renewable = bool(renewal.get("allows_renewal"))
                 loans.append(
                     {
@@ -351,7 +358,7 @@ class KohaLibraryConnector:
                         or _int_or_none(checkout.get("renewals_count"))
                         or 0,
                         "renewals_allowed": _int_or_none(renewal.get("max_renewals")),
-                        "branch": self._library_name(ctx, checkout.get("library_id")),
+                        "branch": branches[_ref(library_id)],
                     }
                 )
             return {"loans": loans}
@@ -360,10 +367,16 @@ class KohaLibraryConnector:
 
     def holds(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Hold]]:
         def fetch() -> dict[str, Any]:
+            raw = self._raw_holds(ctx, link.external_id)
+            titles, places = self._lookups(
+                ctx,
+                [hold.get("biblio_id") for hold in raw],
+                [hold.get("pickup_library_id") for hold in raw],
+            )
             holds = []
-            for hold in self._raw_holds(ctx, link.external_id):
+            for hold in raw:
                 status = HOLD_STATUS[hold.get("status")]
-                title, author = self._biblio(ctx, hold.get("biblio_id"))
+                title, author = titles[_ref(hold.get("biblio_id"))]
                 priority = _int_or_none(hold.get("priority"))
                 holds.append(
                     {
@@ -374,7 +387,7 @@ class KohaLibraryConnector:
                         "queue_position": priority
                         if status == "waiting" and priority and priority > 0
                         else None,
-                        "pickup_place": self._library_name(ctx, hold.get("pickup_library_id")),
+                        "pickup_place": places[_ref(hold.get("pickup_library_id"))],
                         "waiting_until": _iso(as_optional_date(hold.get("expiration_date")))
                         if status == "ready"
                         else None,
@@ -491,6 +504,46 @@ class KohaLibraryConnector:
             ctx, f"{API}/patrons/{{patron_id}}/account", path_params={"patron_id": patron_id}
         )
 
+    def _allows_renewal(self, ctx: CallContext, checkout_id: str) -> dict[str, Any] | None:
+        """Koha's renewal verdict on one checkout, None if it was returned meanwhile."""
+        try:
+            body = self.http.get_json(
+                ctx,
+                f"{API}/checkouts/{{checkout_id}}/allows_renewal",
+                path_params={"checkout_id": checkout_id},
+                not_found=LOAN_GONE_REASON,
+            )
+        except Refused:
+            return None
+        if not isinstance(body, dict):
+            raise TypeError("object expected")
+        return body
+
+    def _lookups(
+        self, ctx: CallContext, biblio_ids: Sequence[Any], library_ids: Sequence[Any]
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+        """Titles and library names for a list of loans or holds, each asked once and all
+        side by side: by ``_ref(id)``."""
+        biblios: dict[str, Any] = {}
+        for biblio_id in biblio_ids:
+            biblios.setdefault(_ref(biblio_id), biblio_id)
+        libraries: dict[str, Any] = {}
+        for library_id in library_ids:
+            libraries.setdefault(_ref(library_id), library_id)
+        thunks: list[Callable[[], object]] = [
+            partial(self._biblio, ctx, biblio_id) for biblio_id in biblios.values()
+        ]
+        thunks += [partial(self._library_name, ctx, lib) for lib in libraries.values()]
+        found = gather(ctx, thunks)
+        titles = {
+            ref: cast(tuple[str, str], value)
+            for ref, value in zip(biblios, found[: len(biblios)], strict=True)
+        }
+        names = {
+            ref: str(value) for ref, value in zip(libraries, found[len(biblios) :], strict=True)
+        }
+        return titles, names
+
     def _biblio(self, ctx: CallContext, biblio_id: Any) -> tuple[str, str]:
         """Title and author of a record, cached briefly: loans and holds repeat them."""
         if biblio_id is None:
@@ -529,6 +582,11 @@ class KohaLibraryConnector:
             return str(body.get("name") or library_id)
 
         return self._libraries.get_or_set(str(library_id), fetch)
+
+
+def _ref(value: Any) -> str:
+    """A lookup's key: Koha ids come as numbers or strings, and may be missing."""
+    return "" if value is None else str(value)
 
 
 def _as_list(body: Any) -> list:
