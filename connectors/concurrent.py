@@ -91,11 +91,11 @@ def gather(ctx: CallContext, thunks: Sequence[Callable[[], T]], *, max_workers: 
                 submit(next_index)
                 next_index += 1
     results: list[T] = []
-    for future in futures:
-        if future is None:  # not started after a failure, which is raised first
+    for started in futures:
+        if started is None:  # not started after a failure, which is raised first
             break
-        error = future.exception()
+        error = started.exception()
         if error is not None:
             raise error
-        results.append(future.result())
+        results.append(started.result())
     return results

@@ -72,7 +72,8 @@ def parse_problem(headers: httpx.Headers, content: bytes) -> Problem:
 
 def stable_code(value: Any) -> str:
     """A refusal code as the standard writes them (``too_late``), or "" for anything else."""
-    ok = isinstance(value, str) and 0 < len(value) <= 64 and value.isascii()
-    if ok and value.replace("_", "").isalnum() and value[0].isalpha() and value.islower():
+    if not isinstance(value, str) or not 0 < len(value) <= 64 or not value.isascii():
+        return ""
+    if value.replace("_", "").isalnum() and value[0].isalpha() and value.islower():
         return value
     return ""

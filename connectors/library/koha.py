@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import httpx
 
@@ -59,6 +59,8 @@ from connectors.library.standard import (
 )
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
 
 API = "/api/v1"
 
@@ -209,16 +211,16 @@ def parse_koha_error(headers: httpx.Headers, content: bytes) -> Problem:
     )
 
 
-class _TTLCache:
+class _TTLCache(Generic[V]):
     """A small bounded cache of slow-changing reference data (titles, library names)."""
 
     def __init__(self, ttl_s: float, max_items: int = 2048) -> None:
         self._ttl = ttl_s
         self._max = max_items
         self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, Any]] = {}
+        self._items: dict[str, tuple[float, V]] = {}
 
-    def get_or_set(self, key: str, compute: Callable[[], Any]) -> Any:
+    def get_or_set(self, key: str, compute: Callable[[], V]) -> V:
         now = time.monotonic()
         with self._lock:
             hit = self._items.get(key)
@@ -253,8 +255,8 @@ class KohaLibraryConnector:
     def __init__(self, instance: InstanceConfig, http: ResilientHTTP) -> None:
         self.instance = instance
         self.http = http
-        self._titles = _TTLCache(self.TITLE_TTL_S)
-        self._libraries = _TTLCache(self.LIBRARY_TTL_S)
+        self._titles: _TTLCache[tuple[str, str]] = _TTLCache(self.TITLE_TTL_S)
+        self._libraries: _TTLCache[str] = _TTLCache(self.LIBRARY_TTL_S)
 
     # -- proving a card --------------------------------------------------------------
 
@@ -481,7 +483,9 @@ class KohaLibraryConnector:
 
     # -- Koha calls ------------------------------------------------------------------
 
-    def _checkouts(self, ctx: CallContext, patron_id: str, *, embed_item: bool = False) -> list:
+    def _checkouts(
+        self, ctx: CallContext, patron_id: str, *, embed_item: bool = False
+    ) -> list[Any]:
         body = self.http.get_json(
             ctx,
             f"{API}/checkouts",
@@ -490,7 +494,7 @@ class KohaLibraryConnector:
         )
         return self.http.parse("checkouts", _as_list, body)
 
-    def _raw_holds(self, ctx: CallContext, patron_id: str) -> list:
+    def _raw_holds(self, ctx: CallContext, patron_id: str) -> list[Any]:
         body = self.http.get_json(
             ctx,
             f"{API}/patrons/{{patron_id}}/holds",
@@ -500,9 +504,10 @@ class KohaLibraryConnector:
         return self.http.parse("holds", _as_list, body)
 
     def _raw_account(self, ctx: CallContext, patron_id: str) -> dict[str, Any]:
-        return self.http.get_json(
+        body = self.http.get_json(
             ctx, f"{API}/patrons/{{patron_id}}/account", path_params={"patron_id": patron_id}
         )
+        return self.http.parse("account", _as_dict, body)
 
     def _allows_renewal(self, ctx: CallContext, checkout_id: str) -> dict[str, Any] | None:
         """Koha's renewal verdict on one checkout, None if it was returned meanwhile."""
@@ -589,9 +594,15 @@ def _ref(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _as_list(body: Any) -> list:
+def _as_list(body: Any) -> list[Any]:
     if not isinstance(body, list):
         raise TypeError("list expected")
+    return body
+
+
+def _as_dict(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError("object expected")
     return body
 
 
