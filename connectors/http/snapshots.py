@@ -112,8 +112,11 @@ class Snapshots:
     (``invalidate``). What it holds is what ``keep`` left of the payload, as in the store.
     """
 
-    #: Keys remembered per instance (least recently used forgotten first).
+    #: Digests remembered per instance (least recently written forgotten first).
     MAX_KEYS = 10_000
+    #: Answers kept in memory for the read cache per instance (least recently read
+    #: forgotten first); older ones are looked for in the store.
+    MAX_RECENT = 1_000
 
     def __init__(self, slug: str, store: SnapshotStore | None, *, refresh_s: float = 300.0) -> None:
         self.slug = slug
@@ -190,7 +193,7 @@ class Snapshots:
         with self._lock:
             self._recent[key] = _Recent(subject, text, at, started_at or at)
             self._recent.move_to_end(key)
-            while len(self._recent) > self.MAX_KEYS:
+            while len(self._recent) > self.MAX_RECENT:
                 self._recent.popitem(last=False)
         if self.store is None:
             return
