@@ -35,6 +35,7 @@ test: install-test translations browser lint  ## the whole suite; PostgreSQL too
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy connectors
 
 format: install-test
 	$(BIN)/ruff check --fix .

@@ -43,6 +43,12 @@ class CallContext:
     #: page may show before, or without, asking the back-end (the dashboard without
     #: JavaScript). A read with no snapshot raises ``Unavailable``.
     offline: bool = False
+    #: A read may be answered without asking the back-end from its last good answer if
+    #: that is younger than this many seconds (this process's memory, or the snapshot
+    #: store), ``stale=False`` with its real fetch time: several parts of one page can
+    #: share what one of them just read. 0 (the default) always asks. Writes never use
+    #: it, and a write about ``subject`` makes the next read ask again.
+    max_age_s: float = 0.0
 
     @classmethod
     def with_timeout(cls, seconds: float, **kwargs: Any) -> CallContext:

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from connectors.base import ContractBroken
@@ -109,7 +109,7 @@ class Contract:
         self.document = _jsonable(dict(document))
         self._uri = f"urn:compte-territorial:spec:{name}"
         self._registry: Registry = Registry().with_resource(
-            self._uri, Resource(contents=self.document, specification=DRAFT202012)
+            self._uri, DRAFT202012.create_resource(self.document)
         )
         self._paths: dict[str, str] = {
             _PARAM.sub("{}", path): path for path in (self.document.get("paths") or {})

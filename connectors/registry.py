@@ -31,6 +31,7 @@ credentials and in ``base_url``.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import re
@@ -271,7 +272,7 @@ def _credentials(
             raise fail(field, f"is not a known credential ({', '.join(sorted(CREDENTIAL_KEYS))})")
         if not isinstance(value, str):
             raise fail(field, "must be a string")
-        creds[key] = _substitute(value, environ, lambda p, f=field: fail(f, p))
+        creds[key] = _substitute(value, environ, functools.partial(fail, field))
     methods = [m for m in ("api_key", "client_id", "username") if m in creds]
     if len(methods) > 1:
         raise fail("credentials", f"mixes authentication methods ({', '.join(methods)})")
@@ -344,7 +345,7 @@ class Registry:
         for instance in instances:
             if instance.slug in self.instances:
                 raise RegistryError(f"instance {instance.slug!r}: declared twice")
-            cls = known_types.get(instance.type)
+            cls: type[Any] | None = known_types.get(instance.type)
             if cls is None:
                 raise RegistryError(
                     f"instance {instance.slug!r}: field 'type' names an unknown connector "
@@ -357,6 +358,7 @@ class Registry:
                 snapshot_store=snapshot_store,
                 on_outcome=on_outcome,
                 contract=load_contract(spec) if spec else None,
+                error_parser=getattr(cls, "error_parser", None),
                 transport=transport,
             )
             try:
@@ -364,7 +366,7 @@ class Registry:
             except (ValueError, TypeError, KeyError) as exc:
                 http.close()
                 raise RegistryError(f"instance {instance.slug!r}: {exc}") from exc
-            category = cls.category
+            category: Category = cls.category
             if not isinstance(connector, PROTOCOLS[category]):
                 http.close()
                 raise RegistryError(

@@ -24,7 +24,10 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+import httpx
 
 from connectors.base import (
     CallContext,
@@ -41,8 +44,10 @@ from connectors.base import (
     RenewalOutcome,
     VerifiedAccount,
 )
+from connectors.concurrent import gather
 from connectors.contract import as_date, as_optional_date, as_str
-from connectors.http import ResilientHTTP
+from connectors.http import ErrorParser, Problem, ResilientHTTP
+from connectors.http.problem import json_object
 from connectors.library.standard import (
     HOLD_GONE_REASON,
     LOAN_GONE_REASON,
@@ -54,6 +59,8 @@ from connectors.library.standard import (
 )
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
 
 API = "/api/v1"
 
@@ -188,16 +195,32 @@ def _display_name(patron: dict[str, Any]) -> str:
     return " ".join(part for part in (first, patron.get("surname") or "") if part)
 
 
-class _TTLCache:
+def parse_koha_error(headers: httpx.Headers, content: bytes) -> Problem:
+    """Koha's own error body, ``{"error": "...", "error_code": "..."}``, read leniently.
+
+    Koha's words are English and for staff: the connector puts its own French reason in
+    front of a resident wherever one is shown; the code tells it which.
+    """
+    body = json_object(headers, content)
+    if body is None:
+        return Problem("", "", None)
+    code = body.get("error_code") or ""
+    detail = body.get("error") or ""
+    return Problem(
+        code if isinstance(code, str) else "", detail if isinstance(detail, str) else "", None
+    )
+
+
+class _TTLCache(Generic[V]):
     """A small bounded cache of slow-changing reference data (titles, library names)."""
 
     def __init__(self, ttl_s: float, max_items: int = 2048) -> None:
         self._ttl = ttl_s
         self._max = max_items
         self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, Any]] = {}
+        self._items: dict[str, tuple[float, V]] = {}
 
-    def get_or_set(self, key: str, compute: Callable[[], Any]) -> Any:
+    def get_or_set(self, key: str, compute: Callable[[], V]) -> V:
         now = time.monotonic()
         with self._lock:
             hit = self._items.get(key)
@@ -221,6 +244,8 @@ class KohaLibraryConnector:
     #: The proofs of card ownership this back-end can check, for the linking form.
     proof_kinds: ClassVar[tuple[str, ...]] = ("pin",)
     spec: ClassVar[str] = "koha-subset.yaml"
+    #: Koha's errors are not RFC 9457 problems: the client reads them with this.
+    error_parser: ClassVar[ErrorParser] = staticmethod(parse_koha_error)
     #: A resource that does not exist: a 404 behind authentication proves health.
     probe_route: ClassVar[str] = "/api/v1/patrons/0"
 
@@ -230,8 +255,8 @@ class KohaLibraryConnector:
     def __init__(self, instance: InstanceConfig, http: ResilientHTTP) -> None:
         self.instance = instance
         self.http = http
-        self._titles = _TTLCache(self.TITLE_TTL_S)
-        self._libraries = _TTLCache(self.LIBRARY_TTL_S)
+        self._titles: _TTLCache[tuple[str, str]] = _TTLCache(self.TITLE_TTL_S)
+        self._libraries: _TTLCache[str] = _TTLCache(self.LIBRARY_TTL_S)
 
     # -- proving a card --------------------------------------------------------------
 
@@ -278,12 +303,17 @@ class KohaLibraryConnector:
     def patron(self, ctx: CallContext, link: LinkRef) -> ReadResult[PatronSummary]:
         def fetch() -> dict[str, Any]:
             pid = link.external_id
-            patron = self.http.get_json(
-                ctx, f"{API}/patrons/{{patron_id}}", path_params={"patron_id": pid}
+            patron, checkouts, holds, account = gather(
+                ctx,
+                [
+                    lambda: self.http.get_json(
+                        ctx, f"{API}/patrons/{{patron_id}}", path_params={"patron_id": pid}
+                    ),
+                    lambda: self._checkouts(ctx, pid, embed_item=False),
+                    lambda: self._raw_holds(ctx, pid),
+                    lambda: self._raw_account(ctx, pid),
+                ],
             )
-            checkouts = self._checkouts(ctx, pid, embed_item=False)
-            holds = self._raw_holds(ctx, pid)
-            account = self._raw_account(ctx, pid)
             now = datetime.now(UTC)
             return {
                 "patron_id": pid,
@@ -299,19 +329,19 @@ class KohaLibraryConnector:
 
     def loans(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Loan]]:
         def fetch() -> dict[str, Any]:
+            checkouts = self._checkouts(ctx, link.external_id, embed_item=True)
+            ids = [as_str(c["checkout_id"]) for c in checkouts]
+            biblio_ids = [(c.get("item") or {}).get("biblio_id") for c in checkouts]
+            library_ids = [c.get("library_id") for c in checkouts]
+            renewals = gather(ctx, [partial(self._allows_renewal, ctx, i) for i in ids])
+            titles, branches = self._lookups(ctx, biblio_ids, library_ids)
             loans = []
-            for checkout in self._checkouts(ctx, link.external_id, embed_item=True):
-                checkout_id = as_str(checkout["checkout_id"])
-                try:
-                    renewal = self.http.get_json(
-                        ctx,
-                        f"{API}/checkouts/{{checkout_id}}/allows_renewal",
-                        path_params={"checkout_id": checkout_id},
-                        not_found=LOAN_GONE_REASON,
-                    )
-                except Refused:
+            for checkout, checkout_id, renewal, biblio_id, library_id in zip(
+                checkouts, ids, renewals, biblio_ids, library_ids, strict=True
+            ):
+                if renewal is None:
                     continue  # returned between the two calls
-                title, author = self._biblio(ctx, (checkout.get("item") or {}).get("biblio_id"))
+                title, author = titles[_ref(biblio_id)]
                 renewable = bool(renewal.get("allows_renewal"))
                 loans.append(
                     {
@@ -330,7 +360,7 @@ class KohaLibraryConnector:
                         or _int_or_none(checkout.get("renewals_count"))
                         or 0,
                         "renewals_allowed": _int_or_none(renewal.get("max_renewals")),
-                        "branch": self._library_name(ctx, checkout.get("library_id")),
+                        "branch": branches[_ref(library_id)],
                     }
                 )
             return {"loans": loans}
@@ -339,10 +369,16 @@ class KohaLibraryConnector:
 
     def holds(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Hold]]:
         def fetch() -> dict[str, Any]:
+            raw = self._raw_holds(ctx, link.external_id)
+            titles, places = self._lookups(
+                ctx,
+                [hold.get("biblio_id") for hold in raw],
+                [hold.get("pickup_library_id") for hold in raw],
+            )
             holds = []
-            for hold in self._raw_holds(ctx, link.external_id):
+            for hold in raw:
                 status = HOLD_STATUS[hold.get("status")]
-                title, author = self._biblio(ctx, hold.get("biblio_id"))
+                title, author = titles[_ref(hold.get("biblio_id"))]
                 priority = _int_or_none(hold.get("priority"))
                 holds.append(
                     {
@@ -353,7 +389,7 @@ class KohaLibraryConnector:
                         "queue_position": priority
                         if status == "waiting" and priority and priority > 0
                         else None,
-                        "pickup_place": self._library_name(ctx, hold.get("pickup_library_id")),
+                        "pickup_place": places[_ref(hold.get("pickup_library_id"))],
                         "waiting_until": _iso(as_optional_date(hold.get("expiration_date")))
                         if status == "ready"
                         else None,
@@ -447,7 +483,9 @@ class KohaLibraryConnector:
 
     # -- Koha calls ------------------------------------------------------------------
 
-    def _checkouts(self, ctx: CallContext, patron_id: str, *, embed_item: bool = False) -> list:
+    def _checkouts(
+        self, ctx: CallContext, patron_id: str, *, embed_item: bool = False
+    ) -> list[Any]:
         body = self.http.get_json(
             ctx,
             f"{API}/checkouts",
@@ -456,7 +494,7 @@ class KohaLibraryConnector:
         )
         return self.http.parse("checkouts", _as_list, body)
 
-    def _raw_holds(self, ctx: CallContext, patron_id: str) -> list:
+    def _raw_holds(self, ctx: CallContext, patron_id: str) -> list[Any]:
         body = self.http.get_json(
             ctx,
             f"{API}/patrons/{{patron_id}}/holds",
@@ -466,9 +504,50 @@ class KohaLibraryConnector:
         return self.http.parse("holds", _as_list, body)
 
     def _raw_account(self, ctx: CallContext, patron_id: str) -> dict[str, Any]:
-        return self.http.get_json(
+        body = self.http.get_json(
             ctx, f"{API}/patrons/{{patron_id}}/account", path_params={"patron_id": patron_id}
         )
+        return self.http.parse("account", _as_dict, body)
+
+    def _allows_renewal(self, ctx: CallContext, checkout_id: str) -> dict[str, Any] | None:
+        """Koha's renewal verdict on one checkout, None if it was returned meanwhile."""
+        try:
+            body = self.http.get_json(
+                ctx,
+                f"{API}/checkouts/{{checkout_id}}/allows_renewal",
+                path_params={"checkout_id": checkout_id},
+                not_found=LOAN_GONE_REASON,
+            )
+        except Refused:
+            return None
+        if not isinstance(body, dict):
+            raise TypeError("object expected")
+        return body
+
+    def _lookups(
+        self, ctx: CallContext, biblio_ids: Sequence[Any], library_ids: Sequence[Any]
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+        """Titles and library names for a list of loans or holds, each asked once and all
+        side by side: by ``_ref(id)``."""
+        biblios: dict[str, Any] = {}
+        for biblio_id in biblio_ids:
+            biblios.setdefault(_ref(biblio_id), biblio_id)
+        libraries: dict[str, Any] = {}
+        for library_id in library_ids:
+            libraries.setdefault(_ref(library_id), library_id)
+        thunks: list[Callable[[], object]] = [
+            partial(self._biblio, ctx, biblio_id) for biblio_id in biblios.values()
+        ]
+        thunks += [partial(self._library_name, ctx, lib) for lib in libraries.values()]
+        found = gather(ctx, thunks)
+        titles = {
+            ref: cast(tuple[str, str], value)
+            for ref, value in zip(biblios, found[: len(biblios)], strict=True)
+        }
+        names = {
+            ref: str(value) for ref, value in zip(libraries, found[len(biblios) :], strict=True)
+        }
+        return titles, names
 
     def _biblio(self, ctx: CallContext, biblio_id: Any) -> tuple[str, str]:
         """Title and author of a record, cached briefly: loans and holds repeat them."""
@@ -510,9 +589,20 @@ class KohaLibraryConnector:
         return self._libraries.get_or_set(str(library_id), fetch)
 
 
-def _as_list(body: Any) -> list:
+def _ref(value: Any) -> str:
+    """A lookup's key: Koha ids come as numbers or strings, and may be missing."""
+    return "" if value is None else str(value)
+
+
+def _as_list(body: Any) -> list[Any]:
     if not isinstance(body, list):
         raise TypeError("list expected")
+    return body
+
+
+def _as_dict(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError("object expected")
     return body
 
 

@@ -7,9 +7,9 @@ library account becomes the portal's dataclasses, and one kind of snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from connectors.base import (
     CallContext,
@@ -35,6 +35,8 @@ from connectors.contract import (
     as_str,
 )
 from connectors.http import ResilientHTTP
+
+T = TypeVar("T")
 
 HOLD_STATUSES = ("waiting", "in_transit", "ready")
 NO_PROOF_REASON = "Indiquez le code PIN de votre carte ou votre date de naissance."
@@ -223,7 +225,9 @@ class StandardLibraryConnector:
             not_found=HOLD_GONE_REASON,
         )
 
-    def _read(self, ctx: CallContext, link: LinkRef, what: str, route: str, parse: Any) -> Any:
+    def _read(
+        self, ctx: CallContext, link: LinkRef, what: str, route: str, parse: Callable[[Any], T]
+    ) -> ReadResult[T]:
         return self.http.read(
             ctx,
             f"{what}:{link.external_id}",

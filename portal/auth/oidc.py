@@ -40,6 +40,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
+from connectors.http.tls import shared_ssl_context
+
 log = logging.getLogger(__name__)
 
 ASYMMETRIC_ALGS = ("ES256", "RS256")
@@ -109,7 +111,9 @@ class FranceConnectClient:
         self.timeout = httpx.Timeout(timeout_s)
         self.leeway_s = leeway_s
         self.allowed_algs = (*ASYMMETRIC_ALGS, "HS256") if allow_hs256 else ASYMMETRIC_ALGS
-        self._http = httpx.Client(timeout=self.timeout)
+        # The process's one SSL context (see connectors.http.tls): building one per
+        # client reloads the CA bundle. httpx's default trust_env=True is kept.
+        self._http = httpx.Client(timeout=self.timeout, verify=shared_ssl_context(trust_env=True))
         self._lock = threading.Lock()
         self._metadata: tuple[float, ProviderMetadata] | None = None
         self._jwks: tuple[float, KeySet] | None = None

@@ -146,3 +146,33 @@ def test_a_patron_that_no_longer_exists_asks_for_a_new_link(koha) -> None:
     for read in (koha.patron, koha.loans, koha.holds, koha.account):
         with pytest.raises(LinkInvalid):
             read(ctx(), LinkRef("999999"))
+
+
+def test_lookups_side_by_side_read_the_same_with_the_same_calls(backends, monkeypatch) -> None:
+    """The per-loan and per-hold lookups go out concurrently: what the card reads, and
+    how many calls it takes (counted by the outcome hook), are those of one by one."""
+    import connectors.library.koha as koha_module
+
+    link = LinkRef(MARIE.external_id)
+
+    def card(reg: Registry) -> tuple[object, ...]:
+        koha = reg.connector("bib-bordeaux")
+        reads = ("patron", "loans", "holds", "account")
+        return tuple(getattr(koha, read)(ctx(), link).data for read in reads)
+
+    counts: dict[str, list[str]] = {"side by side": [], "one by one": []}
+    reg = backends.registry(on_outcome=lambda slug, ok, _: counts["side by side"].append(slug))
+    try:
+        concurrent = card(reg)
+    finally:
+        reg.close()
+    monkeypatch.setattr(
+        koha_module, "gather", lambda _ctx, thunks, **_: [thunk() for thunk in thunks]
+    )
+    reg = backends.registry(on_outcome=lambda slug, ok, _: counts["one by one"].append(slug))
+    try:
+        sequential = card(reg)
+    finally:
+        reg.close()
+    assert concurrent == sequential
+    assert len(counts["side by side"]) == len(counts["one by one"]) > 10

@@ -38,6 +38,7 @@ from connectors.http import (
     RedisBreakerStore,
     ResilientHTTP,
 )
+from connectors.library.koha import KohaLibraryConnector
 from tests.contract.support import connector_logs_enabled  # noqa: F401 (autouse)
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -605,6 +606,200 @@ def test_a_broken_snapshot_store_never_breaks_a_read() -> None:
         read_loans(http)
 
 
+class CountingStore(MemorySnapshotStore):
+    """A snapshot store that counts its writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.puts: list[tuple[str, str, datetime]] = []
+        self.fail_next = False
+
+    def put(self, instance_slug: str, key: str, subject: str, text: str, at: datetime) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("database down")
+        self.puts.append((key, subject, at))
+        super().put(instance_slug, key, subject, text, at)
+
+
+def loans_answer(*ids: str) -> httpx.Response:
+    return json_response(200, {"loans": [{"loan_id": i} for i in ids]})
+
+
+def test_an_unchanged_read_is_not_written_again_but_says_when_it_was_fetched() -> None:
+    clock, store = FakeClock(), CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), clock=clock, snapshot_store=store)
+    first = read_loans(http)
+    clock.advance(60)
+    second = read_loans(http)
+    assert len(store.puts) == 1
+    # The caller always gets the real fetch time; the store keeps the first one.
+    assert second.fetched_at == datetime.fromtimestamp(clock.now, UTC) > first.fetched_at
+    assert store.get("bib-test", "loans:p-123")[1] == first.fetched_at  # type: ignore[index]
+
+
+def test_a_changed_read_is_written_at_once() -> None:
+    clock, store = FakeClock(), CountingStore()
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend, clock=clock, snapshot_store=store)
+    read_loans(http)
+    clock.advance(1)
+    backend.answers = [loans_answer("l-1", "l-2")]
+    read_loans(http)
+    assert len(store.puts) == 2
+    stored = store.get("bib-test", "loans:p-123")
+    assert stored is not None and json.loads(stored[0])["loans"][1] == {"loan_id": "l-2"}
+    assert stored[1] == datetime.fromtimestamp(clock.now, UTC)
+
+
+def test_an_unchanged_read_is_written_again_once_the_stored_time_is_too_old() -> None:
+    clock, store = FakeClock(), CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), clock=clock, snapshot_store=store)
+    read_loans(http)
+    clock.advance(299)
+    read_loans(http)
+    assert len(store.puts) == 1
+    clock.advance(2)  # 301 s after the stored fetch time
+    read_loans(http)
+    assert len(store.puts) == 2
+    assert store.puts[-1][2] == datetime.fromtimestamp(clock.now, UTC)
+
+
+def test_the_refresh_interval_is_an_instance_option() -> None:
+    clock, store = FakeClock(), CountingStore()
+    http = make_http(
+        Recorder(loans_answer("l-1")),
+        clock=clock,
+        snapshot_store=store,
+        options={"snapshot_refresh_s": 0},
+    )
+    read_loans(http)
+    read_loans(http)
+    assert len(store.puts) == 2
+
+
+def test_the_same_payload_for_another_subject_is_written() -> None:
+    """A card unlinked then linked again is a new link: its copy must exist for it."""
+    store = CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), snapshot_store=store)
+    for subject in ("link-1", "link-2"):
+        context = CallContext.with_timeout(5.0, subject=subject)
+        http.read(context, "loans:p-123", lambda: get_loans(http), loans_parser)
+    assert [p[1] for p in store.puts] == ["link-1", "link-2"]
+
+
+def test_a_failed_write_is_tried_again_on_the_next_read() -> None:
+    store = CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), snapshot_store=store)
+    store.fail_next = True
+    assert read_loans(http).data == ("l-1",)
+    read_loans(http)
+    read_loans(http)
+    assert len(store.puts) == 1
+
+
+def test_unchanged_reads_from_many_threads_write_once_each_change() -> None:
+    clock, store = FakeClock(), CountingStore()
+    http = make_http(Recorder(loans_answer("l-1")), clock=clock, snapshot_store=store)
+    read_loans(http)
+    threads = [threading.Thread(target=read_loans, args=(http,)) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store.puts) == 1
+
+
+# -- the fresh-snapshot read cache -----------------------------------------------------
+
+
+def cached_ctx(max_age_s: float = 30.0, subject: str = "link-1") -> CallContext:
+    return CallContext.with_timeout(5.0, subject=subject, max_age_s=max_age_s)
+
+
+def read_cached(http: ResilientHTTP, context: CallContext) -> object:
+    return http.read(context, "loans:p-123", lambda: get_loans(http, context), loans_parser)
+
+
+def test_a_young_answer_is_reused_without_asking_the_back_end() -> None:
+    clock = FakeClock()
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend, clock=clock)  # no store at all: this process's memory
+    first = read_cached(http, cached_ctx())
+    clock.advance(29)
+    again = read_cached(http, cached_ctx())
+    assert len(backend.requests) == 1
+    assert (again.data, again.stale, again.fetched_at) == (first.data, False, first.fetched_at)
+    clock.advance(2)  # 31 s: too old
+    read_cached(http, cached_ctx())
+    assert len(backend.requests) == 2
+
+
+def test_without_max_age_every_read_asks() -> None:
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend, snapshot_store=MemorySnapshotStore())
+    read_cached(http, cached_ctx(0.0))
+    read_cached(http, cached_ctx(0.0))
+    assert len(backend.requests) == 2
+
+
+def test_a_young_snapshot_in_the_store_answers_for_another_process() -> None:
+    clock, store = FakeClock(), MemorySnapshotStore()
+    writer = make_http(Recorder(loans_answer("l-1")), clock=clock, snapshot_store=store)
+    first = read_cached(writer, cached_ctx(0.0))
+    clock.advance(5)
+    backend = Recorder(loans_answer("l-9"))
+    other = make_http(backend, clock=clock, snapshot_store=store)
+    answer = read_cached(other, cached_ctx(10.0))
+    assert backend.requests == []
+    assert (answer.data, answer.stale, answer.fetched_at) == (("l-1",), False, first.fetched_at)
+    assert read_cached(other, cached_ctx(4.0)).data == ("l-9",)  # older than asked: read
+
+
+def test_a_write_about_the_same_account_makes_the_next_read_ask() -> None:
+    clock, store = FakeClock(), MemorySnapshotStore()
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend, clock=clock, snapshot_store=store)
+    read_cached(http, cached_ctx())
+    read_cached(http, cached_ctx(subject="link-2"))
+    clock.advance(1)
+    backend.answers = [json_response(200, {"loan_id": "l-1", "renewed": True})]
+    writes = len(backend.requests)
+    http.request(cached_ctx(), "POST", "/v1/loans/{id}/renewal", path_params={"id": "l-1"})
+    assert len(backend.requests) == writes + 1  # a write always goes out
+    clock.advance(1)
+    backend.answers = [loans_answer("l-2")]
+    assert read_cached(http, cached_ctx()).data == ("l-2",)  # neither memory nor store
+    assert len(backend.requests) == writes + 2
+    # Another account's cached reads are left alone; the re-read is cached again.
+    read_cached(http, cached_ctx(subject="link-2"))
+    assert read_cached(http, cached_ctx()).data == ("l-2",)
+    assert len(backend.requests) == writes + 2
+
+
+def test_a_write_with_an_unknown_outcome_also_makes_the_next_read_ask() -> None:
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend)
+    read_cached(http, cached_ctx())
+    backend.answers = [httpx.ReadTimeout("no answer")]
+    with pytest.raises(OutcomeUnknown):
+        http.request(cached_ctx(), "POST", "/v1/renewal", idempotency_key="k-1")
+    backend.answers = [loans_answer("l-2")]
+    assert read_cached(http, cached_ctx()).data == ("l-2",)
+
+
+def test_a_refused_write_changed_nothing_and_keeps_the_cache() -> None:
+    backend = Recorder(loans_answer("l-1"))
+    http = make_http(backend)
+    read_cached(http, cached_ctx())
+    backend.answers = [problem(409, "not_renewable", "Non.")]
+    with pytest.raises(Refused):
+        http.request(cached_ctx(), "POST", "/v1/renewal", idempotency_key="k-1")
+    calls = len(backend.requests)
+    assert read_cached(http, cached_ctx()).data == ("l-1",)
+    assert len(backend.requests) == calls
+
+
 # -- checking answers --------------------------------------------------------------------
 
 
@@ -716,13 +911,24 @@ def test_a_refusal_carries_the_back_ends_reason_and_code() -> None:
     assert raised.value.code == "not_cancellable"
 
 
-def test_koha_errors_are_read_too() -> None:
+def test_koha_errors_are_read_by_the_koha_type() -> None:
     koha = httpx.Response(400, json={"error": "Validation failed", "error_code": "invalid"})
-    http = make_http(Recorder(koha))
+    http = make_http(Recorder(koha), error_parser=KohaLibraryConnector.error_parser)
     with pytest.raises(Refused) as raised:
         http.request(ctx(), "POST", "/api/v1/auth/password/validation", refusals={400: None})
     assert raised.value.reason == "Validation failed"
     assert raised.value.code == "invalid"
+
+
+def test_the_generic_parser_reads_only_rfc_9457_problems() -> None:
+    koha = httpx.Response(400, json={"error": "Validation failed", "error_code": "invalid"})
+    http = make_http(Recorder(koha))
+    with pytest.raises(Refused) as raised:
+        http.request(ctx(), "POST", "/api/v1/auth/password/validation", refusals={400: None})
+    assert (raised.value.reason, raised.value.code) == (
+        "Le service a refusé la demande.",
+        "refused",
+    )
 
 
 def test_a_401_is_a_refused_proof_only_with_the_proof_code(

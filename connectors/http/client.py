@@ -1,52 +1,22 @@
-"""The one resilient HTTP layer every connector goes through.
+"""``ResilientHTTP``: the client every connector goes through (see the package's
+docstring for the status mapping).
 
-Why one layer: a resident's page must never wait on a slow back-end past its budget,
-a back-end that is down must not be hammered by every web process, and a back-end
-that answers nonsense must be noticed. Putting deadlines, retries, the circuit
-breaker, last-good snapshots, authentication, status mapping and request logs here
-means a connector type only says *what* to ask and how to read the answer.
-
-One ``ResilientHTTP`` serves one configured instance. It is thread-safe.
-
-Status mapping (after retries):
-
-==========================================  =============================================
-back-end answer                              raised
-==========================================  =============================================
-2xx with the expected body                   nothing: the response is returned
-2xx, but not JSON or not what the spec says  ``ContractBroken``
-401 for the portal's own credentials         ``Unavailable`` (misconfigured; logged as error)
-404 on the linked resource                   ``LinkInvalid`` (or what the caller asks for)
-409 / 422 / 423 (and caller-chosen refusals) ``Refused(detail, code)``
-429, 5xx, timeouts, connection errors        ``Unavailable(retry_after)``
-a write sent with an idempotency key, then   ``OutcomeUnknown``
-no answer (read timeout, connection dropped
-after sending, deadline while reading)
-any other 4xx or 3xx                         ``ContractBroken``
-==========================================  =============================================
-
-Not sent, or refused before being processed (connection refused, connect timeout,
-429, 503, open breaker, deadline before sending) means nothing was done: ``Unavailable``,
-and the resident may simply try again. Sent and unanswered means the back-end may have
-done it: for a write carrying an ``Idempotency-Key`` that is ``OutcomeUnknown``, so the
-portal asks again with the same key instead of saying "nothing was done". A read, or
-a write without a key (a proof check), has nothing to settle later: ``Unavailable``.
+One ``ResilientHTTP`` serves one configured instance. It is thread-safe: the httpx
+client, the breaker and snapshot stores, the token cache and the read cache all are.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
-from urllib.parse import quote, urljoin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -61,10 +31,22 @@ from connectors.base import (
     Refused,
     Unavailable,
 )
+from connectors.http.auth import TOKEN_MARGIN_S, Auth
+from connectors.http.breaker import BreakerState, BreakerStore, MemoryBreakerStore
+from connectors.http.policy import (
+    MIN_ATTEMPT_S,
+    READ_METHODS,
+    RETRYABLE_STATUSES,
+    UNAVAILABLE_STATUSES,
+    Policy,
+    parse_retry_after,
+)
+from connectors.http.problem import ErrorParser, Problem, is_json, mime, parse_problem
+from connectors.http.snapshots import Snapshots, SnapshotStore
+from connectors.http.snapshots import what as key_kind
+from connectors.http.tls import shared_ssl_context
 
 if TYPE_CHECKING:
-    import redis
-
     from connectors.contract import Contract
 
 log = logging.getLogger("connectors.http")
@@ -79,18 +61,9 @@ OutcomeHook = Callable[[str, bool, float], None]
 Accept = Literal["json", "pdf", "none"]
 
 USER_AGENT = "compte-territorial-connectors/0.1"
-#: Statuses worth another try for an idempotent read.
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-#: Statuses that say "the back-end is not able to serve now".
-UNAVAILABLE_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 #: Statuses that carry a refusal the resident can read, unless the caller says otherwise.
 DEFAULT_REFUSALS: Mapping[int, Collection[str] | None] = {409: None, 422: None, 423: None}
 DEFAULT_REFUSAL_REASON = "Le service a refusé la demande."
-#: Below this much time left, another attempt could not complete: give up instead.
-MIN_ATTEMPT_S = 0.05
-#: OAuth2 tokens are renewed this long before they expire.
-TOKEN_MARGIN_S = 30.0
-READ_METHODS = frozenset({"GET", "HEAD"})
 #: Transport failures that happen before a byte of the request reaches the back-end: it
 #: cannot have acted. Every other failure of an attempt happens once the request may
 #: have been received (timeouts while reading, a connection dropped before the answer).
@@ -109,326 +82,6 @@ ACCEPT_HEADERS: Mapping[str, str] = {
 }
 
 
-# -- policy ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """Retry and breaker settings of one instance, overridable in its ``options``."""
-
-    max_attempts: int = 3
-    backoff_base_s: float = 0.1
-    backoff_cap_s: float = 2.0
-    breaker_threshold: int = 5
-    breaker_cooldown_s: float = 30.0
-    max_body_bytes: int = 10 * 1024 * 1024
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Policy:
-        """Read the policy keys of an instance's options; ``ValueError`` names a bad one.
-
-        Other option keys belong to the connector type and are left alone.
-        """
-        values: dict[str, Any] = {}
-        for name, kind, minimum in (
-            ("max_attempts", int, 1),
-            ("breaker_threshold", int, 1),
-            ("breaker_cooldown_s", float, 0.0),
-            ("backoff_base_s", float, 0.0),
-            ("backoff_cap_s", float, 0.0),
-            ("max_body_bytes", int, 1),
-        ):
-            if name not in options:
-                continue
-            value = options[name]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"options.{name}")
-            if kind is int and not isinstance(value, int):
-                raise ValueError(f"options.{name}")
-            if value < minimum:
-                raise ValueError(f"options.{name}")
-            values[name] = kind(value)
-        return cls(**values)
-
-
-# -- circuit breaker ---------------------------------------------------------------------
-
-BreakerDecision = Literal["closed", "probe", "reject"]
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerState:
-    """What the status page shows for one instance."""
-
-    state: Literal["closed", "open", "half_open"]
-    failures: int
-    opened_at: datetime | None
-
-
-class BreakerStore(Protocol):
-    """Where breaker state lives: per process, or shared by every web process.
-
-    Times are wall-clock seconds (``time.time()``) so that several processes agree.
-    Each method is one atomic step, so two processes cannot both send the half-open
-    probe.
-    """
-
-    def before_call(
-        self, slug: str, now: float, cooldown_s: float, probe_ttl_s: float
-    ) -> BreakerDecision:
-        """``closed``: go; ``probe``: go, you are the one half-open probe; ``reject``."""
-        ...
-
-    def on_success(self, slug: str, *, probe: bool) -> None: ...
-
-    def on_failure(self, slug: str, now: float, threshold: int, *, probe: bool) -> None: ...
-
-    def state(self, slug: str, now: float, cooldown_s: float) -> BreakerState: ...
-
-    def reset(self, slug: str) -> None:
-        """Close the breaker and forget its failures (an operator who fixed the back-end)."""
-        ...
-
-
-def _breaker_state(
-    failures: int, opened_at: float | None, now: float, cooldown_s: float
-) -> BreakerState:
-    if opened_at is None:
-        return BreakerState("closed", failures, None)
-    state: Literal["open", "half_open"] = "open" if now < opened_at + cooldown_s else "half_open"
-    return BreakerState(state, failures, datetime.fromtimestamp(opened_at, UTC))
-
-
-@dataclass
-class _Breaker:
-    failures: int = 0
-    opened_at: float | None = None
-    probe_until: float | None = None
-
-
-class MemoryBreakerStore:
-    """Breaker state of this process only: right for one web process and for tests."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._breakers: dict[str, _Breaker] = {}
-
-    def before_call(
-        self, slug: str, now: float, cooldown_s: float, probe_ttl_s: float
-    ) -> BreakerDecision:
-        with self._lock:
-            b = self._breakers.get(slug)
-            if b is None or b.opened_at is None:
-                return "closed"
-            if now < b.opened_at + cooldown_s:
-                return "reject"
-            if b.probe_until is not None and now < b.probe_until:
-                return "reject"
-            b.probe_until = now + probe_ttl_s
-            return "probe"
-
-    def on_success(self, slug: str, *, probe: bool) -> None:
-        with self._lock:
-            b = self._breakers.get(slug)
-            # A late success of a call sent before the breaker opened does not close it:
-            # only the probe, sent after the cool-down, speaks for the back-end now.
-            if b is not None and (probe or b.opened_at is None):
-                del self._breakers[slug]
-
-    def on_failure(self, slug: str, now: float, threshold: int, *, probe: bool) -> None:
-        with self._lock:
-            b = self._breakers.setdefault(slug, _Breaker())
-            b.failures += 1
-            if probe:
-                b.opened_at, b.probe_until = now, None
-            elif b.opened_at is None and b.failures >= threshold:
-                b.opened_at = now
-
-    def state(self, slug: str, now: float, cooldown_s: float) -> BreakerState:
-        with self._lock:
-            b = self._breakers.get(slug) or _Breaker()
-            return _breaker_state(b.failures, b.opened_at, now, cooldown_s)
-
-    def reset(self, slug: str) -> None:
-        with self._lock:
-            self._breakers.pop(slug, None)
-
-
-_LUA_BEFORE_CALL = """
-local opened = redis.call('HGET', KEYS[1], 'opened_at')
-if not opened then return 'closed' end
-local now = tonumber(ARGV[1])
-if now < tonumber(opened) + tonumber(ARGV[2]) then return 'reject' end
-local probe = redis.call('HGET', KEYS[1], 'probe_until')
-if probe and now < tonumber(probe) then return 'reject' end
-redis.call('HSET', KEYS[1], 'probe_until', tostring(now + tonumber(ARGV[3])))
-return 'probe'
-"""
-
-_LUA_ON_SUCCESS = """
-if ARGV[1] == '1' or redis.call('HEXISTS', KEYS[1], 'opened_at') == 0 then
-  redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-_LUA_ON_FAILURE = """
-local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-if ARGV[3] == '1' then
-  redis.call('HSET', KEYS[1], 'opened_at', ARGV[1])
-  redis.call('HDEL', KEYS[1], 'probe_until')
-elseif redis.call('HEXISTS', KEYS[1], 'opened_at') == 0 and failures >= tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'opened_at', ARGV[1])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return failures
-"""
-
-
-class RedisBreakerStore:
-    """Breaker state shared by every web process through Redis.
-
-    One hash per instance (``<prefix>breaker:<slug>``: failures, opened_at,
-    probe_until), changed only by small Lua scripts so each step is atomic. If Redis
-    itself fails, calls go ahead as if the breaker were closed: losing the breaker
-    must not take every service down with it.
-    """
-
-    #: Failure counts of a back-end that stopped being called are forgotten after a day.
-    KEY_TTL_S = 86_400
-
-    def __init__(self, client: redis.Redis, prefix: str = "compte-territorial:") -> None:
-        self._redis = client
-        self._prefix = prefix
-        self._before = client.register_script(_LUA_BEFORE_CALL)
-        self._success = client.register_script(_LUA_ON_SUCCESS)
-        self._failure = client.register_script(_LUA_ON_FAILURE)
-
-    @classmethod
-    def from_url(
-        cls, url: str, prefix: str = "compte-territorial:", *, timeout_s: float = 0.25
-    ) -> RedisBreakerStore:
-        """Short socket timeouts: a slow Redis must not eat a resident's deadline."""
-        import redis as redis_lib
-
-        client = redis_lib.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-        )
-        return cls(client, prefix)
-
-    def key(self, slug: str) -> str:
-        return f"{self._prefix}breaker:{slug}"
-
-    def before_call(
-        self, slug: str, now: float, cooldown_s: float, probe_ttl_s: float
-    ) -> BreakerDecision:
-        import redis as redis_lib
-
-        try:
-            answer = self._before(keys=[self.key(slug)], args=[repr(now), cooldown_s, probe_ttl_s])
-        except redis_lib.RedisError as exc:
-            log.warning("breaker store unreachable, treating %s as closed: %s", slug, exc)
-            return "closed"
-        decision = answer.decode() if isinstance(answer, bytes) else str(answer)
-        assert decision in ("closed", "probe", "reject")
-        return decision  # type: ignore[return-value]
-
-    def on_success(self, slug: str, *, probe: bool) -> None:
-        import redis as redis_lib
-
-        try:
-            self._success(keys=[self.key(slug)], args=["1" if probe else "0"])
-        except redis_lib.RedisError as exc:
-            log.warning("breaker store unreachable, success of %s not recorded: %s", slug, exc)
-
-    def on_failure(self, slug: str, now: float, threshold: int, *, probe: bool) -> None:
-        import redis as redis_lib
-
-        try:
-            self._failure(
-                keys=[self.key(slug)],
-                args=[repr(now), threshold, "1" if probe else "0", self.KEY_TTL_S],
-            )
-        except redis_lib.RedisError as exc:
-            log.warning("breaker store unreachable, failure of %s not recorded: %s", slug, exc)
-
-    def reset(self, slug: str) -> None:
-        """Raises if Redis is unreachable: whoever resets a breaker must know it did not."""
-        self._redis.delete(self.key(slug))
-
-    def state(self, slug: str, now: float, cooldown_s: float) -> BreakerState:
-        import redis as redis_lib
-
-        try:
-            raw = self._redis.hgetall(self.key(slug))
-        except redis_lib.RedisError as exc:
-            log.warning("breaker store unreachable, state of %s unknown: %s", slug, exc)
-            return BreakerState("closed", 0, None)
-        fields = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in raw.items()
-        }
-        opened = fields.get("opened_at")
-        return _breaker_state(
-            int(fields.get("failures", 0)), float(opened) if opened else None, now, cooldown_s
-        )
-
-
-# -- last-good snapshots -----------------------------------------------------------------
-
-
-class SnapshotStore(Protocol):
-    """The last good answer of each read, to show (marked stale) while a back-end is down.
-
-    ``subject`` is the pseudonymous account the snapshot is about, so the portal can
-    purge every snapshot of an account when it is unlinked or deleted.
-    """
-
-    def get(self, instance_slug: str, key: str) -> tuple[str, datetime] | None: ...
-
-    def put(
-        self,
-        instance_slug: str,
-        key: str,
-        subject: str,
-        payload_json_text: str,
-        fetched_at: datetime,
-    ) -> None: ...
-
-
-class MemorySnapshotStore:
-    """Snapshots in this process's memory: for tests and single-process setups."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[tuple[str, str], tuple[str, datetime, str]] = {}
-
-    def get(self, instance_slug: str, key: str) -> tuple[str, datetime] | None:
-        with self._lock:
-            item = self._items.get((instance_slug, key))
-        return None if item is None else (item[0], item[1])
-
-    def put(
-        self,
-        instance_slug: str,
-        key: str,
-        subject: str,
-        payload_json_text: str,
-        fetched_at: datetime,
-    ) -> None:
-        with self._lock:
-            self._items[(instance_slug, key)] = (payload_json_text, fetched_at, subject)
-
-    def purge_subject(self, subject: str) -> None:
-        """Forget every snapshot about one account."""
-        with self._lock:
-            for k in [k for k, v in self._items.items() if v[2] == subject]:
-                del self._items[k]
-
-
-# -- responses ---------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class HTTPResponse:
     """A successful answer: status, headers, raw bytes and, for JSON, the parsed body."""
@@ -437,14 +90,6 @@ class HTTPResponse:
     headers: httpx.Headers
     content: bytes
     body: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Problem:
-    code: str
-    detail: str
-    retry_after: float | None
-    reason_code: str = ""
 
 
 class _Transient(Exception):
@@ -516,138 +161,14 @@ class _Call:
         return self.method not in READ_METHODS and bool(self.idempotency_key)
 
 
-def _parse_retry_after(value: str | None, now: float) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def _what(key: str) -> str:
-    """The kind of read a snapshot key names (``loans:<patron_id>`` → ``loans``): what
-    logs may say, without the account's id."""
-    return key.split(":", 1)[0]
-
-
-def _mime(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def _is_json(content_type: str) -> bool:
-    mime = _mime(content_type)
-    return mime == "application/json" or mime.endswith("+json")
-
-
-def _problem(headers: httpx.Headers, content: bytes) -> _Problem:
-    """Read an error body leniently: RFC 9457 problem+json or Koha's ``{error, error_code}``."""
-    body: Any = None
-    if _is_json(headers.get("content-type", "")):
-        try:
-            body = json.loads(content)
-        except ValueError:
-            body = None
-    if not isinstance(body, dict):
-        return _Problem("", "", None)
-    code = body.get("code") or body.get("error_code") or ""
-    detail = body.get("detail") or body.get("error") or body.get("title") or ""
-    retry_after = body.get("retry_after")
-    if isinstance(retry_after, bool) or not isinstance(retry_after, int | float):
-        retry_after = None
-    return _Problem(
-        str(code) if isinstance(code, str) else "",
-        detail if isinstance(detail, str) else "",
-        float(retry_after) if retry_after is not None else None,
-        _stable_code(body.get("reason_code")),
-    )
-
-
-def _stable_code(value: Any) -> str:
-    """A refusal code as the standard writes them (``too_late``), or "" for anything else."""
-    ok = isinstance(value, str) and 0 < len(value) <= 64 and value.isascii()
-    if ok and value.replace("_", "").isalnum() and value[0].isalpha() and value.islower():
-        return value
-    return ""
-
-
-# -- authentication ----------------------------------------------------------------------
-
-
-class _Auth:
-    """The portal's own credentials for one instance.
-
-    ``api_key`` → ``X-Api-Key``; ``username``/``password`` → HTTP Basic;
-    ``client_id``/``client_secret``/``token_url`` → OAuth2 client credentials, the
-    token kept until shortly before it expires.
-    """
-
-    def __init__(self, instance: InstanceConfig) -> None:
-        creds = instance.credentials
-        self.api_key = creds.get("api_key")
-        self.basic = (creds["username"], creds.get("password", "")) if "username" in creds else None
-        self.oauth = "client_id" in creds
-        self._client_id = creds.get("client_id", "")
-        self._client_secret = creds.get("client_secret", "")
-        self._scope = creds.get("scope")
-        # Relative to the instance's base URL (the standard APIs put it at ``/oauth/token``,
-        # beside ``/v1``), or absolute.
-        token_url = creds.get("token_url", "")
-        self._token_url = (
-            token_url
-            if token_url.startswith(("http://", "https://"))
-            else urljoin(instance.base_url.rstrip("/") + "/", token_url.lstrip("/"))
-        )
-        self._lock = threading.Lock()
-        self._token: tuple[str, float] | None = None
-
-    def drop_token(self) -> None:
-        with self._lock:
-            self._token = None
-
-    def headers(self, fetch_token: Callable[[], tuple[str, float]]) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        if self.api_key is not None:
-            headers["X-Api-Key"] = self.api_key
-        if self.oauth:
-            with self._lock:
-                token = self._token
-            if token is None or time.monotonic() >= token[1]:
-                token = fetch_token()
-                with self._lock:
-                    self._token = token
-            headers["Authorization"] = f"Bearer {token[0]}"
-        return headers
-
-    def httpx_auth(self) -> httpx.Auth | None:
-        return httpx.BasicAuth(*self.basic) if self.basic else None
-
-    def token_request(self) -> tuple[str, dict[str, str]]:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
-        if self._scope:
-            form["scope"] = self._scope
-        return self._token_url, form
-
-
-# -- the client --------------------------------------------------------------------------
-
-
 class ResilientHTTP:
     """Deadlines, retries, breaker, snapshots, auth, status mapping and logs for one instance.
 
     ``transport`` lets tests plug an ``httpx.MockTransport``; ``clock``, ``sleep`` and
     ``rng`` let them control time and jitter. ``contract`` checks every 2xx JSON body
-    against the instance's OpenAPI spec.
+    against the instance's OpenAPI spec. ``error_parser`` reads error bodies for a
+    back-end whose errors are not RFC 9457 problems (the connector type's
+    ``error_parser``; the standard's ``parse_problem`` by default).
     """
 
     def __init__(
@@ -658,6 +179,7 @@ class ResilientHTTP:
         snapshot_store: SnapshotStore | None = None,
         on_outcome: OutcomeHook | None = None,
         contract: Contract | None = None,
+        error_parser: ErrorParser | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -666,16 +188,21 @@ class ResilientHTTP:
         self.instance = instance
         self.policy = Policy.from_options(instance.options)
         self.breakers: BreakerStore = breaker_store or MemoryBreakerStore()
-        self.snapshots = snapshot_store
+        self.snapshots = Snapshots(
+            instance.slug, snapshot_store, refresh_s=self.policy.snapshot_refresh_s
+        )
         self.contract = contract
+        self.error_parser: ErrorParser = error_parser or parse_problem
         self._on_outcome = on_outcome
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
-        self._auth = _Auth(instance)
+        self._auth = Auth(instance)
         self._client = httpx.Client(
             base_url=instance.base_url.rstrip("/") + "/",
             transport=transport,
+            # Not one context per client: loading the CA bundle is the costly part.
+            verify=shared_ssl_context(),
             auth=self._auth.httpx_auth(),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
@@ -711,7 +238,17 @@ class ResilientHTTP:
         If the back-end is unavailable or broke its contract, the last good copy is
         returned with ``stale=True`` and its own fetch time; without one, the error
         propagates. ``key`` must identify the account (e.g. ``loans:<patron_id>``).
+
+        With ``ctx.max_age_s`` > 0, a last good copy younger than that (in this
+        process's memory, or in the store) answers at once, ``stale=False`` with its
+        own fetch time, and nothing is sent; a write about ``ctx.subject`` through this
+        client since then rules it out.
         """
+        started_at = datetime.fromtimestamp(self._clock(), UTC)
+        if ctx.max_age_s > 0:
+            cached = self._fresh(ctx, key, parse, started_at)
+            if cached is not None:
+                return cached
         try:
             if ctx.offline:
                 raise Unavailable("offline: snapshots only")
@@ -720,26 +257,54 @@ class ResilientHTTP:
             payload = self.parse(key, lambda _: fetch(), None)
             data = self.parse(key, parse, payload)
         except (Unavailable, ContractBroken) as exc:
-            snapshot = self._snapshot_get(key)
+            snapshot = self.snapshots.get(key)
             if snapshot is None:
                 raise
             text, fetched_at = snapshot
             try:
                 data = self.parse(key, parse, json.loads(text))
             except (ValueError, ContractBroken):
-                log.warning("instance %s: snapshot of %s no longer readable", self.slug, _what(key))
+                log.warning(
+                    "instance %s: snapshot of %s no longer readable", self.slug, key_kind(key)
+                )
                 raise exc from None
             log.info(
                 "instance %s: serving snapshot of %s from %s (%s)",
                 self.slug,
-                _what(key),
+                key_kind(key),
                 fetched_at.isoformat(),
                 type(exc).__name__,
                 extra={"instance": self.slug, "request_id": ctx.request_id},
             )
             return ReadResult(data=data, fetched_at=fetched_at, stale=True)
         fetched_at = datetime.fromtimestamp(self._clock(), UTC)
-        self._snapshot_put(ctx, key, keep(payload) if keep else payload, fetched_at)
+        self.snapshots.put(
+            ctx.subject,
+            key,
+            keep(payload) if keep else payload,
+            fetched_at,
+            started_at=started_at,
+        )
+        return ReadResult(data=data, fetched_at=fetched_at, stale=False)
+
+    def _fresh(
+        self, ctx: CallContext, key: str, parse: Callable[[Any], T], now: datetime
+    ) -> ReadResult[T] | None:
+        found = self.snapshots.fresh(ctx.subject, key, ctx.max_age_s, now)
+        if found is None:
+            return None
+        text, fetched_at = found
+        try:
+            data = self.parse(key, parse, json.loads(text))
+        except (ValueError, ContractBroken):
+            return None
+        log.debug(
+            "instance %s: %s answered from a copy of %s",
+            self.slug,
+            key_kind(key),
+            fetched_at.isoformat(),
+            extra={"instance": self.slug, "request_id": ctx.request_id},
+        )
         return ReadResult(data=data, fetched_at=fetched_at, stale=False)
 
     def parse(self, what: str, parse: Callable[[Any], T], payload: Any) -> T:
@@ -755,30 +320,12 @@ class ResilientHTTP:
             raise
         except KeyError as exc:
             raise ContractBroken(
-                f"instance {self.slug!r}: {_what(what)}: missing field {exc.args[0]!r}"
+                f"instance {self.slug!r}: {key_kind(what)}: missing field {exc.args[0]!r}"
             ) from None
         except (TypeError, ValueError, AttributeError, IndexError) as exc:
             raise ContractBroken(
-                f"instance {self.slug!r}: {_what(what)}: unusable payload ({type(exc).__name__})"
+                f"instance {self.slug!r}: {key_kind(what)}: unusable payload ({type(exc).__name__})"
             ) from None
-
-    def _snapshot_get(self, key: str) -> tuple[str, datetime] | None:
-        if self.snapshots is None:
-            return None
-        try:
-            return self.snapshots.get(self.slug, key)
-        except Exception:  # the snapshot store is a convenience, never a new failure
-            log.exception("instance %s: snapshot store failed on get", self.slug)
-            return None
-
-    def _snapshot_put(self, ctx: CallContext, key: str, payload: Any, at: datetime) -> None:
-        if self.snapshots is None:
-            return
-        try:
-            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-            self.snapshots.put(self.slug, key, ctx.subject, text, at)
-        except Exception:
-            log.exception("instance %s: snapshot store failed on put", self.slug)
 
     # -- one call ------------------------------------------------------------------------
 
@@ -832,12 +379,21 @@ class ResilientHTTP:
         try:
             response = self._call(ctx, call)
             ok = True
+            if call.method not in READ_METHODS:
+                # What was read about this account before may no longer be true.
+                self._invalidate(ctx)
             return response
+        except OutcomeUnknown:
+            self._invalidate(ctx)  # it may have been done
+            raise
         except (Refused, LinkInvalid):
             ok = True
             raise
         finally:
             self._report(ok, time.monotonic() - started)
+
+    def _invalidate(self, ctx: CallContext) -> None:
+        self.snapshots.invalidate(ctx.subject, datetime.fromtimestamp(self._clock(), UTC))
 
     def probe(self, ctx: CallContext, route: str) -> None:
         """Check the back-end answers and accepts the portal's credentials.
@@ -856,6 +412,13 @@ class ResilientHTTP:
     def get_json(self, ctx: CallContext, route: str, **kwargs: Any) -> Any:
         """The parsed JSON body of a GET."""
         return self.request(ctx, "GET", route, **kwargs).body
+
+    def _problem(self, headers: httpx.Headers, content: bytes) -> Problem:
+        try:
+            return self.error_parser(headers, content)
+        except Exception:  # a lenient reader: an unreadable error body says nothing
+            log.exception("instance %s: error parser failed", self.slug)
+            return parse_problem(httpx.Headers(), b"")
 
     def _report(self, ok: bool, duration: float) -> None:
         if self._on_outcome is None:
@@ -1006,9 +569,9 @@ class ResilientHTTP:
                     response.close()
             label = str(response.status_code)
             if response.status_code in UNAVAILABLE_STATUSES:
-                retry_after = _parse_retry_after(response.headers.get("retry-after"), self._clock())
+                retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
                 if retry_after is None:
-                    retry_after = _problem(response.headers, content).retry_after
+                    retry_after = self._problem(response.headers, content).retry_after
                 raise _Transient(
                     f"HTTP {response.status_code}", retry_after, status=response.status_code
                 )
@@ -1071,7 +634,7 @@ class ResilientHTTP:
         where = f"instance {self.slug!r}: {call.where}"
         if 200 <= status < 300:
             return self._success(call, status, headers, content)
-        problem = _problem(headers, content)
+        problem = self._problem(headers, content)
         if status in call.refusals:
             codes = call.refusals[status]
             if codes is None or problem.code in codes:
@@ -1101,7 +664,7 @@ class ResilientHTTP:
         content_type = headers.get("content-type", "")
         if call.accept != "json":
             if call.accept == "pdf" and (
-                _mime(content_type) != "application/pdf" or not content.startswith(b"%PDF")
+                mime(content_type) != "application/pdf" or not content.startswith(b"%PDF")
             ):
                 raise ContractBroken(f"{where}: expected a PDF document")
             if self.contract is not None:
@@ -1109,7 +672,7 @@ class ResilientHTTP:
                 # some JSON instead of 204 has not done what was asked).
                 self.contract.check(self.slug, call.method, call.route, status, None)
             return HTTPResponse(status, headers, content)
-        if not _is_json(content_type):
+        if not is_json(content_type):
             raise ContractBroken(f"{where}: expected JSON, got another content type")
         try:
             body = json.loads(content)
