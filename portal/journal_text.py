@@ -45,6 +45,7 @@ GENERIC_ACTIONS = {
 
 SUFFIXES = ("_refused", "_not_done")
 
+
 def actions() -> dict[str, Any]:
     """Every action label: the generic ones, and each installed kind's
     (``ServiceKind.journal_actions``)."""

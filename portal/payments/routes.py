@@ -111,7 +111,7 @@ def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
         return _problem(
             service,
             _("Facture introuvable"),
-            exc.reason or _("Cette facture n'apparaît pas sur votre compte famille."),
+            exc.reason or _("Cette facture n'apparaît pas sur votre compte."),
             404,
         )
     except LinkInvalid:
@@ -153,7 +153,7 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
         return _unavailable(
             service,
             _(
-                "Le service de restauration scolaire est temporairement indisponible : rien "
+                "Le service est temporairement indisponible : rien "
                 "n'a été fait et aucune somme n'a été prélevée. Réessayez dans quelques minutes."
             ),
         )

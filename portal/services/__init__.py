@@ -1,3 +1,3 @@
 """Services: the kinds registry (``kinds``), the core every kind uses (``core``,
 ``answers``, ``todo``), the generic service page (``routes``), and one package per kind
-(``library/``, …; listed in ``installed``). Importing this package imports no kind."""
+(one folder each, listed in ``installed``). Importing this package imports no kind."""
