@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     configure_auth(app)
     configure_secrets(app)
     configure_connectors(app)
+    configure_kinds(app)
     configure_blueprints(app)
     configure_templates(app)
     configure_cli(app)
@@ -154,20 +155,40 @@ def configure_connectors(app: Flask) -> None:
     init_connectors(app)
 
 
+def configure_kinds(app: Flask) -> None:
+    """The installed kinds of service (``portal.services.installed``): each registers
+    itself, then brings its views and its template helpers."""
+    from portal.linking.routes import init_keepable
+    from portal.services import installed, kinds
+    from portal.services.answers import template_helpers
+
+    kinds.load(installed.KINDS)
+    app.context_processor(template_helpers)
+    for kind in kinds.kinds():
+        if kind.blueprint is not None:
+            app.register_blueprint(kind.blueprint)
+        if kind.template_helpers:
+            helpers = dict(kind.template_helpers)
+            app.context_processor(lambda helpers=helpers: helpers)
+    init_keepable()
+
+
 def configure_blueprints(app: Flask) -> None:
     from portal.account import bp as account_bp
-    from portal.account import feed_bp as calendar_feed_bp
     from portal.auth import bp as auth_bp
+    from portal.dashboard import bp as dashboard_bp
+    from portal.dashboard import feed_bp as calendar_feed_bp
     from portal.errors import bp as errors_bp
     from portal.linking import bp as linking_bp
     from portal.main import bp as main_bp
     from portal.payments import bp as payments_bp
-    from portal.services import bp as services_bp
+    from portal.services.routes import bp as services_bp
     from portal.status import bp as status_bp
 
     app.register_blueprint(errors_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(services_bp)
     app.register_blueprint(linking_bp)
     app.register_blueprint(payments_bp)

@@ -2,7 +2,7 @@
 (sign-in, calendar feed, payment notifications) hold across the processes of one server
 without Redis: with in-process memory, two gunicorn workers allowed twice the limit.
 
-``portal-db://`` is registered with the limits library's storage registry; the
+``portal-db://`` is registered with the storage registry of the ``limits`` package; the
 database URL comes quoted in the query: ``portal-db://?url=sqlite%3A%2F%2F%2F…``. Each fixed
 window is one ``rate_counter`` row, incremented by a single ``INSERT … ON CONFLICT DO
 UPDATE … RETURNING`` (SQLite 3.35+ and PostgreSQL alike): two processes can never read

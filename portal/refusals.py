@@ -12,19 +12,11 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-REASONS = {
-    # meals
-    "too_late": _l("Il est trop tard pour modifier ce jour."),
-    "no_service_that_day": _l("Il n'y a pas de service de restauration ce jour-là."),
-    "closed_to_booking": _l("Ce jour n'est pas ouvert à la réservation."),
-    # loans
-    "loan_overdue": _l("Ce prêt est en retard : rapportez le document pour l'emprunter à nouveau."),
-    "renewal_limit": _l("Ce prêt a déjà été prolongé autant de fois que possible."),
-    "on_hold": _l("Ce document est réservé par un autre lecteur."),
-    "card_expired": _l("Votre carte a expiré : renouvelez-la à l'accueil de la bibliothèque."),
-    "not_renewable": _l("La bibliothèque n'a pas accepté de prolonger ce prêt."),
-    # holds
-    "not_cancellable": _l("Cette réservation ne peut plus être annulée."),
+from portal.services import kinds
+
+#: The generic codes: items, linking, availability. Each kind brings its own
+#: (``ServiceKind.reasons``); ``reasons()`` gathers them.
+GENERIC_REASONS = {
     "not_found": _l("Cet élément n'apparaît plus sur votre compte."),
     # linking
     "invalid_proof": _l("Les informations ne correspondaient pas."),
@@ -33,10 +25,15 @@ REASONS = {
     "missing_proof": _l("Aucune preuve n'a été donnée."),
     "proof_not_supported": _l("Ce service n'accepte pas cette preuve."),
     "unavailable": _l("Le service ne répondait pas."),
-    # housing
-    "outside_window": _l("La demande ne peut pas encore être renouvelée."),
-    "application_closed": _l("La demande est close."),
 }
+
+
+def reasons() -> dict[str, object]:
+    """Every refusal reason known: the generic ones and each installed kind's."""
+    merged: dict[str, object] = dict(GENERIC_REASONS)
+    for kind in kinds.kinds():
+        merged.update(kind.reasons)
+    return merged
 
 
 def with_reason(template: str, **values: object) -> Markup:
@@ -49,11 +46,12 @@ def plain_reason(code: str | None, free_text: str = "") -> str:
     """Like ``reason_text``, as plain text (for a line built before it is shown)."""
     if free_text and str(get_locale() or "fr") == "fr":
         return free_text
-    return str(REASONS[code]) if code and code in REASONS else free_text
+    known_reasons = reasons()
+    return str(known_reasons[code]) if code and code in known_reasons else free_text
 
 
 def known(code: str | None) -> bool:
-    return bool(code) and code in REASONS
+    return bool(code) and code in reasons()
 
 
 def reason_text(code: str | None, free_text: str = "") -> Markup:
@@ -63,8 +61,9 @@ def reason_text(code: str | None, free_text: str = "") -> Markup:
     french = str(get_locale() or "fr") == "fr"
     if free_text and french:
         return escape(free_text)  # the back-end's own words say most, in its language
-    if code and code in REASONS:
-        return escape(str(REASONS[code]))
+    known_reasons = reasons()
+    if code and code in known_reasons:
+        return escape(str(known_reasons[code]))
     if not free_text:
         return Markup("")
     return Markup('<span lang="fr">{}</span>').format(free_text)

@@ -19,9 +19,9 @@ PER_PAGE = 20
 
 def action_label(action: str) -> str:
     """An action as a resident would say it (see ``portal.journal_text``)."""
-    from portal.journal_text import ACTIONS
+    from portal.journal_text import actions
 
-    label = ACTIONS.get(action)
+    label = actions().get(action)
     return str(label) if label is not None else ""
 
 

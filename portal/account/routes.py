@@ -1,16 +1,14 @@
-"""My activity, my data (readable, exported, deleted), what to do next, the calendar feed."""
+"""My activity, my data (readable, exported, deleted)."""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from flask import abort, flash, g, render_template, request, session, url_for
-from flask_babel import force_locale
-from flask_babel import gettext as _
+from flask import g, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from portal.account import bp, feed_bp
+from portal.account import bp
 from portal.account.activity import (
     action_label,
     activity_page,
@@ -21,31 +19,18 @@ from portal.account.activity import (
     service_title,
     services_in_activity,
 )
-from portal.account.calendar import build_calendar, citizen_for_token, create_feed, revoke_feed
 from portal.account.data import delete_account, export_data, links_of, masked_number
 from portal.account.forms import DeleteAccountForm
-from portal.account.todo import paris_today, read_todo
 from portal.auth.routes import end_franceconnect_session
 from portal.auth.session import end_session, login_required, see_other
 from portal.config import current_settings
-from portal.extensions import db, limiter
-from portal.htmx import is_partial, render
+from portal.extensions import db
 from portal.journal_text import journal_line
 from portal.journeys import journey
 from portal.models import JournalEntry
+from portal.services.todo import paris_today
 
 log = logging.getLogger(__name__)
-
-
-def _feed_limit() -> str:
-    """``PORTAL_FEED_RATE_LIMIT``, read when a request comes (settings are per app)."""
-    return current_settings().feed_rate_limit
-
-
-#: Seconds a calendar application is asked to wait when a service could not be read.
-FEED_RETRY_AFTER_S = 900
-#: Session key holding a just-created feed URL until the page shows it, once.
-NEW_FEED_URL = "calendar_feed_url"
 
 
 def _record(action: str) -> None:
@@ -143,88 +128,3 @@ def delete() -> str | Response | tuple[str, int]:
 
 
 # -- what to do next -------------------------------------------------------------------
-
-
-@bp.get("/todo")
-@login_required
-@journey("dashboard", "todo")
-def todo() -> str:
-    """The list alone for htmx (swapped into the dashboard), a page otherwise."""
-    result = read_todo(g.citizen.id, current_settings().card_deadline_s)
-    return render("account/todo.html", "account/_todo.html", todo=result, oob_status=is_partial())
-
-
-# -- the calendar feed -------------------------------------------------------------------
-
-
-@bp.get("/calendar")
-@login_required
-@journey("account", "calendar")
-def calendar() -> str:
-    new_url = session.pop(NEW_FEED_URL, None)
-    return render_template(
-        "account/calendar.html",
-        has_feed=g.citizen.calendar_token_hash is not None,
-        new_url=new_url,
-        webcal_url=_webcal(new_url) if new_url else None,
-    )
-
-
-@bp.post("/calendar")
-@login_required
-@journey("account", "calendar-create")
-def calendar_create() -> Response:
-    token = create_feed(g.citizen)
-    _record("create_calendar_feed")
-    db.session.commit()
-    # Carried by the session cookie to the next page only, which shows it once and drops
-    # it: the database keeps the hash alone.
-    session[NEW_FEED_URL] = current_settings().base_url + url_for("calendar_feed.feed", token=token)
-    return see_other(url_for("account.calendar"))
-
-
-@bp.post("/calendar/revoke")
-@login_required
-@journey("account", "calendar-revoke")
-def calendar_revoke() -> Response:
-    if g.citizen.calendar_token_hash is not None:
-        revoke_feed(g.citizen)
-        _record("revoke_calendar_feed")
-        db.session.commit()
-        flash(_("Le lien d'agenda est supprimé : il ne donne plus accès à rien."), "success")
-    return see_other(url_for("account.calendar"))
-
-
-@bp.get("/calendar.ics")
-@login_required
-@journey("account", "calendar-download")
-def calendar_download() -> Response:
-    result = read_todo(g.citizen.id, current_settings().card_deadline_s)
-    return _ics(build_calendar(result.items), attachment=True)
-
-
-@feed_bp.get("/calendar/<token>.ics")
-@limiter.limit(_feed_limit)
-@journey("account", "calendar-feed")
-def feed(token: str) -> Response:
-    citizen = citizen_for_token(token)
-    if citizen is None:
-        abort(404)
-    with force_locale(citizen.preferred_locale or "fr"):
-        result = read_todo(citizen.id, current_settings().card_deadline_s)
-        if result.temporarily_unreadable:
-            # A partial feed would make calendar applications delete the missing events;
-            # on an error they keep the copy they have and try again later.
-            return Response("", status=503, headers={"Retry-After": str(FEED_RETRY_AFTER_S)})
-        return _ics(build_calendar(result.items), attachment=False)
-
-
-def _ics(body: bytes, *, attachment: bool) -> Response:
-    headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
-    if attachment:
-        headers["Content-Disposition"] = 'attachment; filename="compte-territorial-a-faire.ics"'
-    return Response(body, mimetype="text/calendar", headers=headers)
-
-
-def _webcal(url: str) -> str:
-    return "webcal://" + url.split("://", 1)[1]

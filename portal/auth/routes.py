@@ -95,7 +95,7 @@ def oidc_error_message(exc: OIDCError) -> str:
 @journey("auth", "sign-in-page")
 def login() -> str | Response:
     if g.get("citizen") is not None:
-        return redirect(safe_next(request.args.get("next")) or url_for("main.home"))
+        return redirect(safe_next(request.args.get("next")) or url_for("dashboard.home"))
     return render_template("auth/login.html", next=safe_next(request.args.get("next")))
 
 
@@ -173,7 +173,7 @@ def fc_callback() -> Response | tuple[str, int]:
     asked = pending.get("next")
     # A POST-only address would end in a 405: only a page that can be opened.
     target = same_site_path(asked) if isinstance(asked, str) else None
-    return see_other(target or resumed or url_for("main.home"))
+    return see_other(target or resumed or url_for("dashboard.home"))
 
 
 def upsert_citizen(sub: str, info: dict[str, object]) -> Citizen:

@@ -171,7 +171,7 @@ def page_to_return_to() -> str:
         target = same_site_path(candidate)
         if target is not None:
             return target
-    return url_for("main.home")
+    return url_for("dashboard.home")
 
 
 def kept_form_values() -> dict[str, str]:

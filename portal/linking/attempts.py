@@ -8,7 +8,7 @@ Three keys, each with its own limit:
   back-end compares it (``PORTAL_LINK_ACCOUNT_LIMIT``): kept below the back-ends'
   lock-out threshold, so that nobody can lock someone else's card through the portal;
 - the client address (``PORTAL_LINK_ADDRESS_LIMIT``): high enough for a help desk, a
-  library's public computers or a carrier's NAT, only against mass abuse.
+  town hall's public computers or a carrier's NAT, only against mass abuse.
 
 An attempt is counted before the back-end is called: its rows are inserted and
 committed first, then every key is counted. An attempt goes on only if each count is

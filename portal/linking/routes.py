@@ -19,8 +19,9 @@ from portal.integrations import registry
 from portal.journeys import journey
 from portal.linking import bp
 from portal.linking.attempts import Attempts, Blocked, target_key
-from portal.linking.forms import FORMS, KEEPABLE
 from portal.models import ConnectorSnapshot, JournalEntry, ServiceLink
+from portal.services import kinds
+from portal.services.kinds import ServiceKind
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,11 @@ log = logging.getLogger(__name__)
 UNMATCHED_CODES = {"invalid_proof", "not_found", "card_locked", "account_locked"}
 
 
-KEEPABLE_FIELDS["linking.link"] = KEEPABLE
+def init_keepable() -> None:
+    """What the link form may get back after a lost session: each installed kind's
+    ``LinkSpec.keepable`` (an account number, the kind of proof; never the proof)."""
+    fields = (name for kind in kinds.kinds() for name in kind.link.keepable)
+    KEEPABLE_FIELDS["linking.link"] = tuple(dict.fromkeys(fields))
 
 
 def _links() -> dict[str, ServiceLink]:
@@ -45,11 +50,14 @@ def _links() -> dict[str, ServiceLink]:
 @login_required
 @journey("linking", "choose")
 def index() -> str:
+    """The instances an installed kind serves, grouped by kind, in the kinds' order; an
+    instance of a category no kind serves is not offered."""
     reg = registry()
     links = _links()
-    groups: dict[str, list] = {"library": [], "canteen": [], "housing": []}
+    by_category: dict[str, list] = {}
     for slug, instance in reg.instances.items():
-        groups.setdefault(reg.category(slug), []).append((instance, links.get(slug)))
+        by_category.setdefault(reg.category(slug), []).append((instance, links.get(slug)))
+    groups = [(kind, by_category.get(kind.category, [])) for kind in kinds.kinds()]
     return render_template("linking/index.html", groups=groups)
 
 
@@ -67,16 +75,11 @@ def _attempts(target: str | None = None) -> Attempts:
     return Attempts(current_settings(), keys)
 
 
-def _target(category: str, form) -> str:
+def _target(kind: ServiceKind, form) -> str:
     """The account the proof is about, as its back-end knows it: two instances on one
     back-end share their limit."""
     instance = registry().instances[request.view_args["slug"]]
-    number = {
-        "library": lambda: form.card_number.data,
-        "canteen": lambda: form.family_number.data,
-        "housing": lambda: form.number.data,
-    }[category]()
-    return target_key(instance.base_url.rstrip("/"), number or "")
+    return target_key(instance.base_url.rstrip("/"), kind.link.target(form) or "")
 
 
 def _until(moment: datetime) -> str:
@@ -112,31 +115,25 @@ def _blocked_message(blocked: Blocked) -> str:
 
 
 def _instance_or_404(slug: str):
+    """The instance, its connector and its kind; 404 for an unknown instance and for
+    one whose category no installed kind serves (never shown as another kind)."""
     reg = registry()
-    if slug not in reg.instances:
+    if slug not in reg.instances or not kinds.known(reg.category(slug)):
         abort(404)
-    return reg.instances[slug], reg.connector(slug), reg.category(slug)
-
-
-def _make_form(category: str, connector: object, formdata: object | None = None):
-    cls = FORMS[category]
-    if category == "library":
-        kinds = getattr(connector, "proof_kinds", ("pin", "birthdate"))
-        return cls(formdata=formdata, proof_kinds=kinds)
-    return cls(formdata=formdata)
+    return reg.instances[slug], reg.connector(slug), kinds.kind(reg.category(slug))
 
 
 @bp.route("/<slug>", methods=["GET", "POST"])
 @login_required
 @journey("linking", "prove")
 def link(slug: str) -> str | Response | tuple[str, int]:
-    instance, connector, category = _instance_or_404(slug)
+    instance, connector, kind = _instance_or_404(slug)
     existing = _links().get(slug)
     if existing is not None and existing.status == "active":
         flash(_("Ce compte est déjà relié."), "info")
         return redirect(url_for("services.service", slug=slug))
-    g.journey = (category, "link")
-    form = _make_form(category, connector, request.form if request.method == "POST" else None)
+    g.journey = (kind.category, "link")
+    form = kind.link.form(connector, request.form if request.method == "POST" else None)
     if request.method == "GET" and hasattr(form, "birthdate") and g.citizen.birthdate:
         form.birthdate.data = g.citizen.birthdate  # from FranceConnect: less to type
     if request.method == "GET":
@@ -145,25 +142,25 @@ def link(slug: str) -> str | Response | tuple[str, int]:
     blocked = _attempts().blocked()
     if blocked is not None:
         status = 429 if request.method == "POST" else 200
-        page = _render(form, instance, category, "", existing, blocked=blocked)
+        page = _render(form, instance, kind, "", existing, blocked=blocked)
         return page, status
     if request.method == "GET":
-        return _render(form, instance, category, "", existing), 200
+        return _render(form, instance, kind, "", existing), 200
     if not form.validate():  # what cannot be a proof is refused here, no attempt spent
-        return _render(form, instance, category, "", existing), 422
-    attempts = _attempts(_target(category, form))
+        return _render(form, instance, kind, "", existing), 422
+    attempts = _attempts(_target(kind, form))
     attempt = attempts.begin()  # counted before the back-end hears of it
     if isinstance(attempt, Blocked):
         if attempt.scope == "target":  # another number may still be tried
-            page = _render(form, instance, category, _blocked_message(attempt), existing)
+            page = _render(form, instance, kind, _blocked_message(attempt), existing)
         else:
-            page = _render(form, instance, category, "", existing, blocked=attempt)
+            page = _render(form, instance, kind, "", existing, blocked=attempt)
         return page, 429
-    outcome = _verify(category, connector, form)
+    outcome = _verify(kind, connector, form)
     if isinstance(outcome, str):
-        return _render(form, instance, category, outcome, existing), 422
+        return _render(form, instance, kind, outcome, existing), 422
     attempts.forget(attempt)  # a proof the back-end accepted is not held against anyone
-    _save_link(existing, slug, outcome, _typed_number(category, form))
+    _save_link(existing, slug, outcome, _typed_number(kind, form))
     flash(_("Votre compte « %(title)s » est relié.", title=instance.title), "success")
     return see_other(url_for("services.service", slug=slug))
 
@@ -180,36 +177,26 @@ def _restore_typed_values(form) -> None:
         field.raw_data = [value]
 
 
-def _render(form, instance, category: str, error: str, existing, blocked=None) -> str:
+def _render(form, instance, kind: ServiceKind, error: str, existing, blocked=None) -> str:
     return render_template(
         "linking/form.html",
         form=form,
         instance=instance,
-        category=category,
+        kind=kind,
         error=error,
         relink=existing is not None,
         blocked_notice=_blocked_message(blocked) if blocked is not None else "",
     )
 
 
-def _verify(category: str, connector, form) -> object:
+def _verify(kind: ServiceKind, connector, form) -> object:
     """The back-end's verdict: a VerifiedAccount, or the sentence to show."""
     ctx = CallContext.with_timeout(
         current_settings().page_deadline_s, actor=f"citizen:{g.citizen.id}"
     )
     slug = connector.instance.slug if hasattr(connector, "instance") else ""
     try:
-        if category == "library":
-            use_pin = form.proof.data == "pin"
-            return connector.verify_card(
-                ctx,
-                form.card_number.data,
-                pin=form.pin.data if use_pin else None,
-                birthdate=None if use_pin else form.birthdate.data,
-            )
-        if category == "canteen":
-            return connector.verify_family(ctx, form.family_number.data, form.invoice_code.data)
-        return connector.verify_application(ctx, form.number.data, form.birthdate.data)
+        return kind.link.verify(connector, ctx, form)
     except Refused as exc:
         _journal_failure(slug, "link_refused", exc.code)
         if exc.code in UNMATCHED_CODES:
@@ -244,11 +231,9 @@ def _journal_failure(slug: str, code: str, reason_code: str) -> None:
     db.session.commit()
 
 
-def _typed_number(category: str, form) -> str:
-    """The card, family or application number the resident typed: the one they know."""
-    field = {"library": "card_number", "canteen": "family_number"}.get(category, "number")
-    value = getattr(form, field).data if hasattr(form, field) else ""
-    return "".join(str(value or "").split())[:64]
+def _typed_number(kind: ServiceKind, form) -> str:
+    """The account number the resident typed: the one they know."""
+    return "".join(str(kind.link.number(form) or "").split())[:64]
 
 
 def _save_link(existing: ServiceLink | None, slug: str, account, number: str = "") -> None:
@@ -286,7 +271,8 @@ def _purge_snapshots(link: ServiceLink) -> None:
 @journey("linking", "remove")
 def remove(slug: str) -> str | Response:
     link = _links().get(slug)
-    if link is None or slug not in registry().instances:
+    reg = registry()
+    if link is None or slug not in reg.instances or not kinds.known(reg.category(slug)):
         abort(404)
     instance = registry().instances[slug]
     if request.method == "GET":
@@ -300,4 +286,4 @@ def remove(slug: str) -> str | Response:
     )
     db.session.commit()
     flash(_("Le compte « %(title)s » n'est plus relié.", title=instance.title), "success")
-    return see_other(url_for("main.home"))
+    return see_other(url_for("dashboard.home"))

@@ -1,5 +1,6 @@
-"""Invoices of a linked canteen account: their PDF, and paying them through the payment
-provider (PayFiP). Only the back-end's answer, asked for server-side, ever marks an
+"""Invoices of a linked account whose kind bills (``ServiceKind.bills``; its connectors
+implement ``connectors.base.BillingConnector``): their PDF, and paying them through the
+payment provider (PayFiP). Only the back-end's answer, asked for server-side, ever marks an
 invoice paid: the browser coming back and the provider's notification are both just
 reasons to go and ask."""
 

@@ -39,7 +39,7 @@ from portal.integrations import registry
 from portal.models import JournalEntry, Payment, ServiceLink, WriteRecord
 from portal.models._types import utcnow
 from portal.models.write import OPEN_PAYMENT_STATES
-from portal.services.reading import Panel, Service, read_panel
+from portal.services.core import Panel, Service, bills_through_portal, read_panel, service_for
 from portal.writes import Status, WriteOutcome, perform
 
 log = logging.getLogger(__name__)
@@ -80,20 +80,17 @@ def find(payment_id: str, citizen_id: int | None = None) -> Payment | None:
 def payer_service(payment: Payment) -> Service | None:
     """The payer's own link at the payment's instance, the only account through which
     the back-end is asked about it; None if it was unlinked or unconfigured since."""
-    reg = registry()
-    if payment.instance_slug not in reg.instances:
+    if payment.instance_slug not in registry().instances:
         return None
     link = db.session.execute(
         db.select(ServiceLink).filter_by(
             citizen_id=payment.citizen_id, instance_slug=payment.instance_slug
         )
     ).scalar_one_or_none()
-    if link is None:
+    service = service_for(link) if link is not None else None
+    if service is None or not bills_through_portal(service):
         return None
-    connector = reg.connector(payment.instance_slug)
-    if connector.category != "canteen":
-        return None
-    return Service(link, reg.instances[payment.instance_slug], connector.category, connector)
+    return service
 
 
 def handoff_url(payment: Payment) -> str | None:

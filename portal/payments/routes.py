@@ -15,9 +15,11 @@ from portal.config import current_settings
 from portal.errors import render_error
 from portal.extensions import csrf, db, limiter
 from portal.hardening import json_body
+from portal.integrations import registry
 from portal.journeys import journey
+from portal.models import Payment
 from portal.payments import bp, ledger
-from portal.services.reading import Service, own_service
+from portal.services.core import Service, own_service
 from portal.writes import new_key, stored_request, unknown_writes
 
 log = logging.getLogger(__name__)
@@ -29,12 +31,19 @@ MAX_ID_LENGTH = 128
 SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def _canteen(slug: str) -> Service:
-    """The resident's own canteen account at ``slug``, or 404 (never says which)."""
-    service = own_service(slug)
-    if service.category != "canteen":
-        abort(404)
+def _billing(slug: str, step: str) -> Service:
+    """The resident's own account at ``slug`` of a kind that bills, or 404 (never says
+    which); the request counts in that service's journey."""
+    service = own_service(slug, bills=True)
+    g.journey = (service.category, step)
     return service
+
+
+def _journey_of(payment: Payment) -> None:
+    """A payment's page counts in the journey of the service it pays."""
+    reg = registry()
+    if payment.instance_slug in reg.instances:
+        g.journey = (reg.category(payment.instance_slug), g.journey[1] if g.journey else "")
 
 
 def _problem(service: Service | None, title: str, message: str, status: int) -> tuple[str, int]:
@@ -59,7 +68,7 @@ def _relink(service: Service) -> tuple[str, int]:
     )
 
 
-# -- the invoices list (a helper for templates/services/_canteen_invoices.html) -------------
+# -- the invoices list (helpers for templates/payments/_invoices.html) ----------------
 
 
 @bp.app_template_global("invoice_lines")
@@ -84,11 +93,11 @@ def new_payment_key(service: Service | None = None, invoice_id: str = "") -> str
 
 @bp.get("/services/<slug>/invoices/<invoice_id>.pdf")
 @login_required
-@journey("canteen", "invoice-pdf")
+@journey("payments", "invoice-pdf")
 def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
     """The PDF, fetched through the resident's own link: the back-end only knows the
     invoices of that family, so another family's invoice is as unknown as a made-up one."""
-    service = _canteen(slug)
+    service = _billing(slug, "invoice-pdf")
     if len(invoice_id) > MAX_ID_LENGTH:
         abort(404)
     ctx = CallContext.with_timeout(
@@ -102,7 +111,7 @@ def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
         return _problem(
             service,
             _("Facture introuvable"),
-            exc.reason or _("Cette facture n'apparaît pas sur votre compte famille."),
+            exc.reason or _("Cette facture n'apparaît pas sur votre compte."),
             404,
         )
     except LinkInvalid:
@@ -132,9 +141,9 @@ def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
 
 @bp.post("/services/<slug>/invoices/<invoice_id>/pay")
 @login_required
-@journey("canteen", "pay")
+@journey("payments", "pay")
 def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
-    service = _canteen(slug)
+    service = _billing(slug, "pay")
     if len(invoice_id) > MAX_ID_LENGTH:
         abort(404)
     outcome = ledger.start(service, invoice_id, request.form.get("idem"))
@@ -144,7 +153,7 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
         return _unavailable(
             service,
             _(
-                "Le service de restauration scolaire est temporairement indisponible : rien "
+                "Le service est temporairement indisponible : rien "
                 "n'a été fait et aucune somme n'a été prélevée. Réessayez dans quelques minutes."
             ),
         )
@@ -196,7 +205,7 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
 
 @bp.get("/payments/<payment_id>/go")
 @login_required
-@journey("canteen", "pay-handoff")
+@journey("payments", "pay-handoff")
 def go(payment_id: str) -> Response:
     """Leave for the provider's page, with a GET.
 
@@ -211,6 +220,7 @@ def go(payment_id: str) -> Response:
     payment = ledger.find(payment_id, g.citizen.id)
     if payment is None:
         abort(404)
+    _journey_of(payment)
     target = ledger.handoff_url(payment) if payment.state == "pending" else None
     if target is None:
         return see_other(url_for("payments.returned", payment_id=payment.payment_id))
@@ -224,13 +234,14 @@ def go(payment_id: str) -> Response:
 
 @bp.get("/payments/return")
 @login_required
-@journey("canteen", "pay-return")
+@journey("payments", "pay-return")
 def returned() -> str:
     """Where the provider sends the browser back. Its ``payment_id`` only says which
     payment to look at: the state shown is the back-end's, asked here."""
     payment = ledger.find(request.args.get("payment_id", ""), g.citizen.id)
     if payment is None:
         abort(404)
+    _journey_of(payment)
     confirmed = ledger.confirm(
         payment,
         actor_kind="citizen",

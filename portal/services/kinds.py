@@ -1,6 +1,6 @@
 """The kinds of service the portal knows, and what each brings.
 
-A kind (library, school canteen, social housing, water…) is one package under
+A kind of service (lending books, school meals, social renting…) is one package under
 ``portal/services/<kind>/`` with its templates under ``templates/services/<kind>/``. The
 package describes itself with one frozen ``ServiceKind`` and calls ``register`` when it is
 imported; the list of installed kinds is one line in ``portal/services/installed.py``.

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from portal.services import actions
+from portal.services import answers
 from tests.browser.support import (
     LANGUAGES,
     LivePortal,
@@ -61,7 +61,7 @@ def test_a_renewal_answered_too_late_says_it_is_not_known_yet(
 
     # Her next visit, once the back-end answers again, says it was renewed.
     portal.sandbox.fault("housing", "metropole", None)
-    monkeypatch.setattr(actions, "ASK_AGAIN_AFTER_S", 0.0)
+    monkeypatch.setattr(answers, "ASK_AGAIN_AFTER_S", 0.0)
     page.goto("/services/logement-metropole")
     expect(page.locator(".notice--success").first).to_contain_text(
         portal.translate(lang, "Votre demande est renouvelée jusqu'au %(date)s.").split("%")[0]

@@ -327,3 +327,28 @@ def test_secrets_are_encrypted_at_rest_and_survive_key_rotation(
     assert SecretBox([new_key]).decrypt(rotated) == "token-from-the-back-end"
     with pytest.raises(ValueError):
         old.decrypt(rotated)
+
+
+def test_a_service_whose_kind_is_not_installed_is_neither_offered_nor_reachable(
+    services_client: FlaskClient, services_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance whose category no installed kind serves is not shown as another
+    kind: it is not offered, and its pages answer 404, even to a resident linked there."""
+    from portal.services import kinds
+
+    sign_in(services_client, "eloise")
+    r = post_link(
+        services_client, "logement-metropole", number=ELOISE_HOUSING, birthdate="2004-02-29"
+    )
+    assert r.status_code == 303
+    services_client.get(r.headers["Location"])  # its "linked" notice, shown once
+    monkeypatch.delitem(kinds._KINDS, "housing")  # as if its package were not installed
+    index = services_client.get("/link").get_data(as_text=True)
+    assert "Demande de logement social" not in index and "Médiathèque de Mérignac" in index
+    assert services_client.get("/link/logement-metropole").status_code == 404
+    assert services_client.get("/services/logement-metropole").status_code == 404
+    assert services_client.get("/services/logement-metropole/card").status_code == 404
+    assert services_client.get("/services/logement-metropole/renew").status_code == 404
+    assert "Demande de logement social" not in services_client.get("/").get_data(as_text=True)
+    assert services_client.get("/account/todo").status_code == 200
+    assert services_client.get("/account/activity").status_code == 200

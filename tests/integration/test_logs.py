@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 
 from portal import create_app
-from portal.account.calendar import create_feed
+from portal.dashboard.calendar import create_feed
 from portal.extensions import db
 from portal.logmask import MASK, mask
 from portal.models import Citizen

@@ -22,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
-from portal.services import actions
+from portal.services import answers
 from tests.integration.test_actions import (
     HX,
     NOTHING_DONE,
@@ -156,7 +156,7 @@ def test_the_next_visit_asks_again_with_the_same_key_and_journals_the_renewal_on
     renewed = before.replace(year=before.year + 1)
     _form, answer = renew_late(client, fc_sandbox)
     follow(client, answer)
-    monkeypatch.setattr(actions, "ASK_AGAIN_AFTER_S", 0.0)  # "a while later"
+    monkeypatch.setattr(answers, "ASK_AGAIN_AFTER_S", 0.0)  # "a while later"
 
     # Still no answer: still not known, still nothing journaled.
     still = text(client.get(HOUSING_PAGE))
@@ -217,7 +217,7 @@ def test_a_loan_renewal_answered_too_late_is_settled_on_the_next_visit(
     finally:
         fc_sandbox.fault("library", "merignac", None)
     after = due_dates(fc_sandbox)["mer-l-0417-5"]
-    monkeypatch.setattr(actions, "ASK_AGAIN_AFTER_S", 0.0)
+    monkeypatch.setattr(answers, "ASK_AGAIN_AFTER_S", 0.0)
     page = text(client.get("/services/bib-merignac"))
     assert "«\u00a0Astérix chez les Pictes\u00a0» est prolongé jusqu'au" in page
     assert due_dates(fc_sandbox)["mer-l-0417-5"] == after, "renewed once"
@@ -263,7 +263,7 @@ def test_meals_changed_with_a_late_answer_are_settled_on_the_next_visit(
     finally:
         fc_sandbox.fault("canteen", "bordeaux", None)
     assert meal_days(fc_sandbox, "fam-4521", "enf-4521-1", month)[day]["booked"] is False
-    monkeypatch.setattr(actions, "ASK_AGAIN_AFTER_S", 0.0)
+    monkeypatch.setattr(answers, "ASK_AGAIN_AFTER_S", 0.0)
     page = text(client.get(url))
     assert "1 modification enregistrée." in page
     assert [e.outcome for e in journal(quick_app, "book_meals")] == ["success"]
@@ -287,7 +287,7 @@ def test_koha_which_ignores_idempotency_keys_is_never_asked_twice(
     finally:
         fc_sandbox.fault("koha", "bordeaux", None)
     assert koha_due_date(fc_sandbox, 9004) == before + timedelta(days=21)
-    monkeypatch.setattr(actions, "ASK_AGAIN_AFTER_S", 0.0)
+    monkeypatch.setattr(answers, "ASK_AGAIN_AFTER_S", 0.0)
     client.get("/services/bib-bordeaux")
     again = send(client, form, headers=HX)  # the same form, sent again
     assert "Nous ne savons pas encore si" in text(again)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from portal.main.routes import MAX_CARD_REQUESTS, card_groups
+from portal.dashboard.cards import MAX_CARD_REQUESTS, card_groups
 
 
 @dataclass(frozen=True)
