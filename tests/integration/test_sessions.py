@@ -9,6 +9,7 @@ import html as html_lib
 import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -259,14 +260,23 @@ def test_every_page_says_when_the_session_ends_and_offers_to_stay(
     sign_in(client)
     with app.app_context():
         [auth] = db.session.execute(db.select(AuthSession)).scalars()
-        auth.last_seen_at = auth.last_seen_at.replace(hour=8, minute=0, second=30)
-        auth.created_at = auth.last_seen_at
+        # A minute ago, whatever the time of day the suite runs at.
+        last = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=1)
+        auth.last_seen_at = last
+        auth.created_at = last
         db.session.commit()
+    before = utcnow()
     html = client.get("/").get_data(as_text=True)
-    # 08:00 UTC is 9 h 00 in Paris in winter; 30 minutes later.
+    after = utcnow()
+    # This visit is activity too: 30 minutes after it, said in Paris time.
+    paris = ZoneInfo("Europe/Paris")
+    expected = {
+        (str(t.hour), f"{t.minute:02d}")
+        for t in ((moment + timedelta(minutes=30)).astimezone(paris) for moment in (before, after))
+    }
     match = ENDS_RE.search(html)
     assert match, html
-    assert match.groups() in {("9", "30"), ("10", "30")}
+    assert match.groups() in expected
     assert 'action="/auth/session/extend"' in html and "Rester connecté(e)" in html
     assert 'role="alert" hidden' in html  # the warning, for the script to show in time
     english = client.get("/?lang=en").get_data(as_text=True)
