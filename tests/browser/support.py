@@ -477,14 +477,20 @@ def _transfer(request: Request) -> Transfer:
     decoded = None
     if not 300 <= response.status < 400:
         decoded = len(response.body())
+    body = sizes["responseBodySize"]
+    encoding = response.headers.get("content-encoding", "")
+    if body < 0 and not encoding and decoded is not None:
+        # Chromium now and then reports a negative size for a small response fetched
+        # beside the page (the icon); sent uncompressed, its body is its decoded length.
+        body = decoded
     return Transfer(
         method=request.method,
         url=request.url,
         resource_type=request.resource_type,
         status=response.status,
         headers_bytes=sizes["responseHeadersSize"],
-        body_bytes=sizes["responseBodySize"],
-        encoding=response.headers.get("content-encoding", ""),
+        body_bytes=body,
+        encoding=encoding,
         decoded_bytes=decoded,
     )
 
