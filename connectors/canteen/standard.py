@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar
 
 from connectors.base import (
     CallContext,
@@ -21,28 +21,22 @@ from connectors.base import (
     MealChange,
     MealChangeOutcome,
     MealDay,
-    PaymentHandoff,
-    PaymentState,
-    PaymentStatus,
     ReadResult,
     VerifiedAccount,
 )
+from connectors.billing import StandardBilling, parse_invoices
 from connectors.contract import (
     as_bool,
     as_date,
-    as_int,
-    as_optional_date,
     as_optional_datetime,
     as_optional_int,
     as_str,
 )
 from connectors.http import ResilientHTTP
 
-PAYMENT_STATES = get_args(PaymentState)
 UNKNOWN_FAMILY_REASON = "Ce numéro de famille est inconnu du service."
 CHILD_GONE_REASON = "Cet enfant n'apparaît plus sur le compte famille."
 INVOICE_GONE_REASON = "Cette facture n'apparaît plus sur le compte famille."
-PAYMENT_GONE_REASON = "Ce paiement est inconnu du service."
 
 
 def parse_verified(body: Any) -> VerifiedAccount:
@@ -96,45 +90,13 @@ def parse_change_results(body: Any) -> tuple[MealChangeOutcome, ...]:
     )
 
 
-def parse_invoices(body: Any) -> tuple[Invoice, ...]:
-    return tuple(
-        Invoice(
-            id=as_str(i["invoice_id"]),
-            label=str(i.get("label") or ""),
-            amount_cents=as_int(i["amount_cents"]),
-            issued_on=as_date(i["issued_on"]),
-            due_date=as_date(i["due_date"]),
-            paid=as_bool(i["paid"]),
-            paid_on=as_optional_date(i.get("paid_on")),
-            pdf_available=as_bool(i.get("pdf_available", True)),
-        )
-        for i in body["invoices"]
-    )
-
-
-def parse_handoff(body: Any) -> PaymentHandoff:
-    redirect_url = as_str(body["redirect_url"])
-    if not redirect_url.startswith(("https://", "http://")):
-        raise ValueError("redirect_url is not a web address")
-    return PaymentHandoff(payment_id=as_str(body["payment_id"]), redirect_url=redirect_url)
-
-
-def parse_payment(body: Any) -> PaymentStatus:
-    state = body["state"]
-    if state not in PAYMENT_STATES:
-        raise ValueError("unknown payment state")
-    return PaymentStatus(
-        payment_id=as_str(body["payment_id"]),
-        invoice_id=as_str(body["invoice_id"]),
-        state=state,
-        reason=str(body.get("reason") or ""),
-    )
-
-
-class StandardCanteenConnector:
+class StandardCanteenConnector(StandardBilling):
     """A school-canteen system that speaks the territory's standard canteen API (``/v1``)."""
 
     category: ClassVar[Category] = "canteen"
+    account_route: ClassVar[str] = "/v1/families/{family_id}"
+    account_param: ClassVar[str] = "family_id"
+    invoice_gone_reason: ClassVar[str] = INVOICE_GONE_REASON
     spec: ClassVar[str] = "canteen.yaml"
     #: A resource that does not exist: a 404 behind authentication proves health.
     probe_route: ClassVar[str] = "/v1/families/probe"
@@ -212,47 +174,3 @@ class StandardCanteenConnector:
             ),
             parse_invoices,
         )
-
-    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes:
-        return self.http.request(
-            ctx,
-            "GET",
-            "/v1/families/{family_id}/invoices/{invoice_id}/pdf",
-            path_params={"family_id": link.external_id, "invoice_id": invoice_id},
-            accept="pdf",
-            not_found=INVOICE_GONE_REASON,
-        ).content
-
-    def start_payment(
-        self,
-        ctx: CallContext,
-        link: LinkRef,
-        invoice_id: str,
-        *,
-        return_url: str,
-        notify_url: str,
-        idempotency_key: str,
-    ) -> PaymentHandoff:
-        response = self.http.request(
-            ctx,
-            "POST",
-            "/v1/families/{family_id}/invoices/{invoice_id}/payments",
-            path_params={"family_id": link.external_id, "invoice_id": invoice_id},
-            json_body={"return_url": return_url, "notify_url": notify_url},
-            idempotency_key=idempotency_key,
-            not_found=INVOICE_GONE_REASON,
-        )
-        return self.http.parse("payment", parse_handoff, response.body)
-
-    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus:
-        response = self.http.request(
-            ctx,
-            "GET",
-            "/v1/families/{family_id}/payments/{payment_id}",
-            path_params={"family_id": link.external_id, "payment_id": payment_id},
-            # The payment service forgot it (its session ended): Refused, code
-            # ``unknown_payment``, which the portal settles as abandoned.
-            refusals={404: {"unknown_payment"}},
-            not_found=PAYMENT_GONE_REASON,
-        )
-        return self.http.parse("payment", parse_payment, response.body)

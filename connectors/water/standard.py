@@ -25,16 +25,14 @@ from connectors.base import (
     Invoice,
     LinkRef,
     MeterReading,
-    PaymentHandoff,
     PaymentPlan,
-    PaymentStatus,
     ReadingKind,
     ReadResult,
     Refused,
     VerifiedAccount,
     WaterContract,
 )
-from connectors.canteen.standard import parse_handoff, parse_invoices, parse_payment
+from connectors.billing import StandardBilling, parse_invoices
 from connectors.contract import as_bool, as_date, as_int, as_optional_date, as_str
 from connectors.http import ResilientHTTP
 
@@ -47,7 +45,6 @@ ALERT_STATUSES = get_args(AlertStatus)
 MAX_REPAIR_INVOICE_BYTES = 5 * 1024 * 1024
 UNKNOWN_CONTRACT_REASON = "Ce numéro de contrat est inconnu du service."
 INVOICE_GONE_REASON = "Cette facture n'apparaît plus sur le contrat."
-PAYMENT_GONE_REASON = "Ce paiement est inconnu du service."
 TOO_BIG_REASON = "La facture du plombier dépasse 5 Mo\u00a0: envoyez un fichier PDF plus léger."
 
 
@@ -145,10 +142,13 @@ def parse_receipt(body: Any) -> CapRequestReceipt:
     )
 
 
-class StandardWaterConnector:
+class StandardWaterConnector(StandardBilling):
     """A water operator's customer system that speaks the territory's standard water API."""
 
     category: ClassVar[Category] = "water"
+    account_route: ClassVar[str] = "/v1/contracts/{contract_id}"
+    account_param: ClassVar[str] = "contract_id"
+    invoice_gone_reason: ClassVar[str] = INVOICE_GONE_REASON
     spec: ClassVar[str] = "water.yaml"
     #: A resource that does not exist: a 404 behind authentication proves health.
     probe_route: ClassVar[str] = "/v1/contracts/probe"
@@ -268,47 +268,3 @@ class StandardWaterConnector:
 
     def invoices(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Invoice]]:
         return self._read(ctx, link, "invoices", "/invoices", parse_invoices)
-
-    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes:
-        return self.http.request(
-            ctx,
-            "GET",
-            "/v1/contracts/{contract_id}/invoices/{invoice_id}/pdf",
-            path_params={"contract_id": link.external_id, "invoice_id": invoice_id},
-            accept="pdf",
-            not_found=INVOICE_GONE_REASON,
-        ).content
-
-    def start_payment(
-        self,
-        ctx: CallContext,
-        link: LinkRef,
-        invoice_id: str,
-        *,
-        return_url: str,
-        notify_url: str,
-        idempotency_key: str,
-    ) -> PaymentHandoff:
-        response = self.http.request(
-            ctx,
-            "POST",
-            "/v1/contracts/{contract_id}/invoices/{invoice_id}/payments",
-            path_params={"contract_id": link.external_id, "invoice_id": invoice_id},
-            json_body={"return_url": return_url, "notify_url": notify_url},
-            idempotency_key=idempotency_key,
-            not_found=INVOICE_GONE_REASON,
-        )
-        return self.http.parse("payment", parse_handoff, response.body)
-
-    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus:
-        response = self.http.request(
-            ctx,
-            "GET",
-            "/v1/contracts/{contract_id}/payments/{payment_id}",
-            path_params={"contract_id": link.external_id, "payment_id": payment_id},
-            # The payment service forgot it (its session ended): Refused, code
-            # ``unknown_payment``, which the portal settles as abandoned.
-            refusals={404: {"unknown_payment"}},
-            not_found=PAYMENT_GONE_REASON,
-        )
-        return self.http.parse("payment", parse_payment, response.body)
