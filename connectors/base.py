@@ -320,7 +320,31 @@ class PaymentStatus:
 
 
 @runtime_checkable
-class CanteenConnector(Protocol):
+class BillingConnector(Protocol):
+    """Invoices and paying them: a capability, not a category. Any category whose
+    connectors send invoices also implements this, and the portal's payment flow works
+    with any of them."""
+
+    def invoices(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Invoice]]: ...
+
+    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes: ...
+
+    def start_payment(
+        self,
+        ctx: CallContext,
+        link: LinkRef,
+        invoice_id: str,
+        *,
+        return_url: str,
+        notify_url: str,
+        idempotency_key: str,
+    ) -> PaymentHandoff: ...
+
+    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus: ...
+
+
+@runtime_checkable
+class CanteenConnector(BillingConnector, Protocol):
     category: Category
 
     def verify_family(self, ctx: CallContext, family_number: str, code: str) -> VerifiedAccount: ...
@@ -340,23 +364,6 @@ class CanteenConnector(Protocol):
         *,
         idempotency_key: str,
     ) -> Sequence[MealChangeOutcome]: ...
-
-    def invoices(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Invoice]]: ...
-
-    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes: ...
-
-    def start_payment(
-        self,
-        ctx: CallContext,
-        link: LinkRef,
-        invoice_id: str,
-        *,
-        return_url: str,
-        notify_url: str,
-        idempotency_key: str,
-    ) -> PaymentHandoff: ...
-
-    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus: ...
 
 
 # -- housing -------------------------------------------------------------------------------
@@ -409,33 +416,6 @@ class HousingConnector(Protocol):
     def application(self, ctx: CallContext, link: LinkRef) -> ReadResult[HousingApplication]: ...
 
     def renew(self, ctx: CallContext, link: LinkRef, *, idempotency_key: str) -> RenewalReceipt: ...
-
-
-# -- billing (shared by every category that sends invoices: canteen, water) ---------------
-
-
-@runtime_checkable
-class BillingConnector(Protocol):
-    """Invoices and paying them: a capability, not a category. Any category whose
-    connectors send invoices also implements this, and the portal's payment flow works
-    with any of them."""
-
-    def invoices(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Invoice]]: ...
-
-    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes: ...
-
-    def start_payment(
-        self,
-        ctx: CallContext,
-        link: LinkRef,
-        invoice_id: str,
-        *,
-        return_url: str,
-        notify_url: str,
-        idempotency_key: str,
-    ) -> PaymentHandoff: ...
-
-    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus: ...
 
 
 # -- water ---------------------------------------------------------------------------------
@@ -517,7 +497,7 @@ class CapRequestReceipt:
 
 
 @runtime_checkable
-class WaterConnector(Protocol):
+class WaterConnector(BillingConnector, Protocol):
     category: Category
 
     def verify_contract(
@@ -558,23 +538,6 @@ class WaterConnector(Protocol):
         repair_invoice_pdf: bytes,
         idempotency_key: str,
     ) -> CapRequestReceipt: ...
-
-    def invoices(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Invoice]]: ...
-
-    def invoice_pdf(self, ctx: CallContext, link: LinkRef, invoice_id: str) -> bytes: ...
-
-    def start_payment(
-        self,
-        ctx: CallContext,
-        link: LinkRef,
-        invoice_id: str,
-        *,
-        return_url: str,
-        notify_url: str,
-        idempotency_key: str,
-    ) -> PaymentHandoff: ...
-
-    def payment_status(self, ctx: CallContext, link: LinkRef, payment_id: str) -> PaymentStatus: ...
 
 
 # -- instances -----------------------------------------------------------------------------
