@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import calendar
 import hmac
-import secrets
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Response, g, request, url_for
+from flask import Response, g, request
 
+from sandbox.backends import billing
 from sandbox.backends.common import (
     ProblemError,
     backend_state,
@@ -35,7 +34,6 @@ from sandbox.backends.data import (
     serves_meals,
 )
 from sandbox.backends.pdf import invoice_pdf
-from sandbox.backends.state import Payment
 
 bp = standard_blueprint("canteen", __name__)
 
@@ -142,14 +140,6 @@ def _month(value: str | None) -> date:
         raise ProblemError(
             422, "invalid_request", "Le paramètre « month » doit avoir la forme AAAA-MM."
         ) from None
-
-
-def _absolute_url(value: Any, name: str) -> str:
-    if isinstance(value, str):
-        parts = urlsplit(value)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return value
-    raise ProblemError(422, "invalid_request", f"« {name} » doit être une URL http(s) absolue.")
 
 
 @bp.post("/v1/families/verify")
@@ -293,54 +283,16 @@ def start_payment(family_id: str, invoice_id: str) -> Response:
     """Create a payment and hand the browser off to the PayFiP-like page."""
     found = family_or_404(family_id)
     invoice = invoice_or_404(found, invoice_id)
-    if invoice.paid:
-        return problem(409, "already_paid", "Cette facture est déjà réglée.")
-    body = json_object()
-    return_url = _absolute_url(body.get("return_url"), "return_url")
-    notify_url = _absolute_url(body.get("notify_url"), "notify_url")
-    payment = Payment(
-        payment_id="pay-" + secrets.token_hex(8),
-        tenant=g.tenant,
-        family_id=found.family_id,
-        invoice_id=invoice.invoice_id,
-        amount_cents=invoice.amount_cents,
-        label=invoice.label,
-        return_url=return_url,
-        notify_url=notify_url,
-        created_at=backend_state().now(),
+    return billing.start_payment(
+        "canteen",
+        found.family_id,
+        invoice,
+        status_endpoint="backend_canteen.payment_status",
+        account_param="family_id",
     )
-    state = backend_state()
-    with state.lock:
-        state.payments[payment.payment_id] = payment
-    redirect_url = url_for("payfip.pay_page", payment_id=payment.payment_id, _external=True)
-    response = json_response(
-        {"payment_id": payment.payment_id, "redirect_url": redirect_url}, status=201
-    )
-    response.headers["Location"] = url_for(
-        "backend_canteen.payment_status",
-        tenant=g.tenant,
-        family_id=found.family_id,
-        payment_id=payment.payment_id,
-    )
-    return response
 
 
 @bp.get("/v1/families/<family_id>/payments/<payment_id>")
 def payment_status(family_id: str, payment_id: str) -> Response:
     found = family_or_404(family_id)
-    payment = backend_state().payment(payment_id)
-    if (
-        payment is None
-        or payment.kind != "canteen"
-        or payment.tenant != g.tenant
-        or payment.family_id != found.family_id
-    ):
-        return problem(404, "unknown_payment", "Ce paiement n'existe pas.")
-    return json_response(
-        {
-            "payment_id": payment.payment_id,
-            "invoice_id": payment.invoice_id,
-            "state": payment.state,
-            "reason": payment.reason,
-        }
-    )
+    return billing.payment_status("canteen", found.family_id, payment_id)

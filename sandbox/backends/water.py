@@ -14,10 +14,10 @@ import hmac
 import secrets
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Response, g, url_for
+from flask import Response, g
 
+from sandbox.backends import billing
 from sandbox.backends.common import (
     ProblemError,
     backend_state,
@@ -30,7 +30,6 @@ from sandbox.backends.common import (
 )
 from sandbox.backends.data import MAX_FAILED_PROOFS, french_date
 from sandbox.backends.pdf import euros, render_pdf
-from sandbox.backends.state import Payment
 from sandbox.backends.water_data import (
     IMPLAUSIBLE_FACTOR,
     MAX_ATTACHMENT_BYTES,
@@ -117,14 +116,6 @@ def alert_json(alert: WaterAlert, today: date) -> dict[str, Any]:
         "invoice_id": alert.invoice_id,
         "requested_on": _iso(alert.cap_request.received_on) if alert.cap_request else None,
     }
-
-
-def _absolute_url(value: Any, name: str) -> str:
-    if isinstance(value, str):
-        parts = urlsplit(value)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return value
-    raise ProblemError(422, "invalid_request", f"« {name} » doit être une URL http(s) absolue.")
 
 
 def _date_field(body: dict[str, Any], name: str) -> date:
@@ -447,55 +438,16 @@ def start_payment(contract_id: str, invoice_id: str) -> Response:
     """Create a payment and hand the browser off to the PayFiP-like page."""
     found = contract_or_404(contract_id)
     invoice = invoice_or_404(found, invoice_id)
-    if invoice.paid:
-        return problem(409, "already_paid", "Cette facture est déjà réglée.")
-    body = json_object()
-    return_url = _absolute_url(body.get("return_url"), "return_url")
-    notify_url = _absolute_url(body.get("notify_url"), "notify_url")
-    payment = Payment(
-        payment_id="pay-" + secrets.token_hex(8),
-        tenant=g.tenant,
-        family_id=found.contract_id,
-        invoice_id=invoice.invoice_id,
-        amount_cents=invoice.amount_cents,
-        label=invoice.label,
-        return_url=return_url,
-        notify_url=notify_url,
-        created_at=backend_state().now(),
-        kind="water",
+    return billing.start_payment(
+        "water",
+        found.contract_id,
+        invoice,
+        status_endpoint="backend_water.payment_status",
+        account_param="contract_id",
     )
-    state = backend_state()
-    with state.lock:
-        state.payments[payment.payment_id] = payment
-    redirect_url = url_for("payfip.pay_page", payment_id=payment.payment_id, _external=True)
-    response = json_response(
-        {"payment_id": payment.payment_id, "redirect_url": redirect_url}, status=201
-    )
-    response.headers["Location"] = url_for(
-        "backend_water.payment_status",
-        tenant=g.tenant,
-        contract_id=found.contract_id,
-        payment_id=payment.payment_id,
-    )
-    return response
 
 
 @bp.get("/v1/contracts/<contract_id>/payments/<payment_id>")
 def payment_status(contract_id: str, payment_id: str) -> Response:
     found = contract_or_404(contract_id)
-    payment = backend_state().payment(payment_id)
-    if (
-        payment is None
-        or payment.kind != "water"
-        or payment.tenant != g.tenant
-        or payment.family_id != found.contract_id
-    ):
-        return problem(404, "unknown_payment", "Ce paiement n'existe pas.")
-    return json_response(
-        {
-            "payment_id": payment.payment_id,
-            "invoice_id": payment.invoice_id,
-            "state": payment.state,
-            "reason": payment.reason,
-        }
-    )
+    return billing.payment_status("water", found.contract_id, payment_id)
