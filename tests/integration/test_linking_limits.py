@@ -31,6 +31,9 @@ CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SUMMARY_RE = re.compile(r'<div class="error-summary".*?<ul>(.*?)</ul>', re.S)
 #: « 10 h 30 », with non-breaking spaces.
 FRENCH_TIME = "\\d{1,2}\u00a0h\u00a0\\d{2}"
+#: « jusqu'à 10 h 30 », or with the day when the end falls after midnight (a run late in
+#: the evening): « jusqu'au 3 décembre à 0 h 05 ».
+FRENCH_UNTIL = "jusqu'(?:à|au \\d{1,2}(?:er)? \\w+ à) " + FRENCH_TIME
 
 ELOISE_CARD = {"card_number": "33281000129033", "pin": "2902"}
 UNKNOWN_CARD = "33281999999999"
@@ -123,7 +126,7 @@ def test_a_resident_cannot_lock_someone_elses_card(limits_app: Flask, fc_sandbox
         assert wrong_pin(attacker, ELOISE_CARD["card_number"]).status_code == 422
     r = wrong_pin(attacker, "3328 1000 1290 33")  # the same card, typed another way
     assert r.status_code == 429
-    assert re.search(f"le numéro saisi est bloqué jusqu'à {FRENCH_TIME}", summary(r.text))
+    assert re.search(f"le numéro saisi est bloqué {FRENCH_UNTIL}", summary(r.text))
     # Blocked for everybody for this card, the back-end never reaching its lock-out (5).
     accomplice = limits_app.test_client()
     sign_in(accomplice, "lucas")
@@ -261,7 +264,7 @@ def test_a_blocked_form_says_until_when_before_the_resident_types(
             html_lib.unescape(r.text),
         )
         assert notice, "the form does not say it is blocked"
-        assert re.search(f"ce formulaire est bloqué jusqu'à {FRENCH_TIME}\u00a0:", notice.group(1))
+        assert re.search(f"ce formulaire est bloqué {FRENCH_UNTIL}\u00a0:", notice.group(1))
         assert '<fieldset class="link-fields" disabled' in r.text
     english = html_lib.unescape(client.get("/link/bib-merignac?lang=en").get_data(as_text=True))
     assert re.search(r"this form is blocked until \d{2}:\d{2}: too many", english)
