@@ -144,11 +144,17 @@ def verify() -> Response:
         raise ProblemError(422, "invalid_request", "Le numéro de contrat est obligatoire.")
     if not isinstance(reference, str) or not reference.strip():
         raise ProblemError(422, "invalid_request", "La référence client est obligatoire.")
-    number = "".join(number.split()).upper()
+    # Residents copy the number as printed (CT-33063-004521) or without its dashes.
+    number = "".join(number.split()).replace("-", "").upper()
     reference = "".join(reference.split()).replace("-", "").upper()
     with backend_state().lock:
         contract = next(
-            (c for c in tenant().contracts.values() if c.contract_number == number), None
+            (
+                c
+                for c in tenant().contracts.values()
+                if c.contract_number.replace("-", "") == number
+            ),
+            None,
         )
         if contract is None:
             return problem(401, "invalid_proof", BAD_PROOF_DETAIL)
