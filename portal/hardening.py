@@ -5,7 +5,9 @@
   page included, fails on its first ``url_for``. ``HostGuard`` answers 400 with a plain
   page before Flask sees the request.
 - A body larger than the portal ever needs: ``MAX_CONTENT_LENGTH`` (413), checked before
-  a view runs, whether or not it reads the body.
+  a view runs, whether or not it reads the body. A view that takes a document raises its
+  own limit on the request (``request.max_content_length``, set in its blueprint's
+  ``url_value_preprocessor``, which runs before this check).
 - JSON nested deeply enough to exhaust Python's recursion: ``json_body`` treats it as a
   body that cannot be read.
 """
@@ -87,7 +89,7 @@ def init_hardening(app: Flask) -> None:
 
     @app.before_request
     def refuse_large_bodies() -> None:
-        limit = app.config.get("MAX_CONTENT_LENGTH")
+        limit = request.max_content_length
         length = request.content_length
         if limit is not None and length is not None and length > limit:
             abort(413)
