@@ -10,8 +10,8 @@ from flask import url_for
 from portal.services.core import Panel, Service, read_panel
 
 #: Requests the dashboard may make for its cards: the page budget (10 requests) less
-#: the page itself, its stylesheet, htmx, the icon and the to-do list.
-MAX_CARD_REQUESTS = 5
+#: the page itself, its stylesheet, htmx, the session timer, the icon and the to-do list.
+MAX_CARD_REQUESTS = 4
 #: More cards than any resident has: the request was not the dashboard's.
 MAX_CARDS_PER_REQUEST = 50
 

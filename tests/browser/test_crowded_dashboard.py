@@ -30,6 +30,7 @@ SERVICES = (
     "bib-merignac",
     "cantine-bordeaux",
     "logement-metropole",
+    "eau-bordeaux",
     *annexe_slugs(ANNEXES),
 )
 CARDS = "#main .cards > li"
@@ -80,7 +81,8 @@ def test_eight_cards_arrive_in_four_requests_within_the_budget(
     problems = budget_problems(page, load)
     assert not problems, "\n".join(problems) + "\n" + figures
     card_requests = [t for t in load.page_transfers if t.resource_type == "xhr"]
-    # One per back-end (Koha, Mérignac and its annexes, canteen, housing), and the to-do list.
+    # Four for five back-ends (Koha, Mérignac and its annexes, canteen, housing, water),
+    # and the to-do list.
     assert len(card_requests) == 5, figures
 
     for slug in SERVICES:

@@ -41,8 +41,14 @@ CARD_DEADLINE_AND_MARGIN_MS = CARD_DEADLINE_MS + 1_500
 
 #: What the sandbox links at sign-in (demo-links.toml), in the registry's order.
 SERVICES = {
-    "marie-therese": ("bib-bordeaux", "bib-merignac", "cantine-bordeaux", "logement-metropole"),
-    "dartagnan": ("bib-pessac", "cantine-bordeaux", "logement-metropole"),
+    "marie-therese": (
+        "bib-bordeaux",
+        "bib-merignac",
+        "cantine-bordeaux",
+        "logement-metropole",
+        "eau-bordeaux",
+    ),
+    "dartagnan": ("bib-pessac", "cantine-bordeaux", "logement-metropole", "eau-bordeaux"),
 }
 #: One service page per category (the two libraries are two connector types).
 SERVICE_PAGES = (
@@ -50,6 +56,7 @@ SERVICE_PAGES = (
     "/services/bib-bordeaux",
     "/services/cantine-bordeaux",
     "/services/logement-metropole",
+    "/services/eau-bordeaux",
 )
 CARDS = "#main .cards > li"
 ARRIVED = CARDS + "[class*='card--']"
