@@ -29,6 +29,11 @@ PAGES: dict[tuple[str, str], tuple[str, str]] = {
         "Restauration scolaire de Bordeaux",
         "Sur le site de la ville, vous trouveriez ici les contacts du service de restauration.",
     ),
+    ("bordeaux", "eau-aide"): (
+        "Régie de l'eau de Bordeaux",
+        "Sur le site de la régie, vous trouveriez ici ses horaires, ses contacts et que faire "
+        "en cas de fuite.",
+    ),
 }
 
 PAGE = """<!doctype html>

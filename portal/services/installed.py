@@ -4,4 +4,5 @@ KINDS = (
     "portal.services.library",
     "portal.services.canteen",
     "portal.services.housing",
+    "portal.services.water",
 )

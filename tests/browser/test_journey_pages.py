@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
@@ -68,7 +69,14 @@ JOURNEY_PAGES = (
     "link-library-with-errors",
     "link-canteen",
     "link-housing",
+    "link-water",
     "link-blocked",
+    "water-page",
+    "water-reading-refused",
+    "water-reading-declared",
+    "water-cap-request",
+    "water-cap-refused",
+    "water-cap-sent",
     "unlink-question",
     "hold-cancel-question",
     "library-after-renewal",
@@ -176,8 +184,67 @@ def eloise_walk(walk: Walk) -> None:
     )
     walk.goto("link-canteen", "/link/cantine-bordeaux")
     walk.goto("link-housing", "/link/logement-metropole")
+    walk.goto("link-water", "/link/eau-pessac")
     block_linking(walk.portal, "eloise")
     walk.goto("link-blocked", "/link/bib-merignac")
+
+
+WATER = "/services/eau-bordeaux"
+WATER_ALERT = "alr-bdx-4521-1"
+REPAIR_INVOICE = {
+    "name": "facture-plombier.pdf",
+    "mimeType": "application/pdf",
+    "buffer": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
+}
+NOT_A_PDF = {"name": "photo.pdf", "mimeType": "application/pdf", "buffer": b"\x89PNG\r\n\x1a\n"}
+
+
+def water_walk(walk: Walk) -> None:
+    """Marie-Thérèse's water: the page and its chart, a reading refused on its field then
+    declared, and the cap request after her leak (refused, then sent)."""
+    page = walk.page
+    sign_in(page, "marie-therese")
+    walk.goto("water-page", WATER)
+
+    def refused_reading() -> None:
+        page.locator("#index_m3").fill("1")
+        page.locator("#reading button[type=submit]").click()
+        expect(page.locator("#reading .error-summary")).to_be_focused()
+
+    walk.visit("water-reading-refused", refused_reading, prepare=lambda: page.goto(WATER))
+
+    def declared_reading() -> None:
+        last = page.locator("#reading tbody tr").first.locator("td").first.inner_text()
+        index = int("".join(ch for ch in last.split("m")[0] if ch in "0123456789")) + 4
+        page.locator("#index_m3").fill(str(index))
+        page.locator("#reading button[type=submit]").click()
+        expect(page.locator("#reading [role=status]")).to_be_focused()
+
+    walk.visit("water-reading-declared", declared_reading, prepare=lambda: page.goto(WATER))
+    cap = f"{WATER}/alerts/{WATER_ALERT}/cap"
+    walk.goto("water-cap-request", cap)
+
+    def filled(document: dict) -> Callable[[], None]:
+        def fill() -> None:
+            page.goto(cap)
+            page.locator("#repaired_on").fill(date.today().isoformat())
+            page.locator("#repair_location").fill("Canalisation enterrée devant la maison")
+            page.locator("#repair_invoice").set_input_files(document)
+
+        return fill
+
+    def refused_cap() -> None:
+        page.locator("main form button[type=submit]").click()
+        expect(page.locator(".error-summary")).to_be_focused()
+
+    walk.visit("water-cap-refused", refused_cap, prepare=filled(NOT_A_PDF), status=422)
+
+    def sent_cap() -> None:
+        page.locator("main form button[type=submit]").click()
+        page.wait_for_url(re.compile(r"/services/eau-bordeaux#alerts$"))
+        expect(page.locator("main .notice--success").first).to_be_visible()
+
+    walk.visit("water-cap-sent", sent_cap, prepare=filled(REPAIR_INVOICE))
 
 
 def marie_walk(walk: Walk) -> None:
@@ -318,7 +385,7 @@ def marie_walk(walk: Walk) -> None:
     assert portal.sandbox  # the walk used the sandbox's back-ends throughout
 
 
-WALKS = (eloise_walk, marie_walk)
+WALKS = (eloise_walk, water_walk, marie_walk)
 
 
 def walk_all(

@@ -130,7 +130,7 @@ def test_resident_sees_sign_in_and_the_demo_links_made_by_the_system(
     html = text(services_client.get("/account/activity"))
     assert "<h1>Mon activité</h1>" in html
     assert "Connexion avec FranceConnect" in html
-    assert html.count("Compte relié") == 4  # the four demo accounts...
+    assert html.count("Compte relié") == 5  # the five demo accounts...
     assert "système" in html and "compte de démonstration" in html  # ...linked by the system
     for title in ("Médiathèque de Mérignac", "Restauration scolaire de Bordeaux"):
         assert title in html
@@ -388,12 +388,18 @@ def test_resident_downloads_all_their_data_without_any_secret(
     assert data["identity"]["birthdate"] == "1962-08-24"
     assert len(data["identity"]["franceconnect_sub"]) == 66
     links = {link["service"]: link for link in data["links"]}
-    assert set(links) == {"bib-merignac", "bib-bordeaux", "cantine-bordeaux", "logement-metropole"}
+    assert set(links) == {
+        "bib-merignac",
+        "bib-bordeaux",
+        "cantine-bordeaux",
+        "logement-metropole",
+        "eau-bordeaux",
+    }
     assert links["bib-bordeaux"]["has_stored_secret"] is True
     assert links["bib-merignac"]["external_id"] == "mer-p-0417"
     assert links["bib-merignac"]["linked_by"] == "system"
     actions = [entry["action"] for entry in data["activity"]]
-    assert "sign_in" in actions and actions.count("link") == 4 and "export_data" in actions
+    assert "sign_in" in actions and actions.count("link") == 5 and "export_data" in actions
     assert data["payments"][0]["invoice_id"] == "fac-4521-2612"
     assert data["requests_sent_to_services"][0]["action"] == "renew_loan"
     assert data["calendar_feed"] == {"exists": False}
@@ -519,7 +525,11 @@ def test_a_resident_never_sees_another_residents_data(
     assert "Restauration scolaire de Bordeaux" not in pages["/account/activity"]
     export = json.loads(pages["/account/data.json"])
     assert export["identity"]["given_name"] == "Amina"
-    assert {link["service"] for link in export["links"]} == {"bib-merignac", "logement-metropole"}
+    assert {link["service"] for link in export["links"]} == {
+        "bib-merignac",
+        "logement-metropole",
+        "eau-bordeaux",
+    }
     assert export["calendar_feed"] == {"exists": False}  # Marie-Thérèse's feed is hers
 
 

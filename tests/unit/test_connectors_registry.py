@@ -266,8 +266,11 @@ def test_the_repository_file_runs_with_no_configuration() -> None:
         "bib-pessac",
         "cantine-bordeaux",
         "logement-metropole",
+        "eau-bordeaux",
+        "eau-pessac",
     ]
     assert by_slug["bib-bordeaux"].type == "koha"
+    assert by_slug["eau-pessac"].credentials == {"api_key": "sandbox-water-pessac-key"}
     assert by_slug["bib-bordeaux"].credentials == {
         "username": "portal",
         "password": "sandbox-koha-bordeaux-secret",
