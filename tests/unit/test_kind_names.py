@@ -32,6 +32,13 @@ KIND_REFUSAL_CODES = (
     "not_cancellable",
     "outside_window",
     "application_closed",
+    "below_last_reading",
+    "implausible_reading",
+    "contract_closed",
+    "alert_closed",
+    "deadline_passed",
+    "attachment_rejected",
+    "unknown_alert",
 )
 CODES = re.compile("[\"'](" + "|".join(KIND_REFUSAL_CODES) + ")[\"']")
 
