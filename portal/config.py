@@ -104,6 +104,10 @@ class Settings:
     #: Budget of one dashboard card, and of one service page, in seconds.
     card_deadline_s: float = 2.5
     page_deadline_s: float = 6.0
+    #: How long what the dashboard's cards just read also serves its to-do list (and the
+    #: calendar), in seconds; 0 reads again every time. Cards, service pages and writes
+    #: always ask the back-end.
+    read_cache_s: float = 30.0
     #: Seconds between two background probes of every instance (0: no probe thread).
     probe_interval_s: int = 60
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
@@ -180,6 +184,8 @@ class Settings:
             problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
         if self.card_deadline_s <= 0 or self.page_deadline_s <= 0:
             problems.append("PORTAL_CARD_DEADLINE_S and PORTAL_PAGE_DEADLINE_S must be positive")
+        if not 0 <= self.read_cache_s <= 300:
+            problems.append("PORTAL_READ_CACHE_S must be between 0 and 300 seconds")
         for key in self.encryption_key_list:
             try:
                 if len(base64.urlsafe_b64decode(key.encode("ascii"))) != 32:
@@ -251,6 +257,7 @@ _ENV_NAMES = {
     "demo_links_file": "PORTAL_DEMO_LINKS_FILE",
     "card_deadline_s": "PORTAL_CARD_DEADLINE_S",
     "page_deadline_s": "PORTAL_PAGE_DEADLINE_S",
+    "read_cache_s": "PORTAL_READ_CACHE_S",
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
     **IDENTITY_SETTINGS,
 }

@@ -242,7 +242,7 @@ class ResilientHTTP:
         With ``ctx.max_age_s`` > 0, a last good copy younger than that (in this
         process's memory, or in the store) answers at once, ``stale=False`` with its
         own fetch time, and nothing is sent; a write about ``ctx.subject`` through this
-        client since then rules it out.
+        client since then rules it out, and so does a failed read of it.
         """
         started_at = datetime.fromtimestamp(self._clock(), UTC)
         if ctx.max_age_s > 0:
@@ -257,6 +257,10 @@ class ResilientHTTP:
             payload = self.parse(key, lambda _: fetch(), None)
             data = self.parse(key, parse, payload)
         except (Unavailable, ContractBroken) as exc:
+            if ctx.subject and not ctx.offline:
+                # The back-end fails for this account now: what was read of it before
+                # no longer answers as fresh, so every part of the page says the same.
+                self.snapshots.invalidate(ctx.subject, started_at)
             snapshot = self.snapshots.get(key)
             if snapshot is None:
                 raise

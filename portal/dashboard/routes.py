@@ -110,7 +110,7 @@ def card(slug: str) -> str:
 @journey("dashboard", "todo")
 def todo() -> str:
     """The list alone for htmx (swapped into the dashboard), a page otherwise."""
-    result = read_todo(g.citizen.id, current_settings().card_deadline_s)
+    result = read_todo(g.citizen.id, *_todo_budget())
     return render(
         "dashboard/todo.html", "dashboard/_todo.html", todo=result, oob_status=is_partial()
     )
@@ -161,7 +161,7 @@ def calendar_revoke() -> Response:
 @login_required
 @journey("account", "calendar-download")
 def calendar_download() -> Response:
-    result = read_todo(g.citizen.id, current_settings().card_deadline_s)
+    result = read_todo(g.citizen.id, *_todo_budget())
     return _ics(build_calendar(result.items), attachment=True)
 
 
@@ -173,12 +173,18 @@ def feed(token: str) -> Response:
     if citizen is None:
         abort(404)
     with force_locale(citizen.preferred_locale or "fr"):
-        result = read_todo(citizen.id, current_settings().card_deadline_s)
+        result = read_todo(citizen.id, *_todo_budget())
         if result.temporarily_unreadable:
             # A partial feed would make calendar applications delete the missing events;
             # on an error they keep the copy they have and try again later.
             return Response("", status=503, headers={"Retry-After": str(FEED_RETRY_AFTER_S)})
         return _ics(build_calendar(result.items), attachment=False)
+
+
+def _todo_budget() -> tuple[float, float]:
+    """The to-do list's deadline, and how recent a card's read may serve it again."""
+    settings = current_settings()
+    return settings.card_deadline_s, settings.read_cache_s
 
 
 def _ics(body: bytes, *, attachment: bool) -> Response:

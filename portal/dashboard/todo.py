@@ -54,9 +54,10 @@ class TodoList:
         return [s for s in self.services if s.state == "stale"]
 
 
-def read_todo(citizen_id: int, deadline_s: float) -> TodoList:
+def read_todo(citizen_id: int, deadline_s: float, max_age_s: float = 0.0) -> TodoList:
     """Every linked service read concurrently; never raises, never waits past the
-    deadline (plus a small grace) for a slow one."""
+    deadline (plus a small grace) for a slow one. ``max_age_s``: what the cards read
+    that recently serves again (the list comes right after them on the dashboard)."""
     today, now = paris_today(), utcnow()
     readers: dict[str, Reader[Any]] = {}
     services = []
@@ -68,7 +69,7 @@ def read_todo(citizen_id: int, deadline_s: float) -> TodoList:
         services.append(svc)
     if not services:
         return TodoList()
-    panels = read_concurrently(services, readers, deadline_s)
+    panels = read_concurrently(services, readers, deadline_s, max_age_s=max_age_s)
 
     todo = TodoList()
     for svc in services:

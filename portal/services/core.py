@@ -157,14 +157,22 @@ Reader = Callable[[Any, CallContext, LinkRef], tuple[T, datetime, bool]]
 
 
 def read_panel(
-    service: Service, reader: Reader[T], deadline_s: float, *, offline: bool = False
+    service: Service,
+    reader: Reader[T],
+    deadline_s: float,
+    *,
+    offline: bool = False,
+    max_age_s: float = 0.0,
 ) -> Panel[T]:
-    """``offline``: from the last good snapshots only, calling no back-end."""
+    """``offline``: from the last good snapshots only, calling no back-end.
+    ``max_age_s``: what was read for this account less than that many seconds ago (and
+    not written since) answers without asking again (``CallContext.max_age_s``)."""
     ctx = CallContext.with_timeout(
         deadline_s,
         actor=f"citizen:{service.link.citizen_id}",
         subject=str(service.link.id),
         offline=offline,
+        max_age_s=max_age_s,
     )
     try:
         data, fetched_at, stale = reader(service.connector, ctx, service.ref)
@@ -186,7 +194,9 @@ def read_panel(
     return Panel("stale" if stale else "ok", data, fetched_at)
 
 
-def _read_in_worker(app: Flask, link_id: int, reader: Reader[Any], deadline_s: float) -> Panel[Any]:
+def _read_in_worker(
+    app: Flask, link_id: int, reader: Reader[Any], deadline_s: float, max_age_s: float = 0.0
+) -> Panel[Any]:
     """One service, in a worker: its own app context, its own session, its own link row
     (an ORM object never crosses threads)."""
     with app.app_context():
@@ -201,11 +211,15 @@ def _read_in_worker(app: Flask, link_id: int, reader: Reader[Any], deadline_s: f
         service = service_for(link)
         if service is None:  # unconfigured meanwhile
             return Panel("unavailable")
-        return read_panel(service, reader, deadline_s)
+        return read_panel(service, reader, deadline_s, max_age_s=max_age_s)
 
 
 def read_concurrently(
-    services: Sequence[Service], readers: dict[str, Reader[Any]], deadline_s: float
+    services: Sequence[Service],
+    readers: dict[str, Reader[Any]],
+    deadline_s: float,
+    *,
+    max_age_s: float = 0.0,
 ) -> dict[str, Panel[Any]]:
     """Each service read with its reader, all at once; never raises, never waits past the
     deadline (plus a small grace) for a slow one, which is then "unavailable"."""
@@ -216,7 +230,9 @@ def read_concurrently(
     pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(services)))
     try:
         futures = {
-            pool.submit(_read_in_worker, app, svc.link.id, readers[svc.slug], deadline_s): svc
+            pool.submit(
+                _read_in_worker, app, svc.link.id, readers[svc.slug], deadline_s, max_age_s
+            ): svc
             for svc in services
         }
         done, _pending = wait(futures, timeout=deadline_s + GRACE_S)

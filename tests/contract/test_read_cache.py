@@ -65,3 +65,22 @@ def test_after_a_renewal_the_loans_are_read_again(counted) -> None:
     assert calls[SLUG] == sent + 1
     renewed = next(item for item in after if item.id == loan.id)
     assert renewed.due_date == outcome.new_due_date != loan.due_date
+
+
+def test_after_a_failed_read_of_the_account_nothing_answers_as_fresh(
+    counted, backends: Backends
+) -> None:
+    reg, calls = counted
+    merignac = reg.connector(SLUG)
+    link = LinkRef(MARIE.external_id)
+    merignac.loans(cached(), link)
+    merignac.patron(cached(), link)
+    backends.fault(SLUG, mode="error500")
+    # The patron is read again and fails: the last good copy, said stale.
+    patron = merignac.patron(cached(0.0), link)
+    assert patron.stale
+    sent = calls[SLUG]
+    # The loans read a moment before no longer count as fresh: asked again, stale too.
+    loans = merignac.loans(cached(), link)
+    assert calls[SLUG] > sent
+    assert loans.stale

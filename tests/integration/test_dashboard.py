@@ -484,3 +484,62 @@ def test_the_cards_address_without_htmx_leads_to_the_dashboard(
     answer = services_client.get("/cards?slug=bib-merignac&slug=cantine-bordeaux")
     assert answer.status_code == 303
     assert answer.headers["Location"] == "/"
+
+
+# -- one short-lived read cache for the cards and the to-do list ------------------------------
+
+
+def _calls(app: Flask) -> dict[str, int]:
+    tracker = app.extensions["availability"]
+    return {
+        slug: tracker.availability(slug).calls for slug in app.extensions["connectors"].instances
+    }
+
+
+def test_the_todo_list_reuses_what_the_cards_just_read(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "dartagnan")  # four services, one card request each
+    shell = loaders(text(services_client.get("/")))
+    for url in shell.values():
+        assert services_client.get(url, headers=HX).status_code == 200
+    after_cards = _calls(services_app)
+    assert sum(after_cards.values()) > 0
+    todo = services_client.get("/account/todo", headers=HX)
+    assert todo.status_code == 200
+    after_todo = _calls(services_app)
+    again = {
+        s: after_todo[s] - after_cards[s] for s in after_todo if after_todo[s] != after_cards[s]
+    }
+    # Only what the cards do not read: the canteen's next month, late in this one.
+    assert set(again) <= {"cantine-bordeaux"}, again
+    # A service page always asks the back-end.
+    services_client.get("/services/logement-metropole")
+    assert _calls(services_app)["logement-metropole"] > after_todo["logement-metropole"]
+
+
+def test_with_no_read_cache_the_todo_list_asks_again(
+    database_url: str, fc_sandbox: Sandbox, connectors_file: str
+) -> None:
+    from portal import create_app
+    from tests.support import DEMO_LINKS_FILE
+
+    app = create_app(
+        portal_settings(
+            database_url,
+            fc_sandbox.issuer,
+            connectors_file=connectors_file,
+            demo_links_file=DEMO_LINKS_FILE,
+            read_cache_s=0,
+        )
+    )
+    try:
+        client = app.test_client()
+        sign_in(client, "dartagnan")
+        assert client.get("/services/logement-metropole/card", headers=HX).status_code == 200
+        before = _calls(app)["logement-metropole"]
+        assert client.get("/account/todo", headers=HX).status_code == 200
+        assert _calls(app)["logement-metropole"] > before
+    finally:
+        app.extensions["connectors"].close()
+        empty_tables(app)
