@@ -163,13 +163,13 @@ def configure_kinds(app: Flask) -> None:
     from portal.services.answers import template_helpers
 
     kinds.load(installed.KINDS)
-    app.context_processor(template_helpers)
+    # Globals, not context processors: macros see them without being imported "with
+    # context", so what a macro uses is its arguments and these.
+    app.jinja_env.globals.update(template_helpers())
     for kind in kinds.kinds():
         if kind.blueprint is not None:
             app.register_blueprint(kind.blueprint)
-        if kind.template_helpers:
-            helpers = dict(kind.template_helpers)
-            app.context_processor(lambda helpers=helpers: helpers)
+        app.jinja_env.globals.update(kind.template_helpers)
     init_keepable()
 
 

@@ -66,7 +66,7 @@ class ServiceKind:
     todo_items: Callable[[Any, Any, date], list[Any]] | None = None
     #: The kind's own views (its writes, its sub-pages), registered on the app.
     blueprint: Blueprint | None = None
-    #: Names available to every template (``app.context_processor``), e.g. formatters.
+    #: Names available to every template and macro (Jinja globals), e.g. formatters.
     template_helpers: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     #: Journal actions this kind writes, by code (lazy_gettext labels); the journal reads
     #: them from here.
