@@ -55,9 +55,15 @@ def wait_until_up(url: str, timeout_s: float = 20) -> None:
 
 
 @contextmanager
-def servers(workdir: Path, extra_instances: str = ""):
+def servers(
+    workdir: Path,
+    extra_instances: str = "",
+    settings: dict[str, str] | None = None,
+    portal_workers: int = 2,
+):
     """The sandbox and the portal under gunicorn; ``extra_instances`` is TOML added to
-    the repository's instances, with ``{sandbox}`` standing for the sandbox's URL."""
+    the repository's instances, with ``{sandbox}`` standing for the sandbox's URL;
+    ``settings``, more of the portal's environment."""
     sandbox_port, portal_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     portal_url = f"http://127.0.0.1:{portal_port}"
@@ -76,6 +82,7 @@ def servers(workdir: Path, extra_instances: str = ""):
         "PORTAL_SIGNIN_RATE_LIMIT": "100000 per minute",
         "PORTAL_PROBE_INTERVAL_S": "0",
         "PORTAL_CARD_DEADLINE_S": "2.5",
+        **(settings or {}),
     }
     subprocess.run(
         [BIN / "flask", "--app", "portal", "db", "upgrade"],
@@ -106,7 +113,7 @@ def servers(workdir: Path, extra_instances: str = ""):
             "-b",
             f"127.0.0.1:{portal_port}",
             "-w",
-            "2",
+            str(portal_workers),
             "--threads",
             "4",
             "portal:create_app()",

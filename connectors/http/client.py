@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -198,6 +199,9 @@ class ResilientHTTP:
         self._sleep = sleep
         self._rng = rng
         self._auth = Auth(instance)
+        #: (subject, key) -> set once the read of it on its way in this process ends.
+        self._in_flight: dict[tuple[str, str], threading.Event] = {}
+        self._in_flight_lock = threading.Lock()
         self._client = httpx.Client(
             base_url=instance.base_url.rstrip("/") + "/",
             transport=transport,
@@ -242,13 +246,52 @@ class ResilientHTTP:
         With ``ctx.max_age_s`` > 0, a last good copy younger than that (in this
         process's memory, or in the store) answers at once, ``stale=False`` with its
         own fetch time, and nothing is sent; a write about ``ctx.subject`` through this
-        client since then rules it out, and so does a failed read of it.
+        client since then rules it out, and so does a failed read of it. Such a read
+        that finds the same read on its way in this process waits for its answer.
         """
         started_at = datetime.fromtimestamp(self._clock(), UTC)
         if ctx.max_age_s > 0:
             cached = self._fresh(ctx, key, parse, started_at)
+            if cached is None:
+                cached = self._after_the_same_read(ctx, key, parse)
             if cached is not None:
                 return cached
+        flight = (ctx.subject, key)
+        with self._in_flight_lock:
+            landed = self._in_flight.get(flight)
+            if landed is None:
+                landed = self._in_flight[flight] = threading.Event()
+            else:
+                landed = None  # another read of it is on its way: it ends that one's wait
+        try:
+            return self._read(ctx, key, fetch, parse, keep, started_at)
+        finally:
+            if landed is not None:
+                with self._in_flight_lock:
+                    self._in_flight.pop(flight, None)
+                landed.set()
+
+    def _after_the_same_read(
+        self, ctx: CallContext, key: str, parse: Callable[[Any], T]
+    ) -> ReadResult[T] | None:
+        """A read that may use a recent answer, while the same read is on its way in this
+        process (a card asked a moment before the to-do list): its answer, once it lands
+        (within this call's deadline), rather than a second call."""
+        with self._in_flight_lock:
+            landed = self._in_flight.get((ctx.subject, key))
+        if landed is None or not landed.wait(timeout=ctx.remaining()):
+            return None
+        return self._fresh(ctx, key, parse, datetime.fromtimestamp(self._clock(), UTC))
+
+    def _read(
+        self,
+        ctx: CallContext,
+        key: str,
+        fetch: Callable[[], Any],
+        parse: Callable[[Any], T],
+        keep: Callable[[Any], Any] | None,
+        started_at: datetime,
+    ) -> ReadResult[T]:
         try:
             if ctx.offline:
                 raise Unavailable("offline: snapshots only")

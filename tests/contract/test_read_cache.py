@@ -84,3 +84,27 @@ def test_after_a_failed_read_of_the_account_nothing_answers_as_fresh(
     loans = merignac.loans(cached(), link)
     assert calls[SLUG] > sent
     assert loans.stale
+
+
+def test_a_read_that_may_reuse_waits_for_the_same_read_on_its_way(
+    counted, backends: Backends
+) -> None:
+    import threading
+    import time
+
+    reg, calls = counted
+    merignac = reg.connector(SLUG)
+    link = LinkRef(MARIE.external_id)
+    backends.fault(SLUG, mode=None, latency_ms=400)
+    first: list = []
+    card = threading.Thread(target=lambda: first.append(merignac.loans(cached(0.0), link)))
+    card.start()
+    time.sleep(0.1)  # the card's read is on its way
+    todo = merignac.loans(cached(), link)
+    card.join()
+    assert calls[SLUG] == 1
+    assert todo.data == first[0].data and todo.fetched_at == first[0].fetched_at
+    assert not todo.stale
+    # One that may not reuse (a card, a page) never waits on another: it asks.
+    merignac.loans(cached(0.0), link)
+    assert calls[SLUG] == 2

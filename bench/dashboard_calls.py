@@ -1,0 +1,117 @@
+"""Benchmark: how many back-end calls one dashboard view makes, and how long it takes,
+when every back-end answers in 200 ms (a far-away system).
+
+Starts the sandbox and the portal under gunicorn (one worker, so that the portal's
+``/status`` page counts every call of the run), gives every sandbox tenant 200 ms of
+latency per call, signs each demo resident in (three to six services each), and loads
+their dashboard as a browser does: the shell, then every card request the shell names
+and the to-do list, all at once (six connections). Counts the calls each view made (from
+``/status``) and times it, for a first view and for a reload a second later, with the
+to-do list reusing what the cards read (``PORTAL_READ_CACHE_S=30``, the default) and
+reading again (``0``). Usage: ``.venv/bin/python bench/dashboard_calls.py``. Prints a
+Markdown block for docs/benchmarks.md. It only talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from html import unescape
+from pathlib import Path
+
+import httpx
+from dashboard_shell import servers, sign_in
+
+LATENCY_MS = 200
+TENANTS = [
+    ("library", "merignac"),
+    ("library", "pessac"),
+    ("koha", "bordeaux"),
+    ("canteen", "bordeaux"),
+    ("housing", "metropole"),
+    ("water", "bordeaux"),
+    ("water", "pessac"),
+]
+LOADER = re.compile(r'hx-get="(/(?:services/[^/"]+/card|cards\?[^"]+))"')
+CALLS = re.compile(r"\((\d+)\)</span>")
+
+
+def calls_so_far(client: httpx.Client) -> int:
+    page = client.get("/status").text
+    return sum(int(n) for n in CALLS.findall(page))
+
+
+def one_view(client: httpx.Client) -> float:
+    """Shell, then its card requests and the to-do list side by side (6 at a time)."""
+    started = time.perf_counter()
+    shell = client.get("/").text
+    urls = [unescape(u) for u in LOADER.findall(shell)] + ["/account/todo"]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda u: client.get(u, headers={"HX-Request": "true"}), urls))
+    assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
+    return time.perf_counter() - started
+
+
+RESIDENTS = ["marie-therese", "dartagnan", "amina", "lucas", "jean-baptiste"]
+
+
+def measure(cache_s: str) -> dict[str, tuple[list[int], list[float]]]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        servers(Path(tmp), settings={"PORTAL_READ_CACHE_S": cache_s}, portal_workers=1) as (
+            sandbox_url,
+            portal_url,
+        ),
+    ):
+        for kind, tenant in TENANTS:
+            httpx.post(
+                f"{sandbox_url}/_admin/faults/{kind}/{tenant}",
+                json={"mode": None, "latency_ms": LATENCY_MS},
+                timeout=5,
+            ).raise_for_status()
+        found: dict[str, tuple[list[int], list[float]]] = {"first": ([], []), "reload": ([], [])}
+        for resident in RESIDENTS:
+            client = sign_in(portal_url, resident)
+            for view in ("first", "reload"):
+                before = calls_so_far(client)
+                found[view][1].append(one_view(client))
+                found[view][0].append(calls_so_far(client) - before)
+                time.sleep(1)
+            client.close()
+        return found
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args()
+    shared = measure("30")
+    again = measure("0")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"### Dashboard calls — {now}\n")
+    print(
+        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
+        f"Python {platform.python_version()}; gunicorn 1 worker × 4 threads; SQLite; "
+        f"{LATENCY_MS} ms per back-end call; {len(RESIDENTS)} residents.\n"
+    )
+    print("| to-do list | view | back-end calls (total) | view, median | view, max |")
+    print("|---|---|---|---|---|")
+    for label, found in (("reuses the cards' reads (30 s)", shared), ("reads again (0)", again)):
+        for view in ("first", "reload"):
+            counts, times = found[view]
+            print(
+                f"| {label} | {view} | {sum(counts)} | "
+                f"{statistics.median(times) * 1000:.0f} ms | {max(times) * 1000:.0f} ms |"
+            )
+    for view in ("first", "reload"):
+        ratio = sum(shared[view][0]) / sum(again[view][0])
+        print(f"\nratio of calls, reused / read again, {view} views: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
