@@ -74,6 +74,11 @@ def empty_tables(app: Flask) -> None:
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
+        db.session.remove()
+        # Give the pool's connections back now rather than when the app is collected:
+        # the reads run side by side, each app may hold several, and PostgreSQL has a
+        # limit (a portal in use reconnects on its next request).
+        db.engine.dispose()
 
 
 def portal_settings(database_url: str, issuer: str, **overrides: object) -> Settings:
