@@ -35,7 +35,7 @@ test: install-test translations browser lint  ## the whole suite; PostgreSQL too
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy connectors
+	$(BIN)/mypy connectors portal
 
 format: install-test
 	$(BIN)/ruff check --fix .

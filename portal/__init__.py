@@ -16,7 +16,7 @@ from portal.config import PROJECT_ROOT, Settings, load_settings
 
 def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     """Build a portal. ``settings`` wins; otherwise ``PORTAL_*`` variables, then ``overrides``."""
-    settings = settings or load_settings(**overrides)
+    settings = settings or load_settings(None, **overrides)
     app = Flask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
@@ -308,7 +309,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         if not any(var in environ for var in IDENTITY_SETTINGS.values()):
             for attr, value in DEMO_IDENTITY.items():
                 values.setdefault(attr, value)
-    settings = replace(defaults, **{**values, **overrides})
+    # Values by field name, each coerced to its field's type (overrides are the caller's).
+    changes: dict[str, Any] = {**values, **overrides}
+    settings = replace(defaults, **changes)
     settings = replace(
         settings,
         base_url=settings.base_url.rstrip("/"),

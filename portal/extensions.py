@@ -1,5 +1,7 @@
 """Unbound extension objects, bound to an app in ``create_app`` (no import-time side effects)."""
 
+from typing import TYPE_CHECKING
+
 from flask_babel import Babel
 from flask_compress import Compress
 from flask_limiter import Limiter
@@ -25,6 +27,18 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# Models subclass ``Model``, which is ``db.Model``: the class Flask-SQLAlchemy builds on
+# ``Base``. Type checkers see ``db.Model`` as an attribute of type ``type[Model]``, which
+# they cannot subclass, so they are shown the class it is.
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskSQLAlchemyModel
+
+    class Model(Base, _FlaskSQLAlchemyModel):
+        __abstract__ = True
+else:
+    Model = db.Model
+
 migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()

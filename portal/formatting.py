@@ -66,7 +66,7 @@ def clock(value: datetime | None) -> str:
     """« 10 h 30 », « 10:30 »."""
     if value is None:
         return ""
-    local = _local(value)
+    local = to_user_timezone(value)
     if _french():
         return f"{local.hour}{NBSP}h{NBSP}{local.minute:02d}"
     return babel_dates.format_time(local, "HH:mm", locale="en_GB")

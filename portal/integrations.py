@@ -14,6 +14,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -56,7 +57,7 @@ class DatabaseSnapshotStore:
             ).first()
         if row is None:
             return None
-        fetched_at = ConnectorSnapshot.fetched_at.type.process_result_value(row[1], None)  # type: ignore[attr-defined]
+        fetched_at = ConnectorSnapshot.fetched_at.type.process_result_value(row[1], None)
         return row[0], fetched_at
 
     def put(
@@ -73,7 +74,8 @@ class DatabaseSnapshotStore:
         """
         if not subject.isdigit():
             return  # no link to purge it with: not kept
-        table = ConnectorSnapshot.__table__
+        # Typed as any FromClause a class could be mapped to; this one is mapped to a Table.
+        table = cast(sa.Table, ConnectorSnapshot.__table__)
         links = ServiceLink.__table__
         link_id = int(subject)
         link_exists = sa.exists(sa.select(links.c.id).where(links.c.id == link_id))

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 
 from portal.config import current_settings
 from portal.extensions import db
@@ -58,7 +60,8 @@ def purge_expired(now: datetime | None = None) -> Purged:
     started_before = now - timedelta(hours=settings.session_absolute_hours)
 
     def delete(statement: sa.Delete) -> int:
-        return db.session.execute(statement).rowcount or 0
+        # Session.execute is typed as returning a Result; for a DELETE it is a CursorResult.
+        return cast(CursorResult[Any], db.session.execute(statement)).rowcount or 0
 
     sessions = delete(
         sa.delete(AuthSession).where(

@@ -22,10 +22,11 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from flask import g
 from sqlalchemy import update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import (
@@ -175,10 +176,14 @@ def _ask_again(
     Whatever stops the answer this time (down, slow, link refused) says nothing more
     about the first sending: the write stays unknown, and nothing is journaled.
     """
-    claimed = db.session.execute(
-        update(WriteRecord)
-        .where(WriteRecord.id == record.id, WriteRecord.state == "unknown")
-        .values(state="pending")
+    # Session.execute is typed as returning a Result; for an UPDATE it is a CursorResult.
+    claimed = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(WriteRecord)
+            .where(WriteRecord.id == record.id, WriteRecord.state == "unknown")
+            .values(state="pending")
+        ),
     )
     db.session.commit()
     if claimed.rowcount != 1:  # another tab is asking at this very moment

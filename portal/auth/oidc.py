@@ -303,7 +303,7 @@ class FranceConnectClient:
                 "invalid", f"{what} is not a compact JWS: {type(exc).__name__}"
             ) from None
         alg = header.get("alg")
-        if alg not in self.allowed_algs:
+        if not isinstance(alg, str) or alg not in self.allowed_algs:
             raise OIDCError("invalid", f"{what} alg {alg!r} not accepted")
         key: KeySet | OctKey
         if alg == "HS256":

@@ -164,7 +164,7 @@ def page_to_return_to() -> str:
     """Where the resident was: the page htmx says it is on, the page the form was sent
     from, or (for a plain GET) the address asked for; home when none of them will do."""
     if request.method in ("GET", "HEAD") and not request.headers.get("HX-Request"):
-        candidates = [request.full_path.rstrip("?")]
+        candidates: list[str | None] = [request.full_path.rstrip("?")]
     else:
         candidates = [request.headers.get("HX-Current-URL"), request.referrer]
     for candidate in candidates:

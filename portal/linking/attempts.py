@@ -28,9 +28,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from limits import parse as parse_limit
+from sqlalchemy.engine import CursorResult
 
 from portal.config import Settings
 from portal.extensions import db
@@ -150,6 +152,9 @@ def _until(scope: str, times: list[float], limit: Limit, index: int) -> Blocked:
 
 def purge(before: float) -> int:
     """Delete the attempts made before ``before`` (seconds since the epoch)."""
-    result = db.session.execute(sa.delete(LinkAttempt).where(LinkAttempt.at < before))
+    # Session.execute is typed as returning a Result; for a DELETE it is a CursorResult.
+    result = cast(
+        CursorResult[Any], db.session.execute(sa.delete(LinkAttempt).where(LinkAttempt.at < before))
+    )
     db.session.commit()
     return result.rowcount or 0

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_date, format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from connectors.base import CallContext, ContractBroken, LinkInvalid, Refused, Unavailable
+from connectors.base import (
+    CallContext,
+    ContractBroken,
+    InstanceConfig,
+    LinkInvalid,
+    Refused,
+    Unavailable,
+    VerifiedAccount,
+)
 from portal.auth.session import KEEPABLE_FIELDS, login_required, see_other, take_kept_values
 from portal.config import current_settings
 from portal.crypto import secret_box
@@ -54,7 +63,7 @@ def index() -> str:
     instance of a category no kind serves is not offered."""
     reg = registry()
     links = _links()
-    by_category: dict[str, list] = {}
+    by_category: dict[str, list[tuple[InstanceConfig, ServiceLink | None]]] = {}
     for slug, instance in reg.instances.items():
         by_category.setdefault(reg.category(slug), []).append((instance, links.get(slug)))
     groups = [(kind, by_category.get(kind.category, [])) for kind in kinds.kinds()]
@@ -75,10 +84,10 @@ def _attempts(target: str | None = None) -> Attempts:
     return Attempts(current_settings(), keys)
 
 
-def _target(kind: ServiceKind, form) -> str:
+def _target(kind: ServiceKind, slug: str, form: Any) -> str:
     """The account the proof is about, as its back-end knows it: two instances on one
     back-end share their limit."""
-    instance = registry().instances[request.view_args["slug"]]
+    instance = registry().instances[slug]
     return target_key(instance.base_url.rstrip("/"), kind.link.target(form) or "")
 
 
@@ -114,7 +123,7 @@ def _blocked_message(blocked: Blocked) -> str:
 # -- the form --------------------------------------------------------------------------
 
 
-def _instance_or_404(slug: str):
+def _instance_or_404(slug: str) -> tuple[InstanceConfig, Any, ServiceKind]:
     """The instance, its connector and its kind; 404 for an unknown instance and for
     one whose category no installed kind serves (never shown as another kind)."""
     reg = registry()
@@ -148,7 +157,7 @@ def link(slug: str) -> str | Response | tuple[str, int]:
         return _render(form, instance, kind, "", existing), 200
     if not form.validate():  # what cannot be a proof is refused here, no attempt spent
         return _render(form, instance, kind, "", existing), 422
-    attempts = _attempts(_target(kind, form))
+    attempts = _attempts(_target(kind, slug, form))
     attempt = attempts.begin()  # counted before the back-end hears of it
     if isinstance(attempt, Blocked):
         if attempt.scope == "target":  # another number may still be tried
@@ -165,7 +174,7 @@ def link(slug: str) -> str | Response | tuple[str, int]:
     return see_other(url_for("services.service", slug=slug))
 
 
-def _restore_typed_values(form) -> None:
+def _restore_typed_values(form: Any) -> None:
     """What the resident typed before their session ended or the token was refused."""
     for name, value in take_kept_values().items():
         field = getattr(form, name, None)
@@ -177,7 +186,14 @@ def _restore_typed_values(form) -> None:
         field.raw_data = [value]
 
 
-def _render(form, instance, kind: ServiceKind, error: str, existing, blocked=None) -> str:
+def _render(
+    form: Any,
+    instance: InstanceConfig,
+    kind: ServiceKind,
+    error: str,
+    existing: ServiceLink | None,
+    blocked: Blocked | None = None,
+) -> str:
     return render_template(
         "linking/form.html",
         form=form,
@@ -189,7 +205,7 @@ def _render(form, instance, kind: ServiceKind, error: str, existing, blocked=Non
     )
 
 
-def _verify(kind: ServiceKind, connector, form) -> object:
+def _verify(kind: ServiceKind, connector: Any, form: Any) -> VerifiedAccount | str:
     """The back-end's verdict: a VerifiedAccount, or the sentence to show."""
     ctx = CallContext.with_timeout(
         current_settings().page_deadline_s, actor=f"citizen:{g.citizen.id}"
@@ -231,12 +247,14 @@ def _journal_failure(slug: str, code: str, reason_code: str) -> None:
     db.session.commit()
 
 
-def _typed_number(kind: ServiceKind, form) -> str:
+def _typed_number(kind: ServiceKind, form: Any) -> str:
     """The account number the resident typed: the one they know."""
     return "".join(str(kind.link.number(form) or "").split())[:64]
 
 
-def _save_link(existing: ServiceLink | None, slug: str, account, number: str = "") -> None:
+def _save_link(
+    existing: ServiceLink | None, slug: str, account: VerifiedAccount, number: str = ""
+) -> None:
     link = existing or ServiceLink(citizen_id=g.citizen.id, instance_slug=slug)
     link.account_number = number
     if existing is not None and existing.external_id != account.external_id:

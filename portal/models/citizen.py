@@ -7,11 +7,11 @@ from datetime import date, datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.extensions import Model
 from portal.models._types import UTCDateTime, utcnow
 
 
-class Citizen(db.Model):
+class Citizen(Model):
     """Only what the journeys need, refreshed from FranceConnect at every sign-in.
 
     The FranceConnect ``sub`` is the only key: it is pairwise and stable, whereas an

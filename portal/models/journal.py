@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.extensions import Model, db
 from portal.models._types import UTCDateTime, utcnow
 
 
-class JournalEntry(db.Model):
+class JournalEntry(Model):
     """Append-only in code: there is ``record()`` and no update or delete path, except
     the deletion of the resident's whole account (cascade).
 

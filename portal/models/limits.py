@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlalchemy import Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.extensions import Model
 
 
-class LinkAttempt(db.Model):
+class LinkAttempt(Model):
     """One proof of ownership about to be sent to a back-end, counted under one key.
 
     Each attempt writes one row per key it is limited by (the resident, the target
@@ -28,7 +28,7 @@ class LinkAttempt(db.Model):
     at: Mapped[float] = mapped_column(Float)
 
 
-class RateCounter(db.Model):
+class RateCounter(Model):
     """One fixed window of a Flask-Limiter limit: its count and when it ends."""
 
     __tablename__ = "rate_counter"

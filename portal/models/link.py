@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.extensions import Model
 from portal.models._types import UTCDateTime, utcnow
 
 
-class ServiceLink(db.Model):
+class ServiceLink(Model):
     """One per resident and instance. The portal reaches a back-end for a resident only
     through their own link: this row is the object-level authorisation.
 
@@ -45,7 +45,7 @@ class ServiceLink(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="active")
 
 
-class ConnectorSnapshot(db.Model):
+class ConnectorSnapshot(Model):
     """The last good answer of a back-end to one read, served (marked stale, with its
     time) while the back-end is down. Purged with the link it belongs to."""
 

@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
+from portal.extensions import Model
 from portal.models._types import UTCDateTime, utcnow
 from portal.models.citizen import Citizen
 
 
-class AuthSession(db.Model):
+class AuthSession(Model):
     """Why server-side: a signed cookie alone cannot be revoked. With this row, signing
     out (or a timeout) kills the session even if someone kept a copy of the cookie, and
     the id token needed for FranceConnect's logout never travels back to the browser.

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.extensions import Model
 from portal.models._types import UTCDateTime, utcnow
 
 
-class WriteRecord(db.Model):
+class WriteRecord(Model):
     """One submitted write (renew, book, pay...), keyed by the idempotency key the form
     carried. The unique key makes a double click or a replayed form land on the first
     attempt's row: the back-end is called once, and the second answer is the first one.
@@ -42,7 +42,7 @@ OPEN_PAYMENT_STATES = ("starting", "pending")
 _OPEN = text("state IN ('starting', 'pending')")
 
 
-class Payment(db.Model):
+class Payment(Model):
     """A payment handed off to the payment provider. Only the back-end's confirmation,
     asked for server-side, ever marks it paid.
 

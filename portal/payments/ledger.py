@@ -19,9 +19,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import (
@@ -470,11 +471,15 @@ def settle(
 ) -> None:
     """Record a final state, and journal it, exactly once: the notification and the
     browser's return often arrive together, and whichever comes second changes nothing."""
-    changed = db.session.execute(
-        sa.update(Payment)
-        .where(Payment.id == payment.id, Payment.state == "pending")
-        .values(state=state, reason=reason[:500], updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+    # Session.execute is typed as returning a Result; for an UPDATE it is a CursorResult.
+    changed = cast(
+        CursorResult[Any],
+        db.session.execute(
+            sa.update(Payment)
+            .where(Payment.id == payment.id, Payment.state == "pending")
+            .values(state=state, reason=reason[:500], updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ),
     ).rowcount
     if changed:
         JournalEntry.record(

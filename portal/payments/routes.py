@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from flask import Response, abort, flash, g, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse  # redirects; Flask's Response extends it
 
 from connectors.base import CallContext, Invoice, LinkInvalid, Refused
 from portal.auth.session import login_required, see_other
@@ -142,7 +143,7 @@ def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
 @bp.post("/services/<slug>/invoices/<invoice_id>/pay")
 @login_required
 @journey("payments", "pay")
-def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
+def pay(slug: str, invoice_id: str) -> BaseResponse | tuple[str, int]:
     service = _billing(slug, "pay")
     if len(invoice_id) > MAX_ID_LENGTH:
         abort(404)
@@ -206,7 +207,7 @@ def pay(slug: str, invoice_id: str) -> Response | tuple[str, int]:
 @bp.get("/payments/<payment_id>/go")
 @login_required
 @journey("payments", "pay-handoff")
-def go(payment_id: str) -> Response:
+def go(payment_id: str) -> BaseResponse:
     """Leave for the provider's page, with a GET.
 
     The portal's CSP allows forms to submit only to itself (``form-action``), and

@@ -259,7 +259,7 @@ def save_meals(slug: str) -> Answer:
     family = read_panel(svc, read_family, budget.left())
     sub_keys = {child_id: derived_key(key, child_id) for child_id in changes}
     settled = all(is_settled(k, "book_meals") for k in sub_keys.values()) and bool(sub_keys)
-    children = {c.id: c for c in family.data.children} if family.has_data else {}
+    children = {c.id: c for c in family.data.children} if family.data is not None else {}
     if family.has_data:
         strangers = [c for c in shown if c not in children]
         if strangers and not settled:

@@ -159,7 +159,9 @@ def renew_loan(slug: str, loan_id: str) -> Answer:
         return answer(invalid_form(), fragment, back)
     settled = is_settled(key, "renew_loan")
     loans = read_panel(svc, read_loans, budget.left())
-    loan, trouble = owned(svc, loans, loans.data.loans if loans.has_data else (), loan_id, settled)
+    loan, trouble = owned(
+        svc, loans, loans.data.loans if loans.data is not None else (), loan_id, settled
+    )
     if trouble is not None:
         return answer(trouble, fragment, back)
     title = loan.title if loan is not None else asked_title(key)
@@ -192,7 +194,7 @@ def renew_all(slug: str) -> Answer:
         and not all(is_settled(derived_key(key, loan_id), "renew_loan") for loan_id in ids)
     ):
         return answer(stale_refusal(), fragment, back)
-    mine = {loan.id: loan for loan in loans.data.loans} if loans.has_data else {}
+    mine = {loan.id: loan for loan in loans.data.loans} if loans.data is not None else {}
     lines: list[tuple[str, str]] = []
     renewed = 0
     for loan_id in ids:
@@ -249,7 +251,9 @@ def cancel_hold(slug: str, hold_id: str) -> Answer:
         if not is_partial():
             settle_unknown(svc, budget.left() / 2)
         holds = read_panel(svc, read_holds, budget.left())
-        hold = owned(svc, holds, holds.data.holds if holds.has_data else (), hold_id, False)[0]
+        hold = owned(
+            svc, holds, holds.data.holds if holds.data is not None else (), hold_id, False
+        )[0]
         inline = is_partial()
         template = (
             "services/library/_hold_confirm.html" if inline else "services/library/hold_cancel.html"
@@ -261,7 +265,9 @@ def cancel_hold(slug: str, hold_id: str) -> Answer:
         return answer(invalid_form(), fragment, back)
     settled = is_settled(key, "cancel_hold")
     holds = read_panel(svc, read_holds, budget.left())
-    hold, trouble = owned(svc, holds, holds.data.holds if holds.has_data else (), hold_id, settled)
+    hold, trouble = owned(
+        svc, holds, holds.data.holds if holds.data is not None else (), hold_id, settled
+    )
     if trouble is not None:
         return answer(trouble, fragment, back)
     title = hold.title if hold is not None else asked_title(key)
