@@ -116,10 +116,10 @@ def svg(rows: Sequence[ChartRow]) -> Markup:
     """Bars per period, the same period a year earlier beside each."""
     if not rows:
         return Markup("")
-    top = max(
+    highest = max(
         max(r.period.volume_m3, r.year_before.volume_m3 if r.year_before else 0) for r in rows
     )
-    top = max(1, top) * 1.1
+    top = max(1, highest) * 1.1
     slot = (WIDTH - LEFT - RIGHT) / len(rows)
     bar = slot * 0.34
     parts = [
