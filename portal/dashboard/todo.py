@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from portal.actor import Actor
 from portal.models._types import utcnow
 from portal.services.core import Reader, linked_services, read_concurrently
 from portal.services.todo import TodoItem, paris_today
@@ -54,9 +55,10 @@ class TodoList:
         return [s for s in self.services if s.state == "stale"]
 
 
-def read_todo(citizen_id: int, deadline_s: float) -> TodoList:
+def read_todo(citizen_id: int, deadline_s: float, *, actor: Actor | None = None) -> TodoList:
     """Every linked service read concurrently; never raises, never waits past the
-    deadline (plus a small grace) for a slow one."""
+    deadline (plus a small grace) for a slow one. ``actor``: who reads, the request's
+    actor unless given (the calendar feed, which no session signs in)."""
     today, now = paris_today(), utcnow()
     readers: dict[str, Reader[Any]] = {}
     services = []
@@ -68,7 +70,7 @@ def read_todo(citizen_id: int, deadline_s: float) -> TodoList:
         services.append(svc)
     if not services:
         return TodoList()
-    panels = read_concurrently(services, readers, deadline_s)
+    panels = read_concurrently(services, readers, deadline_s, actor=actor)
 
     todo = TodoList()
     for svc in services:

@@ -31,6 +31,7 @@ from connectors.base import (
     Refused,
     Unavailable,
 )
+from portal.actor import Actor, current_actor
 from portal.extensions import db
 from portal.integrations import registry
 from portal.models import ServiceLink
@@ -157,12 +158,18 @@ Reader = Callable[[Any, CallContext, LinkRef], tuple[T, datetime, bool]]
 
 
 def read_panel(
-    service: Service, reader: Reader[T], deadline_s: float, *, offline: bool = False
+    service: Service,
+    reader: Reader[T],
+    deadline_s: float,
+    *,
+    offline: bool = False,
+    actor: Actor | None = None,
 ) -> Panel[T]:
-    """``offline``: from the last good snapshots only, calling no back-end."""
+    """``offline``: from the last good snapshots only, calling no back-end. ``actor``:
+    who reads, the request's actor (``current_actor()``) unless given."""
     ctx = CallContext.with_timeout(
         deadline_s,
-        actor=f"citizen:{service.link.citizen_id}",
+        actor=(actor or current_actor()).context_actor,
         subject=str(service.link.id),
         offline=offline,
     )
@@ -186,9 +193,12 @@ def read_panel(
     return Panel("stale" if stale else "ok", data, fetched_at)
 
 
-def _read_in_worker(app: Flask, link_id: int, reader: Reader[Any], deadline_s: float) -> Panel[Any]:
+def _read_in_worker(
+    app: Flask, link_id: int, reader: Reader[Any], deadline_s: float, actor: Actor
+) -> Panel[Any]:
     """One service, in a worker: its own app context, its own session, its own link row
-    (an ORM object never crosses threads)."""
+    (an ORM object never crosses threads), and the actor of the request that asked (its
+    ``g`` is not this context's)."""
     with app.app_context():
         link = db.session.get(ServiceLink, link_id)
         if link is None:  # unlinked meanwhile
@@ -201,22 +211,30 @@ def _read_in_worker(app: Flask, link_id: int, reader: Reader[Any], deadline_s: f
         service = service_for(link)
         if service is None:  # unconfigured meanwhile
             return Panel("unavailable")
-        return read_panel(service, reader, deadline_s)
+        return read_panel(service, reader, deadline_s, actor=actor)
 
 
 def read_concurrently(
-    services: Sequence[Service], readers: dict[str, Reader[Any]], deadline_s: float
+    services: Sequence[Service],
+    readers: dict[str, Reader[Any]],
+    deadline_s: float,
+    *,
+    actor: Actor | None = None,
 ) -> dict[str, Panel[Any]]:
     """Each service read with its reader, all at once; never raises, never waits past the
-    deadline (plus a small grace) for a slow one, which is then "unavailable"."""
+    deadline (plus a small grace) for a slow one, which is then "unavailable". ``actor``
+    as for ``read_panel``: taken here, in the request, for the workers."""
     if not services:
         return {}
+    actor = actor or current_actor()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     panels: dict[str, Panel[Any]] = {}
     pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(services)))
     try:
         futures = {
-            pool.submit(_read_in_worker, app, svc.link.id, readers[svc.slug], deadline_s): svc
+            pool.submit(
+                _read_in_worker, app, svc.link.id, readers[svc.slug], deadline_s, actor
+            ): svc
             for svc in services
         }
         done, _pending = wait(futures, timeout=deadline_s + GRACE_S)
