@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from portal.actor import Actor
 from portal.extensions import db
 from portal.models import Citizen, JournalEntry, ServiceLink
 
@@ -64,6 +65,7 @@ def link_demo_accounts(citizen: Citizen, links: list[DemoLink], known: set[str])
         ).scalars()
     )
     created = 0
+    system = Actor.system("demo")
     for demo in links:
         if demo.sub != citizen.sub or demo.instance not in known or demo.instance in existing:
             continue
@@ -74,15 +76,14 @@ def link_demo_accounts(citizen: Citizen, links: list[DemoLink], known: set[str])
                 external_id=demo.external_id,
                 display_name=demo.display_name,
                 account_number=demo.account_number,
-                linked_by_kind="system",
-                linked_by_id="demo",
+                linked_by_kind=system.journal_kind,
+                linked_by_id=system.journal_id,
             )
         )
         JournalEntry.record(
             citizen.id,
             "link",
-            actor_kind="system",
-            actor_id="demo",
+            actor=system,
             connector_instance=demo.instance,
             code="link_demo",
         )

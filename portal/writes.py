@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from flask import g
 from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +36,7 @@ from connectors.base import (
     Refused,
     Unavailable,
 )
+from portal.actor import current_actor
 from portal.extensions import db
 from portal.models import JournalEntry, ServiceLink, WriteRecord
 
@@ -66,11 +66,6 @@ class WriteOutcome:
     @property
     def ok(self) -> bool:
         return self.status == "done"
-
-
-def actor() -> tuple[str, str]:
-    """Who acts: the resident (later, an adviser under a mandate)."""
-    return "citizen", str(g.citizen.id)
 
 
 def perform(
@@ -136,8 +131,9 @@ def perform(
         db.session.rollback()
         return WriteOutcome("in_progress")
 
-    kind, actor_id = actor()
-    ctx = CallContext.with_timeout(deadline_s, actor=f"{kind}:{actor_id}", subject=str(link.id))
+    ctx = CallContext.with_timeout(
+        deadline_s, actor=current_actor().context_actor, subject=str(link.id)
+    )
     params = dict(params or {})
     try:
         value = call(ctx, key)
@@ -189,8 +185,9 @@ def _ask_again(
     if claimed.rowcount != 1:  # another tab is asking at this very moment
         return WriteOutcome("in_progress")
     db.session.refresh(record)
-    kind, actor_id = actor()
-    ctx = CallContext.with_timeout(deadline_s, actor=f"{kind}:{actor_id}", subject=str(link.id))
+    ctx = CallContext.with_timeout(
+        deadline_s, actor=current_actor().context_actor, subject=str(link.id)
+    )
     try:
         value = call(ctx, record.key)
     except Refused as exc:
@@ -260,13 +257,11 @@ def _finish(
     if journal:
         if outcome.status != "done":
             params = {**params, "reason": outcome.reason[:300], "reason_code": outcome.reason_code}
-        kind, actor_id = actor()
         JournalEntry.record(
             link.citizen_id,
             action,
             "success" if outcome.status == "done" else "refused",
-            actor_kind=kind,
-            actor_id=actor_id,
+            actor=current_actor(),
             connector_instance=link.instance_slug,
             code=action if outcome.status == "done" else f"{action}_refused",
             params=params,
@@ -285,13 +280,11 @@ def _fail(
 ) -> WriteOutcome:
     record.state = "failed"
     if journal:
-        kind, actor_id = actor()
         JournalEntry.record(
             link.citizen_id,
             action,
             "failure",
-            actor_kind=kind,
-            actor_id=actor_id,
+            actor=current_actor(),
             connector_instance=link.instance_slug,
             code=f"{action}_not_done",
             params=params,

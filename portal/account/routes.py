@@ -21,6 +21,7 @@ from portal.account.activity import (
 )
 from portal.account.data import delete_account, export_data, links_of, masked_number
 from portal.account.forms import DeleteAccountForm
+from portal.actor import current_actor
 from portal.auth.routes import end_franceconnect_session
 from portal.auth.session import end_session, login_required, see_other
 from portal.config import current_settings
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def _record(action: str) -> None:
-    JournalEntry.record(g.citizen.id, action, actor_id=str(g.citizen.id))
+    JournalEntry.record(g.citizen.id, action, actor=current_actor())
 
 
 @bp.context_processor

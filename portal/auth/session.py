@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from portal.actor import Actor
 from portal.config import current_settings
 from portal.extensions import db
 from portal.models import AuthSession, Citizen
@@ -67,8 +68,11 @@ def _load_auth_session() -> AuthSession | None:
 
 
 def load_current_citizen() -> None:
+    """Load the signed-in resident, and with them the request's actor (``portal.actor``):
+    the one place it is set. No one signed in leaves it unset (the system)."""
     g.citizen = None
     g.auth_session = None
+    g.actor = None
     if "sid" not in session:
         return
     auth = _load_auth_session()
@@ -101,6 +105,7 @@ def load_current_citizen() -> None:
         db.session.commit()
     g.citizen = citizen
     g.auth_session = auth
+    g.actor = Actor.citizen(citizen.id)
 
 
 def safe_next(target: str | None) -> str | None:

@@ -9,6 +9,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from portal.actor import Actor, current_actor
 from portal.auth.session import login_required, see_other
 from portal.config import current_settings
 from portal.dashboard import bp, feed_bp
@@ -35,7 +36,7 @@ def _feed_limit() -> str:
 
 
 def _record(action: str) -> None:
-    JournalEntry.record(g.citizen.id, action, actor_id=str(g.citizen.id))
+    JournalEntry.record(g.citizen.id, action, actor=current_actor())
 
 
 # -- the shell and its cards ---------------------------------------------------------------
@@ -173,7 +174,9 @@ def feed(token: str) -> Response:
     if citizen is None:
         abort(404)
     with force_locale(citizen.preferred_locale or "fr"):
-        result = read_todo(citizen.id, *_todo_budget())
+        # No session here: the feed's token says whose calendar it is, and who reads.
+        actor = Actor.citizen(citizen.id, channel="calendar")
+        result = read_todo(citizen.id, *_todo_budget(), actor=actor)
         if result.temporarily_unreadable:
             # A partial feed would make calendar applications delete the missing events;
             # on an error they keep the copy they have and try again later.

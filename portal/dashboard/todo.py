@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from portal.actor import Actor
 from portal.models._types import utcnow
 from portal.services.core import Reader, linked_services, read_concurrently
 from portal.services.todo import TodoItem, paris_today
@@ -54,10 +55,14 @@ class TodoList:
         return [s for s in self.services if s.state == "stale"]
 
 
-def read_todo(citizen_id: int, deadline_s: float, max_age_s: float = 0.0) -> TodoList:
+def read_todo(
+    citizen_id: int, deadline_s: float, max_age_s: float = 0.0, *, actor: Actor | None = None
+) -> TodoList:
     """Every linked service read concurrently; never raises, never waits past the
     deadline (plus a small grace) for a slow one. ``max_age_s``: what the cards read
-    that recently serves again (the list comes right after them on the dashboard)."""
+    that recently serves again (the list comes right after them on the dashboard).
+    ``actor``: who reads, the request's actor unless given (the calendar feed, which no
+    session signs in)."""
     today, now = paris_today(), utcnow()
     readers: dict[str, Reader[Any]] = {}
     services = []
@@ -69,7 +74,7 @@ def read_todo(citizen_id: int, deadline_s: float, max_age_s: float = 0.0) -> Tod
         services.append(svc)
     if not services:
         return TodoList()
-    panels = read_concurrently(services, readers, deadline_s, max_age_s=max_age_s)
+    panels = read_concurrently(services, readers, deadline_s, max_age_s=max_age_s, actor=actor)
 
     todo = TodoList()
     for svc in services:

@@ -20,6 +20,7 @@ from connectors.base import (
     Unavailable,
     VerifiedAccount,
 )
+from portal.actor import current_actor
 from portal.auth.session import KEEPABLE_FIELDS, login_required, see_other, take_kept_values
 from portal.config import current_settings
 from portal.crypto import secret_box
@@ -208,7 +209,7 @@ def _render(
 def _verify(kind: ServiceKind, connector: Any, form: Any) -> VerifiedAccount | str:
     """The back-end's verdict: a VerifiedAccount, or the sentence to show."""
     ctx = CallContext.with_timeout(
-        current_settings().page_deadline_s, actor=f"citizen:{g.citizen.id}"
+        current_settings().page_deadline_s, actor=current_actor().context_actor
     )
     slug = connector.instance.slug if hasattr(connector, "instance") else ""
     try:
@@ -239,7 +240,7 @@ def _journal_failure(slug: str, code: str, reason_code: str) -> None:
         g.citizen.id,
         "link",
         "refused" if code == "link_refused" else "failure",
-        actor_id=str(g.citizen.id),
+        actor=current_actor(),
         connector_instance=slug,
         code=code,
         params={"reason_code": reason_code},
@@ -263,14 +264,15 @@ def _save_link(
     link.display_name = account.display_name[:255]
     link.secret_ciphertext = secret_box().encrypt(account.secret) if account.secret else None
     link.status = "active"
-    link.linked_by_kind = "citizen"
-    link.linked_by_id = str(g.citizen.id)
+    actor = current_actor()
+    link.linked_by_kind = actor.journal_kind
+    link.linked_by_id = actor.journal_id
     db.session.add(link)
     JournalEntry.record(
         g.citizen.id,
         "link",
         "success",
-        actor_id=str(g.citizen.id),
+        actor=actor,
         connector_instance=slug,
         code="link_again" if existing is not None else "link",
     )
@@ -300,7 +302,7 @@ def remove(slug: str) -> str | Response:
     db.session.flush()
     _purge_snapshots(link)
     JournalEntry.record(
-        g.citizen.id, "unlink", "success", actor_id=str(g.citizen.id), connector_instance=slug
+        g.citizen.id, "unlink", "success", actor=current_actor(), connector_instance=slug
     )
     db.session.commit()
     flash(_("Le compte « %(title)s » n'est plus relié.", title=instance.title), "success")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import Model, db
 from portal.models._types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from portal.actor import Actor
 
 
 class JournalEntry(Model):
@@ -45,19 +48,21 @@ class JournalEntry(Model):
         action: str,
         outcome: str = "success",
         *,
-        actor_kind: str = "citizen",
-        actor_id: str = "",
+        actor: Actor | None = None,
         connector_instance: str = "",
         detail: str = "",
         code: str = "",
         params: dict[str, Any] | None = None,
     ) -> JournalEntry:
+        """``actor`` is who acted (``portal.actor.current_actor()`` in a request). None is
+        the resident signing in or out, recorded as entries always were: a citizen, with
+        no id (the entry's ``citizen_id`` says who)."""
         entry = cls(
             citizen_id=citizen_id,
             action=action,
             outcome=outcome,
-            actor_kind=actor_kind,
-            actor_id=actor_id,
+            actor_kind=actor.journal_kind if actor is not None else "citizen",
+            actor_id=actor.journal_id if actor is not None else "",
             connector_instance=connector_instance,
             detail=detail[:500],
             code=code or ("" if detail else action),

@@ -34,6 +34,7 @@ from connectors.base import (
     PaymentHandoff,
     Refused,
 )
+from portal.actor import Actor, current_actor
 from portal.config import current_settings
 from portal.extensions import db
 from portal.integrations import registry
@@ -369,12 +370,7 @@ def _join(payment: Payment) -> Start | None:
             return None
         payment = found
     if payment.state == "pending":
-        confirm(
-            payment,
-            actor_kind="citizen",
-            actor_id=str(payment.citizen_id),
-            deadline_s=settings.card_deadline_s,
-        )
+        confirm(payment, actor=current_actor(), deadline_s=settings.card_deadline_s)
     if payment.state in ("pending", "paid") and payment.payment_id:
         return Start("done", payment.payment_id)
     return None
@@ -414,8 +410,9 @@ def _invoices(service: Service) -> Panel[Sequence[Invoice]]:
 # -- confirmation --------------------------------------------------------------------------
 
 
-def confirm(payment: Payment, *, actor_kind: str, actor_id: str, deadline_s: float) -> bool:
-    """Ask the back-end where a pending payment stands, and record its answer.
+def confirm(payment: Payment, *, actor: Actor, deadline_s: float) -> bool:
+    """Ask the back-end where a pending payment stands, and record its answer, as
+    ``actor`` (the resident coming back, or the system told by the provider).
 
     Returns False when the back-end could not say (down, link gone, payment unknown to
     it): the payment then stays as it was, to be asked again later.
@@ -428,7 +425,7 @@ def confirm(payment: Payment, *, actor_kind: str, actor_id: str, deadline_s: flo
         log.info("payment on %s: no link left to confirm it through", slug)
         return False
     ctx = CallContext.with_timeout(
-        deadline_s, actor=f"{actor_kind}:{actor_id}", subject=str(service.link.id)
+        deadline_s, actor=actor.context_actor, subject=str(service.link.id)
     )
     try:
         status = service.connector.payment_status(ctx, service.ref, payment.payment_id)
@@ -444,7 +441,7 @@ def confirm(payment: Payment, *, actor_kind: str, actor_id: str, deadline_s: flo
         # longer go through, and nothing was taken. Left pending, it would block the
         # invoice for good.
         log.info("payment on %s unknown to the back-end: settled abandoned", slug)
-        settle(payment, "abandoned", "", actor_kind=actor_kind, actor_id=actor_id, forgotten=True)
+        settle(payment, "abandoned", "", actor=actor, forgotten=True)
         return True
     except ConnectorError as exc:
         log.info("payment status on %s failed: %s", slug, type(exc).__name__)
@@ -456,7 +453,7 @@ def confirm(payment: Payment, *, actor_kind: str, actor_id: str, deadline_s: flo
         log.warning("payment status on %s answered about another payment", slug)
         return False
     if status.state != "pending":
-        settle(payment, status.state, status.reason, actor_kind=actor_kind, actor_id=actor_id)
+        settle(payment, status.state, status.reason, actor=actor)
     return True
 
 
@@ -465,8 +462,7 @@ def settle(
     state: str,
     reason: str,
     *,
-    actor_kind: str,
-    actor_id: str,
+    actor: Actor,
     forgotten: bool = False,
 ) -> None:
     """Record a final state, and journal it, exactly once: the notification and the
@@ -486,8 +482,7 @@ def settle(
             payment.citizen_id,
             ACTION,
             JOURNAL_OUTCOMES.get(state, "failure"),
-            actor_kind=actor_kind,
-            actor_id=actor_id,
+            actor=actor,
             connector_instance=payment.instance_slug,
             code=f"payment_{state}",
             params={

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse  # redirects; Flask's Response extends it
 
 from connectors.base import CallContext, Invoice, LinkInvalid, Refused
+from portal.actor import Actor, current_actor
 from portal.auth.session import login_required, see_other
 from portal.config import current_settings
 from portal.errors import render_error
@@ -103,7 +104,7 @@ def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
         abort(404)
     ctx = CallContext.with_timeout(
         current_settings().page_deadline_s,
-        actor=f"citizen:{g.citizen.id}",
+        actor=current_actor().context_actor,
         subject=str(service.link.id),
     )
     try:
@@ -244,10 +245,7 @@ def returned() -> str:
         abort(404)
     _journey_of(payment)
     confirmed = ledger.confirm(
-        payment,
-        actor_kind="citizen",
-        actor_id=str(g.citizen.id),
-        deadline_s=current_settings().page_deadline_s,
+        payment, actor=current_actor(), deadline_s=current_settings().page_deadline_s
     )
     can_resume = payment.state == "pending" and ledger.handoff_url(payment) is not None
     # A payment that did not go through because the invoice was paid meanwhile (from
@@ -292,8 +290,7 @@ def notify() -> Response:
             return _plain(404, "paiement inconnu")
         if ledger.confirm(
             payment,
-            actor_kind="system",
-            actor_id="notification",
+            actor=Actor.system("notification"),
             deadline_s=current_settings().card_deadline_s,
         ):
             return _plain(204)

@@ -31,6 +31,7 @@ from connectors.base import (
     Refused,
     Unavailable,
 )
+from portal.actor import Actor, current_actor
 from portal.extensions import db
 from portal.integrations import registry
 from portal.models import ServiceLink
@@ -163,13 +164,15 @@ def read_panel(
     *,
     offline: bool = False,
     max_age_s: float = 0.0,
+    actor: Actor | None = None,
 ) -> Panel[T]:
     """``offline``: from the last good snapshots only, calling no back-end.
     ``max_age_s``: what was read for this account less than that many seconds ago (and
-    not written since) answers without asking again (``CallContext.max_age_s``)."""
+    not written since) answers without asking again (``CallContext.max_age_s``).
+    ``actor``: who reads, the request's actor (``current_actor()``) unless given."""
     ctx = CallContext.with_timeout(
         deadline_s,
-        actor=f"citizen:{service.link.citizen_id}",
+        actor=(actor or current_actor()).context_actor,
         subject=str(service.link.id),
         offline=offline,
         max_age_s=max_age_s,
@@ -195,10 +198,16 @@ def read_panel(
 
 
 def _read_in_worker(
-    app: Flask, link_id: int, reader: Reader[Any], deadline_s: float, max_age_s: float = 0.0
+    app: Flask,
+    link_id: int,
+    reader: Reader[Any],
+    deadline_s: float,
+    actor: Actor,
+    max_age_s: float = 0.0,
 ) -> Panel[Any]:
     """One service, in a worker: its own app context, its own session, its own link row
-    (an ORM object never crosses threads)."""
+    (an ORM object never crosses threads), and the actor of the request that asked (its
+    ``g`` is not this context's)."""
     with app.app_context():
         link = db.session.get(ServiceLink, link_id)
         if link is None:  # unlinked meanwhile
@@ -211,7 +220,7 @@ def _read_in_worker(
         service = service_for(link)
         if service is None:  # unconfigured meanwhile
             return Panel("unavailable")
-        return read_panel(service, reader, deadline_s, max_age_s=max_age_s)
+        return read_panel(service, reader, deadline_s, max_age_s=max_age_s, actor=actor)
 
 
 def read_concurrently(
@@ -220,18 +229,27 @@ def read_concurrently(
     deadline_s: float,
     *,
     max_age_s: float = 0.0,
+    actor: Actor | None = None,
 ) -> dict[str, Panel[Any]]:
     """Each service read with its reader, all at once; never raises, never waits past the
-    deadline (plus a small grace) for a slow one, which is then "unavailable"."""
+    deadline (plus a small grace) for a slow one, which is then "unavailable". ``actor``
+    as for ``read_panel``: taken here, in the request, for the workers."""
     if not services:
         return {}
+    actor = actor or current_actor()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     panels: dict[str, Panel[Any]] = {}
     pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(services)))
     try:
         futures = {
             pool.submit(
-                _read_in_worker, app, svc.link.id, readers[svc.slug], deadline_s, max_age_s
+                _read_in_worker,
+                app,
+                svc.link.id,
+                readers[svc.slug],
+                deadline_s,
+                actor,
+                max_age_s,
             ): svc
             for svc in services
         }

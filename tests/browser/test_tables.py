@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from portal.actor import Actor
 from portal.extensions import db
 from portal.models import Citizen, JournalEntry
 from tests.browser.support import (
@@ -106,7 +107,12 @@ def add_activity(portal: LivePortal, given_name_start: str, count: int) -> None:
         for n in range(count):
             action, outcome, slug, detail = kinds[n % len(kinds)]
             JournalEntry.record(
-                citizen, action, outcome, connector_instance=slug, detail=detail, actor_id="x"
+                citizen,
+                action,
+                outcome,
+                connector_instance=slug,
+                detail=detail,
+                actor=Actor.citizen(citizen),
             )
         db.session.commit()
 

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from icalendar import Calendar
 
 from portal import create_app
+from portal.actor import Actor
 from portal.crypto import SecretBox
 from portal.extensions import db
 from portal.models import (
@@ -161,7 +162,7 @@ def test_resident_sees_each_action_with_who_did_it_and_its_outcome(
             eloise,
             "renew_loan",
             "refused",
-            actor_id=str(eloise),
+            actor=Actor.citizen(eloise),
             connector_instance="bib-merignac",
             detail="Ce document est réservé par un autre lecteur.",
         )
