@@ -25,13 +25,10 @@ import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from flask import abort, flash, g, request, url_for
-from flask_babel import gettext as _
-from markupsafe import Markup
+from flask import abort, flash, g, request
 from werkzeug.wrappers import Response
 
 from portal.auth.session import see_other
@@ -43,6 +40,17 @@ from portal.models import WriteRecord
 from portal.models._types import utcnow
 from portal.services import kinds
 from portal.services.core import Panel, Service
+from portal.services.failures import (
+    InProgress,
+    InvalidForm,
+    ItemGone,
+    Message,
+    NeedsRelink,
+    OutcomeUnknown,
+    ServiceUnavailable,
+    WriteFailure,
+    flash_text,
+)
 from portal.writes import WriteOutcome, new_key, stored_request, unknown_writes
 
 #: Ids longer than this are no back-end's: answered 404 before any call.
@@ -73,74 +81,40 @@ def template_helpers() -> dict[str, Any]:
 # -- results ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Message:
-    """The result of an action: said in the section (htmx) or flashed (page)."""
-
-    text: str
-    kind: str = "success"  # success | error | info
-    #: One line per loan or day, with its own kind.
-    items: tuple[tuple[str, str], ...] = ()
-    relink_url: str = ""
-    #: The form itself was unusable: nothing was done, answered 400 without htmx.
-    invalid: bool = False
-
-
 def failed_message() -> Message:
-    return Message(
-        _("Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."), "error"
-    )
+    return ServiceUnavailable().message()
 
 
 def stale_refusal() -> Message:
-    return Message(
-        _(
-            "Ce service est temporairement indisponible : rien n'a été fait. Vous pourrez "
-            "de nouveau agir quand il répondra."
-        ),
-        "error",
-    )
+    return ServiceUnavailable(stale=True).message()
 
 
 def relink_message(svc: Service) -> Message:
-    return Message(
-        _(
-            "Ce service ne reconnaît plus votre compte (carte renouvelée ou code changé, par "
-            "exemple) : rien n'a été fait. Il faut le relier à nouveau."
-        ),
-        "error",
-        relink_url=url_for("linking.link", slug=svc.slug),
-    )
+    return NeedsRelink(svc.slug).message()
 
 
 def invalid_form() -> Message:
-    return Message(
-        _(
-            "Ce formulaire n'est pas valide ou a déjà servi : rien n'a été fait. Rechargez la "
-            "page et réessayez."
-        ),
-        "error",
-        invalid=True,
-    )
+    return InvalidForm().message()
+
+
+def failure(outcome: WriteOutcome, svc: Service) -> WriteFailure | None:
+    """The failure a write's outcome is, when the back-end was not reached or the form
+    cannot be used (a refusal and an unknown outcome are said in the kind's words)."""
+    if outcome.status == "failed":
+        return ServiceUnavailable()
+    if outcome.status == "relink":
+        return NeedsRelink(svc.slug)
+    if outcome.status == "in_progress":
+        return InProgress()
+    if outcome.status == "invalid":
+        return InvalidForm()
+    return None
 
 
 def trouble_message(outcome: WriteOutcome, svc: Service) -> Message | None:
     """What to say when the back-end was not reached or the form cannot be used."""
-    if outcome.status == "failed":
-        return failed_message()
-    if outcome.status == "relink":
-        return relink_message(svc)
-    if outcome.status == "in_progress":
-        return Message(
-            _(
-                "Cette demande est déjà en cours de traitement. Rechargez la page dans un "
-                "instant pour voir son résultat."
-            ),
-            "info",
-        )
-    if outcome.status == "invalid":
-        return invalid_form()
-    return None
+    trouble = failure(outcome, svc)
+    return trouble.message() if trouble is not None else None
 
 
 def replays(svc: Service) -> bool:
@@ -151,17 +125,7 @@ def replays(svc: Service) -> bool:
 
 def not_known_yet(svc: Service, first: str) -> Message:
     """A write sent without an answer: it may have been done. Never "nothing was done"."""
-    if replays(svc):
-        then = _(
-            "Le service n'a pas répondu à temps. Cette page le lui redemandera à votre "
-            "prochaine visite, sans rien faire deux fois : vous n'avez rien à refaire."
-        )
-    else:
-        then = _(
-            "Le service n'a pas répondu à temps. Vérifiez ce que montre votre compte ci-dessous "
-            "avant de réessayer."
-        )
-    return Message(f"{first} {then}", "info")
+    return OutcomeUnknown(first, replays(svc)).message()
 
 
 def write_key(svc: Service, action: str, item: str = "") -> str:
@@ -207,12 +171,7 @@ def unreached(panel: Panel[Any], svc: Service) -> Message:
 
 
 def flash_message(message: Message) -> None:
-    text: str | Markup = message.text
-    if message.relink_url:
-        text = Markup('{} <a href="{}">{}</a>').format(
-            message.text, message.relink_url, _("Relier à nouveau mon compte")
-        )
-    flash(text, message.kind)
+    flash(flash_text(message), message.kind)
     for line, kind in message.items:
         flash(line, kind)
 
@@ -282,7 +241,7 @@ def owned(
     if panel.has_data:
         item = next((i for i in items if i.id == item_id), None)
         if item is None and not settled:
-            abort(404)
+            raise ItemGone
         if not panel.writable and not settled:
             # Only a stale copy: the item may have changed since; nothing is tried.
             return item, stale_refusal()
