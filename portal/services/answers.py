@@ -1,4 +1,6 @@
-"""What every kind's writes share: the answer to a write and the words for its troubles.
+"""What every kind's writes share: the answer to a write, looking its item up, and the
+steps ``portal.services.runner`` puts together. The words for a write's failures are
+``portal.services.failures``'s.
 
 Every write goes through ``perform`` (``portal.writes``): once per idempotency key,
 journaled. Before a write that names an item (a loan, a booking, a child…), the item is
@@ -49,6 +51,7 @@ from portal.services.failures import (
     OutcomeUnknown,
     ServiceUnavailable,
     WriteFailure,
+    answering,
     flash_text,
 )
 from portal.writes import WriteOutcome, new_key, stored_request, unknown_writes
@@ -81,22 +84,6 @@ def template_helpers() -> dict[str, Any]:
 # -- results ---------------------------------------------------------------------------
 
 
-def failed_message() -> Message:
-    return ServiceUnavailable().message()
-
-
-def stale_refusal() -> Message:
-    return ServiceUnavailable(stale=True).message()
-
-
-def relink_message(svc: Service) -> Message:
-    return NeedsRelink(svc.slug).message()
-
-
-def invalid_form() -> Message:
-    return InvalidForm().message()
-
-
 def failure(outcome: WriteOutcome, svc: Service) -> WriteFailure | None:
     """The failure a write's outcome is, when the back-end was not reached or the form
     cannot be used (a refusal and an unknown outcome are said in the kind's words)."""
@@ -109,12 +96,6 @@ def failure(outcome: WriteOutcome, svc: Service) -> WriteFailure | None:
     if outcome.status == "invalid":
         return InvalidForm()
     return None
-
-
-def trouble_message(outcome: WriteOutcome, svc: Service) -> Message | None:
-    """What to say when the back-end was not reached or the form cannot be used."""
-    trouble = failure(outcome, svc)
-    return trouble.message() if trouble is not None else None
 
 
 def replays(svc: Service) -> bool:
@@ -165,9 +146,9 @@ def settle_unknown(svc: Service, deadline_s: float) -> None:
     g.pop("_unknown_keys", None)
 
 
-def unreached(panel: Panel[Any], svc: Service) -> Message:
+def unreached(panel: Panel[Any], svc: Service) -> WriteFailure:
     """The account could not be read, so nothing was tried."""
-    return relink_message(svc) if panel.state == "relink" else failed_message()
+    return NeedsRelink(svc.slug) if panel.state == "relink" else ServiceUnavailable()
 
 
 def flash_message(message: Message) -> None:
@@ -176,15 +157,21 @@ def flash_message(message: Message) -> None:
         flash(line, kind)
 
 
-def answer(message: Message, fragment: Callable[[Message], str], back: str) -> Answer:
+def answer(message: Message, fragment: Callable[[Message], str] | None, back: str) -> Answer:
     """The updated section for htmx (htmx swaps only 2xx answers, so even an unusable
-    form gets one); otherwise a flash and a 303 back to the page, or a plain 400."""
-    if is_partial():
+    form gets one); otherwise a flash and a 303 back to the page, or a plain 400. A write
+    without a section (``fragment`` None) answers with its page only."""
+    if fragment is not None and is_partial():
         return fragment(message)
     if message.invalid:
         return render_error(400, message.text)
     flash_message(message)
     return see_other(back)
+
+
+def answers_to(fragment: Callable[[Message], str] | None, back: str) -> None:
+    """Declare how this request's write failures are answered (``answer``)."""
+    answering(lambda message: answer(message, fragment, back))
 
 
 # -- looking items up in the resident's own account ------------------------------------
@@ -232,23 +219,30 @@ def asked_title(key: str) -> str:
 
 def owned(
     svc: Service, panel: Panel[Any], items: Sequence[Any], item_id: str, settled: bool
-) -> tuple[Any, Message | None]:
-    """The resident's item with ``item_id``, or why nothing can be tried.
+) -> Any:
+    """The resident's item with ``item_id`` (None when the account could not be read
+    and the form was answered already), or the failure that stops the write.
 
-    Aborts with 404 when the account was read and holds no such item: whether the id is
+    ``ItemGone`` when the account was read and holds no such item: whether the id is
     someone else's or does not exist is not told.
     """
     if panel.has_data:
-        item = next((i for i in items if i.id == item_id), None)
-        if item is None and not settled:
-            raise ItemGone
+        item = shown_item(items, item_id, settled)
         if not panel.writable and not settled:
             # Only a stale copy: the item may have changed since; nothing is tried.
-            return item, stale_refusal()
-        return item, None
+            raise ServiceUnavailable(stale=True)
+        return item
     if settled:
-        return None, None
-    return None, unreached(panel, svc)
+        return None
+    raise unreached(panel, svc)
+
+
+def shown_item(items: Sequence[Any], item_id: str, settled: bool = False) -> Any:
+    """The item with ``item_id`` among the resident's, or ``ItemGone``."""
+    item = next((i for i in items if i.id == item_id), None)
+    if item is None and not settled:
+        raise ItemGone
+    return item
 
 
 def check_id(item_id: str) -> None:
@@ -278,4 +272,5 @@ def said(
     """What a write asked again came to; nothing to say while another tab is asking."""
     if outcome.status == "in_progress":
         return None
-    return trouble_message(outcome, svc) or say(outcome)
+    trouble = failure(outcome, svc)
+    return trouble.message() if trouble is not None else say(outcome)
