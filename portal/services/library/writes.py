@@ -160,7 +160,15 @@ def _loans(view: Any) -> Any:
 
 
 def _loans_after(run: Run[Any], message: Message) -> str:
-    panel = read_panel(run.svc, read_loans, run.budget.left())
+    """The loans after one renewal. What the run read to find the loan is shown again
+    when the renewal changed nothing (refused, not answered, an unusable form, already
+    being answered) or replays one done before that read. After a renewal done now, the
+    loans are read again: the library's answer gives the new due date only, while the
+    loan's renewals done, whether it can be renewed again and why not change too, and
+    only the library knows them. So does a renewal whose outcome is not known."""
+    panel = run.panel if run.unchanged() and run.panel is not None else None
+    if panel is None:
+        panel = read_panel(run.svc, read_loans, run.budget.left())
     return render_template(
         "services/library/_loans.html",
         service=run.svc,
