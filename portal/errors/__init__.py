@@ -24,6 +24,7 @@ from portal.auth.session import (
 from portal.extensions import db
 from portal.hardening import PLAIN_400
 from portal.htmx import is_partial
+from portal.services.failures import ItemGone, WriteFailure, responder
 
 bp = Blueprint("errors", __name__)
 log = logging.getLogger(__name__)
@@ -119,6 +120,21 @@ def csrf_error(exc: CSRFError) -> tuple[str, int] | Response:
     title, _text = _messages(400)
     html = render_template("errors/error.html", code=400, title=title, message=message, back=back)
     return html, 400
+
+
+@bp.app_errorhandler(WriteFailure)  # type: ignore[type-var]  # any response value
+def write_failure(exc: WriteFailure) -> object:
+    """A write that was not done, or whose outcome is not known, answered through the
+    answer its view declared (``portal.services.failures.answering``): its section for
+    htmx, a flash and a 303 back to its page, or a 400 page for an unusable form. An
+    item not on the resident's account is the 404 page, the same whoever's it is."""
+    if isinstance(exc, ItemGone):
+        return render_error(ItemGone.code)
+    message = exc.message()
+    respond = responder()
+    if respond is None:  # raised by a view that did not say how it answers
+        return render_error(400 if message.invalid else 503, message.text)
+    return respond(message)
 
 
 @bp.app_errorhandler(RateLimitExceeded)

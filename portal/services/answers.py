@@ -1,4 +1,6 @@
-"""What every kind's writes share: the answer to a write and the words for its troubles.
+"""What every kind's writes share: the answer to a write, looking its item up, and the
+steps ``portal.services.runner`` puts together. The words for a write's failures are
+``portal.services.failures``'s.
 
 Every write goes through ``perform`` (``portal.writes``): once per idempotency key,
 journaled. Before a write that names an item (a loan, a booking, a child…), the item is
@@ -25,13 +27,10 @@ import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from flask import abort, flash, g, request, url_for
-from flask_babel import gettext as _
-from markupsafe import Markup
+from flask import abort, flash, g, request
 from werkzeug.wrappers import Response
 
 from portal.auth.session import see_other
@@ -43,6 +42,20 @@ from portal.models import WriteRecord
 from portal.models._types import utcnow
 from portal.services import kinds
 from portal.services.core import Panel, Service
+from portal.services.failures import (
+    InProgress,
+    InvalidForm,
+    ItemGone,
+    NeedsRelink,
+    OutcomeUnknown,
+    ServiceUnavailable,
+    WriteFailure,
+    answering,
+    flash_text,
+)
+from portal.services.failures import (
+    Message as Message,
+)
 from portal.writes import WriteOutcome, new_key, stored_request, unknown_writes
 
 #: Ids longer than this are no back-end's: answered 404 before any call.
@@ -73,73 +86,17 @@ def template_helpers() -> dict[str, Any]:
 # -- results ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Message:
-    """The result of an action: said in the section (htmx) or flashed (page)."""
-
-    text: str
-    kind: str = "success"  # success | error | info
-    #: One line per loan or day, with its own kind.
-    items: tuple[tuple[str, str], ...] = ()
-    relink_url: str = ""
-    #: The form itself was unusable: nothing was done, answered 400 without htmx.
-    invalid: bool = False
-
-
-def failed_message() -> Message:
-    return Message(
-        _("Le service n'a pas répondu : rien n'a été fait. Vous pouvez réessayer."), "error"
-    )
-
-
-def stale_refusal() -> Message:
-    return Message(
-        _(
-            "Ce service est temporairement indisponible : rien n'a été fait. Vous pourrez "
-            "de nouveau agir quand il répondra."
-        ),
-        "error",
-    )
-
-
-def relink_message(svc: Service) -> Message:
-    return Message(
-        _(
-            "Ce service ne reconnaît plus votre compte (carte renouvelée ou code changé, par "
-            "exemple) : rien n'a été fait. Il faut le relier à nouveau."
-        ),
-        "error",
-        relink_url=url_for("linking.link", slug=svc.slug),
-    )
-
-
-def invalid_form() -> Message:
-    return Message(
-        _(
-            "Ce formulaire n'est pas valide ou a déjà servi : rien n'a été fait. Rechargez la "
-            "page et réessayez."
-        ),
-        "error",
-        invalid=True,
-    )
-
-
-def trouble_message(outcome: WriteOutcome, svc: Service) -> Message | None:
-    """What to say when the back-end was not reached or the form cannot be used."""
+def failure(outcome: WriteOutcome, svc: Service) -> WriteFailure | None:
+    """The failure a write's outcome is, when the back-end was not reached or the form
+    cannot be used (a refusal and an unknown outcome are said in the kind's words)."""
     if outcome.status == "failed":
-        return failed_message()
+        return ServiceUnavailable()
     if outcome.status == "relink":
-        return relink_message(svc)
+        return NeedsRelink(svc.slug)
     if outcome.status == "in_progress":
-        return Message(
-            _(
-                "Cette demande est déjà en cours de traitement. Rechargez la page dans un "
-                "instant pour voir son résultat."
-            ),
-            "info",
-        )
+        return InProgress()
     if outcome.status == "invalid":
-        return invalid_form()
+        return InvalidForm()
     return None
 
 
@@ -151,17 +108,7 @@ def replays(svc: Service) -> bool:
 
 def not_known_yet(svc: Service, first: str) -> Message:
     """A write sent without an answer: it may have been done. Never "nothing was done"."""
-    if replays(svc):
-        then = _(
-            "Le service n'a pas répondu à temps. Cette page le lui redemandera à votre "
-            "prochaine visite, sans rien faire deux fois : vous n'avez rien à refaire."
-        )
-    else:
-        then = _(
-            "Le service n'a pas répondu à temps. Vérifiez ce que montre votre compte ci-dessous "
-            "avant de réessayer."
-        )
-    return Message(f"{first} {then}", "info")
+    return OutcomeUnknown(first, replays(svc)).message()
 
 
 def write_key(svc: Service, action: str, item: str = "") -> str:
@@ -201,31 +148,32 @@ def settle_unknown(svc: Service, deadline_s: float) -> None:
     g.pop("_unknown_keys", None)
 
 
-def unreached(panel: Panel[Any], svc: Service) -> Message:
+def unreached(panel: Panel[Any], svc: Service) -> WriteFailure:
     """The account could not be read, so nothing was tried."""
-    return relink_message(svc) if panel.state == "relink" else failed_message()
+    return NeedsRelink(svc.slug) if panel.state == "relink" else ServiceUnavailable()
 
 
 def flash_message(message: Message) -> None:
-    text: str | Markup = message.text
-    if message.relink_url:
-        text = Markup('{} <a href="{}">{}</a>').format(
-            message.text, message.relink_url, _("Relier à nouveau mon compte")
-        )
-    flash(text, message.kind)
+    flash(flash_text(message), message.kind)
     for line, kind in message.items:
         flash(line, kind)
 
 
-def answer(message: Message, fragment: Callable[[Message], str], back: str) -> Answer:
+def answer(message: Message, fragment: Callable[[Message], str] | None, back: str) -> Answer:
     """The updated section for htmx (htmx swaps only 2xx answers, so even an unusable
-    form gets one); otherwise a flash and a 303 back to the page, or a plain 400."""
-    if is_partial():
+    form gets one); otherwise a flash and a 303 back to the page, or a plain 400. A write
+    without a section (``fragment`` None) answers with its page only."""
+    if fragment is not None and is_partial():
         return fragment(message)
     if message.invalid:
         return render_error(400, message.text)
     flash_message(message)
     return see_other(back)
+
+
+def answers_to(fragment: Callable[[Message], str] | None, back: str) -> None:
+    """Declare how this request's write failures are answered (``answer``)."""
+    answering(lambda message: answer(message, fragment, back))
 
 
 # -- looking items up in the resident's own account ------------------------------------
@@ -273,23 +221,30 @@ def asked_title(key: str) -> str:
 
 def owned(
     svc: Service, panel: Panel[Any], items: Sequence[Any], item_id: str, settled: bool
-) -> tuple[Any, Message | None]:
-    """The resident's item with ``item_id``, or why nothing can be tried.
+) -> Any:
+    """The resident's item with ``item_id`` (None when the account could not be read
+    and the form was answered already), or the failure that stops the write.
 
-    Aborts with 404 when the account was read and holds no such item: whether the id is
+    ``ItemGone`` when the account was read and holds no such item: whether the id is
     someone else's or does not exist is not told.
     """
     if panel.has_data:
-        item = next((i for i in items if i.id == item_id), None)
-        if item is None and not settled:
-            abort(404)
+        item = shown_item(items, item_id, settled)
         if not panel.writable and not settled:
             # Only a stale copy: the item may have changed since; nothing is tried.
-            return item, stale_refusal()
-        return item, None
+            raise ServiceUnavailable(stale=True)
+        return item
     if settled:
-        return None, None
-    return None, unreached(panel, svc)
+        return None
+    raise unreached(panel, svc)
+
+
+def shown_item(items: Sequence[Any], item_id: str, settled: bool = False) -> Any:
+    """The item with ``item_id`` among the resident's, or ``ItemGone``."""
+    item = next((i for i in items if i.id == item_id), None)
+    if item is None and not settled:
+        raise ItemGone
+    return item
 
 
 def check_id(item_id: str) -> None:
@@ -319,4 +274,5 @@ def said(
     """What a write asked again came to; nothing to say while another tab is asking."""
     if outcome.status == "in_progress":
         return None
-    return trouble_message(outcome, svc) or say(outcome)
+    trouble = failure(outcome, svc)
+    return trouble.message() if trouble is not None else say(outcome)

@@ -296,6 +296,49 @@ def test_a_refused_renewal_shows_the_librarys_reason(
     assert entry.params["reason_code"] == "loan_overdue"
 
 
+def library_calls(app: Flask, slug: str = "bib-merignac") -> int:
+    return app.extensions["availability"].availability(slug).calls
+
+
+def test_an_htmx_renewal_reads_the_loans_once_unless_it_changed_them(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    """The loans read to find the loan are the ones shown when the renewal changed
+    nothing. After a renewal done, they are read again: the library answers with the new
+    due date only, while the loan's renewals done and whether it can be renewed again
+    change too, and only the library knows them."""
+    sign_in(services_client, "marie-therese")
+    before = date.fromisoformat(due_dates(fc_sandbox)["mer-l-0417-5"])
+    token = csrf(services_client, "/services/bib-merignac")
+
+    def renew(loan_id: str, key: str) -> tuple[str, int]:
+        calls = library_calls(services_app)
+        r = services_client.post(
+            f"/services/bib-merignac/loans/{loan_id}/renew",
+            data={"csrf_token": token, "idem": key},
+            headers=HX,
+        )
+        assert r.status_code == 200
+        return text(r), library_calls(services_app) - calls
+
+    # An unusable form: nothing looked up or sent; the loans are read once, to be shown.
+    shown, one_read = renew("mer-l-0417-5", "not-a-key")
+    assert "Ce formulaire n'est pas valide" in shown and one_read > 0
+    # Refused: the read that found the loan is shown again; one call more, the renewal.
+    shown, calls = renew("mer-l-0417-1", fresh_key())
+    assert "«\u00a0Au revoir là-haut\u00a0» n'a pas pu être prolongé" in shown
+    assert calls == one_read + 1
+    assert french_day(before) in shown
+    # Done: the renewal, then the loans read again, as the library now holds them.
+    shown, calls = renew("mer-l-0417-5", fresh_key())
+    after = before + timedelta(days=21)
+    assert (
+        f"«\u00a0Astérix chez les Pictes\u00a0» est prolongé jusqu'au {french_day(after)}." in shown
+    )
+    assert calls == 2 * one_read + 1
+    assert french_day(before) not in shown
+
+
 def test_koha_refuses_a_loan_another_reader_reserved_and_renews_the_others(
     services_client: FlaskClient, fc_sandbox: Sandbox
 ) -> None:

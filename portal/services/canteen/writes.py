@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -24,22 +24,26 @@ from portal.services.answers import (
     Budget,
     Message,
     answer,
+    answers_to,
     derived_key,
-    failed_message,
     form_key,
-    invalid_form,
     is_settled,
     iso_day,
     not_known_yet,
-    relink_message,
     replays,
     said,
     settle_unknown,
-    stale_refusal,
     unreached,
 )
 from portal.services.canteen.reading import canteen_reader, read_family
 from portal.services.core import Service, kind_service, read_panel
+from portal.services.failures import (
+    InvalidForm,
+    ItemGone,
+    NeedsRelink,
+    OutcomeUnknown,
+    ServiceUnavailable,
+)
 from portal.writes import KEY_RE, WriteOutcome, perform
 
 bp = Blueprint("canteen", __name__, url_prefix="/services")
@@ -242,10 +246,11 @@ def save_meals(slug: str) -> Answer:
     month = parse_month(request.form.get("month"))
     back = _meals_url(svc, month)
     fragment = _meals_fragment(svc, month, budget)
+    answers_to(fragment, back)
     key = form_key()
     shown = parse_family_days(request.form.getlist("day"))
     if not KEY_RE.match(key) or shown is None:
-        return answer(invalid_form(), fragment, back)
+        raise InvalidForm
     wanted = set(request.form.getlist("book"))
     changes = {
         child_id: [
@@ -263,12 +268,12 @@ def save_meals(slug: str) -> Answer:
     if family.has_data:
         strangers = [c for c in shown if c not in children]
         if strangers and not settled:
-            abort(404)  # someone else's child, or none: the same answer
+            raise ItemGone  # someone else's child, or none: the same answer
     if not settled:
         if not family.has_data:
-            return answer(unreached(family, svc), fragment, back)
+            raise unreached(family, svc)
         if not family.writable:
-            return answer(stale_refusal(), fragment, back)
+            raise ServiceUnavailable(stale=True)
     if not changes:
         return answer(
             Message(_("Vous n'avez rien changé : rien n'a été envoyé."), "info"), fragment, back
@@ -283,21 +288,21 @@ def save_meals(slug: str) -> Answer:
             svc, child_id, name, child_changes, sub_keys[child_id], budget.left()
         )
         if outcome.status == "relink":
-            return answer(relink_message(svc), fragment, back)
+            raise NeedsRelink(svc.slug)
         if outcome.status == "invalid":
-            return answer(invalid_form(), fragment, back)
+            raise InvalidForm
         statuses.add(outcome.status)
         done, child_lines = _meal_lines(outcome, name)
         applied += done
         asked += len(child_changes)
         lines.extend(child_lines)
     if statuses == {"failed"}:
-        return answer(failed_message(), fragment, back)
+        raise ServiceUnavailable()
     if statuses == {"unknown"}:
-        message = not_known_yet(
-            svc, _("Nous ne savons pas encore si vos changements de repas ont été enregistrés.")
+        raise OutcomeUnknown(
+            _("Nous ne savons pas encore si vos changements de repas ont été enregistrés."),
+            replays(svc),
         )
-        return answer(message, fragment, back)
     text = ngettext(
         "%(num)d modification enregistrée.", "%(num)d modifications enregistrées.", applied
     )

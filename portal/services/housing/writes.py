@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
@@ -18,82 +17,20 @@ from portal.services.answers import (
     Answer,
     Budget,
     Message,
-    answer,
-    form_key,
-    invalid_form,
-    is_settled,
     iso_day,
     not_known_yet,
-    replays,
-    said,
     settle_unknown,
-    stale_refusal,
-    trouble_message,
 )
 from portal.services.core import Service, kind_service, read_panel
+from portal.services.failures import ServiceUnavailable, WriteRefused
 from portal.services.housing.reading import housing_page
-from portal.writes import KEY_RE, WriteOutcome, perform
+from portal.services.runner import Run, Write, resends
+from portal.writes import WriteOutcome
 
 bp = Blueprint("housing", __name__, url_prefix="/services")
 
 
 # -- renewing the application ------------------------------------------------------
-
-
-def _application_fragment(svc: Service, budget: Budget) -> Callable[[Message], str]:
-    def render(message: Message) -> str:
-        panel = read_panel(svc, housing_page, budget.left())
-        return render_template(
-            "services/housing/_application.html",
-            service=svc,
-            panel=panel,
-            message=message,
-            fragment=True,
-        )
-
-    return render
-
-
-@bp.route("/<slug>/renew", methods=["GET", "POST"])
-@login_required
-@journey("housing", "renew")
-def renew_application(slug: str) -> Answer:
-    """GET asks for confirmation, or explains why it cannot be done; POST renews. The
-    back-end has the last word on the renewal window: its refusal is shown as it is."""
-    svc = kind_service(slug, "housing")
-    budget = Budget()
-    if request.method == "GET":
-        if not is_partial():
-            settle_unknown(svc, budget.left() / 2)
-        panel = read_panel(svc, housing_page, budget.left())
-        inline = is_partial()
-        template = "services/housing/_confirm.html" if inline else "services/housing/renew.html"
-        return render_template(template, service=svc, panel=panel, inline=inline)
-    fragment = _application_fragment(svc, budget)
-    back = url_for("services.service", slug=svc.slug)
-    key = form_key()
-    if not KEY_RE.match(key):
-        return answer(invalid_form(), fragment, back)
-    if not is_settled(key, "renew_application"):
-        current = read_panel(svc, housing_page, budget.left())
-        if current.state == "stale":
-            return answer(stale_refusal(), fragment, back)
-    outcome = _perform_housing(svc, key, budget.left())
-    return answer(trouble_message(outcome, svc) or _housing_message(outcome, svc), fragment, back)
-
-
-def _perform_housing(svc: Service, key: str, deadline_s: float) -> WriteOutcome:
-    return perform(
-        link=svc.link,
-        action="renew_application",
-        key=key,
-        deadline_s=deadline_s,
-        call=lambda ctx, k: svc.connector.renew(ctx, svc.ref, idempotency_key=k),
-        encode=lambda receipt: {"new_expires_on": receipt.new_expires_on.isoformat()},
-        summary=lambda receipt: {"new_expires_on": receipt.new_expires_on.isoformat()},
-        request={"item": ""},
-        ask_again=replays(svc),
-    )
 
 
 def _housing_message(outcome: WriteOutcome, svc: Service) -> Message:
@@ -106,21 +43,66 @@ def _housing_message(outcome: WriteOutcome, svc: Service) -> Message:
             if new_expiry is not None
             else _("Votre demande est renouvelée.")
         )
-    return Message(
+    return WriteRefused(
+        outcome.reason,
+        outcome.reason_code,
         with_reason(
             _("Votre demande n'a pas été renouvelée : %(reason)s"),
             reason=reason_text(outcome.reason_code, outcome.reason),
         ),
-        "error",
+    ).message()
+
+
+def _expiry(_asked: dict[str, Any], receipt: Any) -> dict[str, Any]:
+    return {"new_expires_on": receipt.new_expires_on.isoformat()}
+
+
+#: Renewing the application: nothing to name, the resident has one.
+RENEW: Write[dict[str, Any]] = Write(
+    action="renew_application",
+    call=lambda svc, ctx, key, _asked: svc.connector.renew(ctx, svc.ref, idempotency_key=key),
+    say=lambda svc, outcome, _asked: _housing_message(outcome, svc),
+    request=lambda _asked: {"item": ""},
+    encode=_expiry,
+    summary=_expiry,
+    asked=lambda _stored: {},
+)
+
+
+def _application_section(run: Run[Any], message: Message) -> str:
+    panel = read_panel(run.svc, housing_page, run.budget.left())
+    return render_template(
+        "services/housing/_application.html",
+        service=run.svc,
+        panel=panel,
+        message=message,
+        fragment=True,
     )
 
 
-# -- asking again about a write whose outcome is not known --------------------------------
-
-
-def _resend_housing(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
-    return said(_perform_housing(svc, key, left), svc, lambda o: _housing_message(o, svc))
+@bp.route("/<slug>/renew", methods=["GET", "POST"])
+@login_required
+@journey("housing", "renew")
+def renew_application(slug: str) -> Answer:
+    """GET asks for confirmation, or explains why it cannot be done; POST renews. The
+    back-end has the last word on the renewal window: its refusal is shown as it is."""
+    svc = kind_service(slug, "housing")
+    if request.method == "GET":
+        budget = Budget()
+        if not is_partial():
+            settle_unknown(svc, budget.left() / 2)
+        panel = read_panel(svc, housing_page, budget.left())
+        inline = is_partial()
+        template = "services/housing/_confirm.html" if inline else "services/housing/renew.html"
+        return render_template(template, service=svc, panel=panel, inline=inline)
+    run = Run(
+        RENEW, svc, section=_application_section, back=url_for("services.service", slug=svc.slug)
+    )
+    run.check_key()
+    if not run.settled and run.read(housing_page).state == "stale":
+        raise ServiceUnavailable(stale=True)
+    return run.perform({})
 
 
 #: How each of its writes is asked again, from what it stored (``ServiceKind.resend``).
-RESENDS = {"renew_application": _resend_housing}
+RESENDS = resends(RENEW)

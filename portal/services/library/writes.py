@@ -21,27 +21,24 @@ from portal.services.answers import (
     Budget,
     Message,
     answer,
+    answers_to,
     asked_title,
     check_id,
     derived_key,
     form_key,
-    invalid_form,
     is_settled,
     iso,
     iso_day,
     not_known_yet,
-    owned,
-    relink_message,
-    replays,
-    said,
     settle_unknown,
-    stale_refusal,
-    trouble_message,
+    shown_item,
     unreached,
 )
 from portal.services.core import Service, kind_service, read_panel
+from portal.services.failures import InvalidForm, NeedsRelink, ServiceUnavailable
 from portal.services.library.reading import read_holds, read_loans
-from portal.writes import KEY_RE, WriteOutcome, perform
+from portal.services.runner import Run, Write, resends
+from portal.writes import KEY_RE, WriteOutcome
 
 bp = Blueprint("library", __name__, url_prefix="/services")
 
@@ -64,25 +61,37 @@ def _renew(svc: Service, ctx: CallContext, loan_id: str, key: str) -> Any:
     return outcome
 
 
+def _asked_item(stored: dict[str, Any]) -> dict[str, Any] | None:
+    """A loan or hold asked again: its id and the title it had, as stored."""
+    item_id = str(stored.get("item", ""))
+    return {"item": item_id, "title": str(stored.get("title", ""))} if item_id else None
+
+
+def _title(asked: dict[str, Any]) -> dict[str, Any]:
+    return {"title": asked["title"]}
+
+
+#: Renewing one loan: what it asks is ``{"item": loan id, "title": its title}``.
+RENEW_LOAN: Write[dict[str, Any]] = Write(
+    action="renew_loan",
+    call=lambda svc, ctx, key, asked: _renew(svc, ctx, asked["item"], key),
+    say=lambda svc, outcome, asked: Message(*_renewal_line(outcome, asked["title"], svc)),
+    request=dict,
+    encode=lambda asked, o: {
+        "loan_id": asked["item"],
+        "title": asked["title"],
+        "new_due_date": iso(o.new_due_date),
+    },
+    summary=lambda _asked, o: {"new_due_date": iso(o.new_due_date)},
+    params=_title,
+    asked=_asked_item,
+)
+
+
 def _perform_renewal(
     svc: Service, loan_id: str, title: str, key: str, deadline_s: float
 ) -> WriteOutcome:
-    return perform(
-        link=svc.link,
-        action="renew_loan",
-        key=key,
-        deadline_s=deadline_s,
-        request={"item": loan_id, "title": title},
-        ask_again=replays(svc),
-        call=lambda ctx, k: _renew(svc, ctx, loan_id, k),
-        encode=lambda o: {
-            "loan_id": loan_id,
-            "title": title,
-            "new_due_date": iso(o.new_due_date),
-        },
-        summary=lambda o: {"new_due_date": iso(o.new_due_date)},
-        params={"title": title},
-    )
+    return RENEW_LOAN.perform(svc, key, {"item": loan_id, "title": title}, deadline_s)
 
 
 def _renewal_line(outcome: WriteOutcome, title: str, svc: Service) -> tuple[str, str]:
@@ -146,31 +155,40 @@ def _library_page(svc: Service) -> str:
     return url_for("services.service", slug=svc.slug)
 
 
+def _loans(view: Any) -> Any:
+    return view.loans
+
+
+def _loans_after(run: Run[Any], message: Message) -> str:
+    """The loans after one renewal. What the run read to find the loan is shown again
+    when the renewal changed nothing (refused, not answered, an unusable form, already
+    being answered) or replays one done before that read. After a renewal done now, the
+    loans are read again: the library's answer gives the new due date only, while the
+    loan's renewals done, whether it can be renewed again and why not change too, and
+    only the library knows them. So does a renewal whose outcome is not known."""
+    panel = run.panel if run.unchanged() and run.panel is not None else None
+    if panel is None:
+        panel = read_panel(run.svc, read_loans, run.budget.left())
+    return render_template(
+        "services/library/_loans.html",
+        service=run.svc,
+        panel=panel,
+        message=message,
+        fragment=True,
+    )
+
+
 @bp.post("/<slug>/loans/<loan_id>/renew")
 @login_required
 @journey("library", "renew")
 def renew_loan(slug: str, loan_id: str) -> Answer:
     svc = kind_service(slug, "library")
     check_id(loan_id)
-    budget = Budget()
-    fragment, back = _loans_fragment(svc, budget), _library_page(svc)
-    key = form_key()
-    if not KEY_RE.match(key):
-        return answer(invalid_form(), fragment, back)
-    settled = is_settled(key, "renew_loan")
-    loans = read_panel(svc, read_loans, budget.left())
-    loan, trouble = owned(
-        svc, loans, loans.data.loans if loans.data is not None else (), loan_id, settled
-    )
-    if trouble is not None:
-        return answer(trouble, fragment, back)
+    run = Run(RENEW_LOAN, svc, section=_loans_after, back=_library_page(svc))
+    key = run.check_key()
+    loan = run.owned(read_loans, _loans, loan_id)
     title = loan.title if loan is not None else asked_title(key)
-    outcome = _perform_renewal(svc, loan_id, title, key, budget.left())
-    message = trouble_message(outcome, svc)
-    if message is None:
-        text, kind = _renewal_line(outcome, title, svc)
-        message = Message(text, kind)
-    return answer(message, fragment, back)
+    return run.perform({"item": loan_id, "title": title})
 
 
 @bp.post("/<slug>/loans/renew")
@@ -181,10 +199,11 @@ def renew_all(slug: str) -> Answer:
     svc = kind_service(slug, "library")
     budget = Budget()
     fragment, back = _loans_fragment(svc, budget), _library_page(svc)
+    answers_to(fragment, back)
     key = form_key()
     ids = list(dict.fromkeys(request.form.getlist("loan")))
     if not KEY_RE.match(key) or len(ids) > MAX_ITEMS:
-        return answer(invalid_form(), fragment, back)
+        raise InvalidForm
     if not ids:
         return answer(Message(_("Aucun prêt ne peut être prolongé."), "info"), fragment, back)
     loans = read_panel(svc, read_loans, budget.left())
@@ -193,7 +212,7 @@ def renew_all(slug: str) -> Answer:
         and not loans.writable
         and not all(is_settled(derived_key(key, loan_id), "renew_loan") for loan_id in ids)
     ):
-        return answer(stale_refusal(), fragment, back)
+        raise ServiceUnavailable(stale=True)
     mine = {loan.id: loan for loan in loans.data.loans} if loans.data is not None else {}
     lines: list[tuple[str, str]] = []
     renewed = 0
@@ -202,7 +221,7 @@ def renew_all(slug: str) -> Answer:
         loan = mine.get(loan_id)
         if loan is None and not is_settled(sub_key, "renew_loan"):
             if not loans.has_data:
-                return answer(unreached(loans, svc), fragment, back)
+                raise unreached(loans, svc)
             # Returned since the page was shown, or not the resident's: same words.
             lines.append(
                 (_("Un prêt n'apparaît plus sur votre compte : il n'a pas été prolongé."), "error")
@@ -211,9 +230,9 @@ def renew_all(slug: str) -> Answer:
         title = loan.title if loan is not None else ""
         outcome = _perform_renewal(svc, loan_id, title, sub_key, budget.left())
         if outcome.status == "relink":
-            return answer(relink_message(svc), fragment, back)
+            raise NeedsRelink(svc.slug)
         if outcome.status == "invalid":
-            return answer(invalid_form(), fragment, back)
+            raise InvalidForm
         renewed += outcome.status == "done"
         lines.append(_renewal_line(outcome, title, svc))
     text = ngettext(
@@ -229,14 +248,29 @@ def renew_all(slug: str) -> Answer:
 # -- cancelling a hold --------------------------------------------------------------
 
 
-def _holds_fragment(svc: Service, budget: Budget) -> Callable[[Message], str]:
-    def render(message: Message) -> str:
-        panel = read_panel(svc, read_holds, budget.left())
-        return render_template(
-            "services/library/_holds.html", service=svc, panel=panel, message=message, fragment=True
-        )
+def _holds(view: Any) -> Any:
+    return view.holds
 
-    return render
+
+def _holds_after(run: Run[Any], message: Message) -> str:
+    panel = read_panel(run.svc, read_holds, run.budget.left())
+    return render_template(
+        "services/library/_holds.html", service=run.svc, panel=panel, message=message, fragment=True
+    )
+
+
+#: Cancelling a hold: what it asks is ``{"item": hold id, "title": its title}``.
+CANCEL_HOLD: Write[dict[str, Any]] = Write(
+    action="cancel_hold",
+    call=lambda svc, ctx, key, asked: svc.connector.cancel_hold(
+        ctx, svc.ref, asked["item"], idempotency_key=key
+    ),
+    say=lambda svc, outcome, asked: _cancel_message(outcome, asked["title"], svc),
+    request=dict,
+    encode=lambda asked, _value: {"hold_id": asked["item"], "title": asked["title"]},
+    params=_title,
+    asked=_asked_item,
+)
 
 
 @bp.route("/<slug>/holds/<hold_id>/cancel", methods=["GET", "POST"])
@@ -246,50 +280,22 @@ def cancel_hold(slug: str, hold_id: str) -> Answer:
     """GET asks for confirmation (a page, or the question in place for htmx); POST cancels."""
     svc = kind_service(slug, "library")
     check_id(hold_id)
-    budget = Budget()
     if request.method == "GET":
+        budget = Budget()
         if not is_partial():
             settle_unknown(svc, budget.left() / 2)
         holds = read_panel(svc, read_holds, budget.left())
-        hold = owned(
-            svc, holds, holds.data.holds if holds.data is not None else (), hold_id, False
-        )[0]
+        hold = shown_item(holds.data.holds, hold_id) if holds.data is not None else None
         inline = is_partial()
         template = (
             "services/library/_hold_confirm.html" if inline else "services/library/hold_cancel.html"
         )
         return render_template(template, service=svc, panel=holds, hold=hold, inline=inline)
-    fragment, back = _holds_fragment(svc, budget), _library_page(svc)
-    key = form_key()
-    if not KEY_RE.match(key):
-        return answer(invalid_form(), fragment, back)
-    settled = is_settled(key, "cancel_hold")
-    holds = read_panel(svc, read_holds, budget.left())
-    hold, trouble = owned(
-        svc, holds, holds.data.holds if holds.data is not None else (), hold_id, settled
-    )
-    if trouble is not None:
-        return answer(trouble, fragment, back)
+    run = Run(CANCEL_HOLD, svc, section=_holds_after, back=_library_page(svc))
+    key = run.check_key()
+    hold = run.owned(read_holds, _holds, hold_id)
     title = hold.title if hold is not None else asked_title(key)
-    outcome = _perform_cancel(svc, hold_id, title, key, budget.left())
-    message = trouble_message(outcome, svc) or _cancel_message(outcome, title, svc)
-    return answer(message, fragment, back)
-
-
-def _perform_cancel(
-    svc: Service, hold_id: str, title: str, key: str, deadline_s: float
-) -> WriteOutcome:
-    return perform(
-        link=svc.link,
-        action="cancel_hold",
-        key=key,
-        deadline_s=deadline_s,
-        call=lambda ctx, k: svc.connector.cancel_hold(ctx, svc.ref, hold_id, idempotency_key=k),
-        encode=lambda _value: {"hold_id": hold_id, "title": title},
-        params={"title": title},
-        request={"item": hold_id, "title": title},
-        ask_again=replays(svc),
-    )
+    return run.perform({"item": hold_id, "title": title})
 
 
 def _cancel_message(outcome: WriteOutcome, title: str, svc: Service) -> Message:
@@ -327,27 +333,7 @@ def _cancel_message(outcome: WriteOutcome, title: str, svc: Service) -> Message:
     )
 
 
-# -- canteen: a month of meals per child -------------------------------------------------
-
-
 # -- asking again about a write whose outcome is not known --------------------------------
 
-
-def _resend_loan(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
-    loan_id, title = str(req.get("item", "")), str(req.get("title", ""))
-    if not loan_id:
-        return None
-    outcome = _perform_renewal(svc, loan_id, title, key, left)
-    return said(outcome, svc, lambda o: Message(*_renewal_line(o, title, svc)))
-
-
-def _resend_hold(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
-    hold_id, title = str(req.get("item", "")), str(req.get("title", ""))
-    if not hold_id:
-        return None
-    outcome = _perform_cancel(svc, hold_id, title, key, left)
-    return said(outcome, svc, lambda o: _cancel_message(o, title, svc))
-
-
 #: How each of its writes is asked again, from what it stored (``ServiceKind.resend``).
-RESENDS = {"renew_loan": _resend_loan, "cancel_hold": _resend_hold}
+RESENDS = resends(RENEW_LOAN, CANCEL_HOLD)

@@ -3,7 +3,7 @@ be capped with the plumber's repair invoice attached (under ``/services``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -16,8 +16,8 @@ from flask_wtf.file import FileField
 from wtforms import DateField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from portal.auth.session import login_required, see_other
-from portal.errors import render_error
+from connectors.base import CallContext
+from portal.auth.session import login_required
 from portal.formatting import day
 from portal.htmx import is_partial
 from portal.journeys import journey
@@ -27,24 +27,19 @@ from portal.services.answers import (
     Answer,
     Budget,
     Message,
-    answer,
     check_id,
-    flash_message,
-    form_key,
-    invalid_form,
-    is_settled,
     iso_day,
     not_known_yet,
-    owned,
-    replays,
-    said,
     settle_unknown,
-    trouble_message,
+    shown_item,
+    unreached,
 )
 from portal.services.core import Panel, Service, kind_service, read_panel
+from portal.services.failures import InvalidForm, OutcomeUnknown, ServiceUnavailable, WriteRefused
+from portal.services.runner import Run, Write, resends
 from portal.services.todo import paris_today
 from portal.services.water.reading import WaterView, water_page
-from portal.writes import KEY_RE, WriteOutcome, perform
+from portal.writes import WriteOutcome
 
 bp = Blueprint("water", __name__, url_prefix="/services")
 
@@ -161,88 +156,6 @@ def _reading_section(
     )
 
 
-@bp.post("/<slug>/reading")
-@login_required
-@journey("water", "reading")
-def declare_reading(slug: str) -> Answer:
-    """Declare the meter's index: checked here first (never below the last reading,
-    never a digit too many), then by the back-end, whose refusal is shown as it is."""
-    svc = kind_service(slug, "water")
-    budget = Budget()
-    back = url_for("services.service", slug=svc.slug) + "#reading"
-    form = reading_form(request.form)
-    key = form_key()
-    panel = read_panel(svc, water_page, budget.left())
-
-    def fragment(message: Message) -> str:
-        fresh = read_panel(svc, water_page, budget.left())
-        return _reading_section(svc, fresh, reading_form(), message)
-
-    if not KEY_RE.match(key):
-        return answer(invalid_form(), fragment, back)
-    settled = is_settled(key, "declare_reading")
-    if not settled:
-        if not panel.has_data:
-            message = trouble_message(
-                WriteOutcome("relink" if panel.state == "relink" else "failed"), svc
-            )
-            return answer(message or invalid_form(), fragment, back)
-        if not panel.writable:
-            return answer(
-                Message(
-                    _(
-                        "Ce service est temporairement indisponible : rien n'a été envoyé. "
-                        "Vous pourrez déclarer votre relevé quand il répondra."
-                    ),
-                    "error",
-                ),
-                fragment,
-                back,
-            )
-        assert panel.data is not None
-        if panel.data.closed:
-            return answer(
-                Message(
-                    _("Ce contrat est résilié : il n'est plus possible d'y déclarer un relevé."),
-                    "error",
-                ),
-                fragment,
-                back,
-            )
-        if not check_reading(form, panel.data, paris_today()):
-            if is_partial():
-                return _reading_section(svc, panel, form, None)
-            return render_template(
-                "services/water/page.html", service=svc, panel=panel, form=form
-            ), 422
-    index, taken_on = form.index(), form.taken_on.data
-    if index is None or taken_on is None:  # a replay of a form sent with other values
-        return answer(invalid_form(), fragment, back)
-    outcome = _perform_reading(svc, key, index, taken_on, budget.left())
-    return answer(trouble_message(outcome, svc) or _reading_message(outcome, svc), fragment, back)
-
-
-def _perform_reading(
-    svc: Service, key: str, index: int, taken_on: date, deadline_s: float
-) -> WriteOutcome:
-    return perform(
-        link=svc.link,
-        action="declare_reading",
-        key=key,
-        deadline_s=deadline_s,
-        call=lambda ctx, k: svc.connector.declare_reading(
-            ctx, svc.ref, index, taken_on, idempotency_key=k
-        ),
-        encode=lambda reading: {
-            "index_m3": reading.index_m3,
-            "taken_on": reading.taken_on.isoformat(),
-        },
-        params={"index_m3": index, "taken_on": taken_on.isoformat()},
-        request={"item": "", "index_m3": index, "taken_on": taken_on.isoformat()},
-        ask_again=replays(svc),
-    )
-
-
 def _reading_message(outcome: WriteOutcome, svc: Service) -> Message:
     if outcome.status == "unknown":
         return not_known_yet(svc, _("Nous ne savons pas encore si votre relevé a été enregistré."))
@@ -259,13 +172,90 @@ def _reading_message(outcome: WriteOutcome, svc: Service) -> Message:
                 )
             )
         return Message(_("Votre relevé est enregistré."))
-    return Message(
+    return WriteRefused(
+        outcome.reason,
+        outcome.reason_code,
         with_reason(
             _("Votre relevé n'a pas été enregistré : %(reason)s"),
             reason=reason_text(outcome.reason_code, outcome.reason),
         ),
-        "error",
+    ).message()
+
+
+def _asked_reading(stored: dict[str, Any]) -> dict[str, Any] | None:
+    index, taken_on = stored.get("index_m3"), iso_day(stored.get("taken_on"))
+    if not isinstance(index, int) or taken_on is None:
+        return None
+    return {"item": "", "index_m3": index, "taken_on": taken_on.isoformat()}
+
+
+def _declare(svc: Service, ctx: CallContext, key: str, asked: dict[str, Any]) -> Any:
+    taken_on = date.fromisoformat(asked["taken_on"])
+    return svc.connector.declare_reading(
+        ctx, svc.ref, asked["index_m3"], taken_on, idempotency_key=key
     )
+
+
+#: Declaring a reading: what it asks is the index and the day, ``{"item": "", ...}``.
+DECLARE_READING: Write[dict[str, Any]] = Write(
+    action="declare_reading",
+    call=_declare,
+    say=lambda svc, outcome, _asked: _reading_message(outcome, svc),
+    request=dict,
+    encode=lambda _asked, reading: {
+        "index_m3": reading.index_m3,
+        "taken_on": reading.taken_on.isoformat(),
+    },
+    params=lambda asked: {"index_m3": asked["index_m3"], "taken_on": asked["taken_on"]},
+    asked=_asked_reading,
+)
+
+
+def _reading_after(run: Run[Any], message: Message) -> str:
+    fresh = read_panel(run.svc, water_page, run.budget.left())
+    return _reading_section(run.svc, fresh, reading_form(), message)
+
+
+@bp.post("/<slug>/reading")
+@login_required
+@journey("water", "reading")
+def declare_reading(slug: str) -> Answer:
+    """Declare the meter's index: checked here first (never below the last reading,
+    never a digit too many), then by the back-end, whose refusal is shown as it is."""
+    svc = kind_service(slug, "water")
+    back = url_for("services.service", slug=svc.slug) + "#reading"
+    run = Run(DECLARE_READING, svc, section=_reading_after, back=back)
+    form = reading_form(request.form)
+    panel = run.read(water_page)
+    run.check_key()
+    if not run.settled:
+        if not panel.has_data:
+            raise unreached(panel, svc)
+        if not panel.writable:
+            raise ServiceUnavailable(
+                stale=True,
+                text=_(
+                    "Ce service est temporairement indisponible : rien n'a été envoyé. "
+                    "Vous pourrez déclarer votre relevé quand il répondra."
+                ),
+            )
+        assert panel.data is not None
+        if panel.data.closed:
+            raise WriteRefused(
+                "",
+                "contract_closed",
+                _("Ce contrat est résilié : il n'est plus possible d'y déclarer un relevé."),
+            )
+        if not check_reading(form, panel.data, paris_today()):
+            if is_partial():
+                return _reading_section(svc, panel, form, None)
+            return render_template(
+                "services/water/page.html", service=svc, panel=panel, form=form
+            ), 422
+    index, taken_on = form.index(), form.taken_on.data
+    if index is None or taken_on is None:  # a replay of a form sent with other values
+        raise InvalidForm
+    return run.perform({"item": "", "index_m3": index, "taken_on": taken_on.isoformat()})
 
 
 # -- asking for an invoice to be capped after a leak ------------------------------------
@@ -327,12 +317,42 @@ class CapForm(FlaskForm):
         return data
 
 
-def _owned_alert(
-    svc: Service, panel: Panel[WaterView], alert_id: str, settled: bool
-) -> tuple[Any, Message | None]:
-    check_id(alert_id)
-    alerts = panel.data.alerts if panel.data is not None else ()
-    return owned(svc, panel, alerts, alert_id, settled)
+@dataclass(frozen=True)
+class CapAsked:
+    """What a cap request sends; the document lives in this request only, until the
+    back-end has it: it is never kept, so the request is never asked again."""
+
+    alert_id: str
+    repaired_on: date
+    repair_location: str
+    document: bytes
+
+
+#: Asking for an invoice to be capped (never asked again: ``asked`` is not given).
+REQUEST_CAP: Write[CapAsked] = Write(
+    action="request_cap",
+    call=lambda svc, ctx, key, asked: svc.connector.request_cap(
+        ctx,
+        svc.ref,
+        asked.alert_id,
+        repaired_on=asked.repaired_on,
+        repair_location=asked.repair_location,
+        repair_invoice_pdf=asked.document,
+        idempotency_key=key,
+    ),
+    say=lambda svc, outcome, _asked: _cap_message(outcome, svc),
+    # Never the document.
+    request=lambda asked: {"item": asked.alert_id},
+    encode=lambda _asked, receipt: {
+        "reference": receipt.reference,
+        "received_on": receipt.received_on.isoformat(),
+    },
+    params=lambda asked: {"repaired_on": asked.repaired_on.isoformat()},
+)
+
+
+def _alerts(view: WaterView) -> Any:
+    return view.alerts
 
 
 @bp.route("/<slug>/alerts/<alert_id>/cap", methods=["GET", "POST"])
@@ -342,12 +362,13 @@ def cap_request(slug: str, alert_id: str) -> Answer:
     """GET: what the law allows and the form; POST: send it with the plumber's invoice.
     Someone else's alert, or one that does not exist, is the same 404."""
     svc = kind_service(slug, "water")
-    budget = Budget()
     back = url_for("services.service", slug=svc.slug) + "#alerts"
     if request.method == "GET":
+        check_id(alert_id)
+        budget = Budget()
         settle_unknown(svc, budget.left() / 2)
         panel = read_panel(svc, water_page, budget.left())
-        alert, _trouble = _owned_alert(svc, panel, alert_id, settled=False)
+        alert = shown_item(_alerts(panel.data), alert_id) if panel.data is not None else None
         return render_template(
             "services/water/cap.html",
             service=svc,
@@ -355,17 +376,12 @@ def cap_request(slug: str, alert_id: str) -> Answer:
             alert=alert,
             form=CapForm(formdata=None),
         )
-    key = form_key()
-    if not KEY_RE.match(key):
-        return render_error(400, invalid_form().text)
-    settled = is_settled(key, "request_cap")
-    panel = read_panel(svc, water_page, budget.left())
-    alert, trouble = _owned_alert(svc, panel, alert_id, settled)
-    if trouble is not None:
-        flash_message(trouble)
-        return see_other(back)
+    run = Run(REQUEST_CAP, svc, section=None, back=back)  # answered with its page only
+    run.check_key()
+    check_id(alert_id)
+    alert = run.owned(water_page, _alerts, alert_id)
     form = CapForm()
-    if not settled:
+    if not run.settled:
         assert alert is not None
         ok = form.validate()
         document = form.document()
@@ -377,49 +393,26 @@ def cap_request(slug: str, alert_id: str) -> Answer:
             ok = False
         if not ok or document is None:
             return render_template(
-                "services/water/cap.html", service=svc, panel=panel, alert=alert, form=form
+                "services/water/cap.html", service=svc, panel=run.panel, alert=alert, form=form
             ), 422
     else:
         document = b""
         repaired_on = form.repaired_on.data or paris_today()
-    outcome = perform(
-        link=svc.link,
-        action="request_cap",
-        key=key,
-        deadline_s=budget.left(),
-        call=lambda ctx, k: svc.connector.request_cap(
-            ctx,
-            svc.ref,
-            alert_id,
-            repaired_on=repaired_on,
-            repair_location=(form.repair_location.data or "").strip(),
-            repair_invoice_pdf=document,
-            idempotency_key=k,
-        ),
-        encode=lambda receipt: {
-            "reference": receipt.reference,
-            "received_on": receipt.received_on.isoformat(),
-        },
-        params={"repaired_on": repaired_on.isoformat()},
-        # Never the document: it lives in this request only, until the back-end has it.
-        request={"item": alert_id},
-        ask_again=False,
-    )
-    message = trouble_message(outcome, svc) or _cap_message(outcome, svc)
-    flash_message(message)
-    return see_other(back)
+    assert repaired_on is not None
+    location = (form.repair_location.data or "").strip()
+    return run.perform(CapAsked(alert_id, repaired_on, location, document))
 
 
 def _cap_message(outcome: WriteOutcome, svc: Service) -> Message:
     if outcome.status == "unknown":
-        return Message(
+        return OutcomeUnknown(
             _(
                 "Le service de l'eau n'a pas répondu à temps : nous ne savons pas s'il a reçu "
                 "votre demande. L'alerte ci-dessous dit ce qu'il en sait ; si elle attend "
                 "toujours votre demande, envoyez-la de nouveau."
             ),
-            "info",
-        )
+            replays=None,
+        ).message()
     if outcome.status == "done":
         result = outcome.result or {}
         received = iso_day(result.get("received_on"))
@@ -442,16 +435,7 @@ def _cap_message(outcome: WriteOutcome, svc: Service) -> Message:
 
 # -- asking again about a write whose outcome is not known --------------------------------
 
-
-def _resend_reading(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
-    index, taken_on = req.get("index_m3"), iso_day(req.get("taken_on"))
-    if not isinstance(index, int) or taken_on is None:
-        return None
-    outcome = _perform_reading(svc, key, index, taken_on, left)
-    return said(outcome, svc, lambda o: _reading_message(o, svc))
-
-
 #: How each of its writes is asked again, from what it stored (``ServiceKind.resend``).
 #: A cap request is not: its document was never kept, and the alert's own status says
 #: whether the operator received it.
-RESENDS: dict[str, Callable[..., Message | None]] = {"declare_reading": _resend_reading}
+RESENDS = resends(DECLARE_READING, REQUEST_CAP)
