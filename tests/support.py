@@ -14,7 +14,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from connectors.http.tls import shared_ssl_context
 from portal.config import Settings, load_settings
+
+
+def http_client() -> httpx.Client:
+    """A fresh HTTP client (cookies of its own) with the process's one SSL context:
+    ``httpx.Client()`` alone loads the CA bundle again, some 20 ms each time."""
+    return httpx.Client(timeout=10, verify=shared_ssl_context())
 
 
 class ServerThread:
@@ -40,7 +47,7 @@ class Sandbox:
     """Handle on the running sandbox and its test controls."""
 
     url: str
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+    http: httpx.Client = field(default_factory=http_client)
 
     @property
     def issuer(self) -> str:
@@ -176,7 +183,7 @@ def start_sign_in(client: FlaskClient) -> Authorize:
 
 def choose_identity(auth: Authorize, identity: str | None, *, cancel: bool = False) -> str:
     """Play the person on the provider's page; return the callback path+query."""
-    with httpx.Client(timeout=10) as http:
+    with http_client() as http:
         page = http.get(auth.request_url)
         assert page.status_code == 200, page.text
         match = TRANSACTION_RE.search(page.text)
