@@ -115,7 +115,7 @@ def add_payment_and_write(app: Flask, citizen: int) -> None:
 
 
 def backend(fc_sandbox: Sandbox, path: str, api_key: str) -> dict:
-    r = httpx.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key}, timeout=10)
+    r = fc_sandbox.http.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key})
     r.raise_for_status()
     return r.json()
 

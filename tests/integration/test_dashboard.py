@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -51,7 +50,7 @@ def card(client: FlaskClient, slug: str) -> str:
 
 
 def backend(fc_sandbox: Sandbox, path: str, api_key: str) -> dict:
-    r = httpx.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key}, timeout=10)
+    r = fc_sandbox.http.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key})
     r.raise_for_status()
     return r.json()
 
