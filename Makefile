@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test lint format install install-test translations messages migrate browser clean
+.PHONY: run test test-fast lint format install install-test translations messages migrate browser clean
 
 run: install translations migrate  ## portal on :5000 and sandbox on :5001
 	@echo "Portal:  http://127.0.0.1:5000   (sign in through the sandbox on :5001)"
@@ -31,6 +31,10 @@ test: install-test translations browser lint  ## the whole suite; PostgreSQL too
 	postgresql=$$(cat test-results/postgresql.rc); \
 	echo "--- SQLite: exit $$sqlite, PostgreSQL: exit $$postgresql"; \
 	[ "$$sqlite" = 0 ] && [ "$$postgresql" = 0 ]
+
+# The inner loop: everything but the browser tests, on SQLite only, without lint.
+test-fast: install-test translations  ## the suite without the browser tests, on SQLite
+	env -u TEST_DATABASE_URL $(BIN)/pytest -m 'not browser'
 
 lint: install-test
 	$(BIN)/ruff check .

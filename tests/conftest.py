@@ -97,17 +97,32 @@ def connectors_file(sandbox_server: ServerThread, tmp_path_factory: pytest.TempP
     )
 
 
+#: ``services_app``'s deadlines: room for healthy back-ends on a busy runner.
+SERVICES_DEADLINES = {"card_deadline_s": 2.0, "page_deadline_s": 3.0}
+
+
 @pytest.fixture
-def services_app(database_url: str, fc_sandbox: Sandbox, connectors_file: str) -> Iterator[Flask]:
-    """A portal with the sandbox's back-ends and its demo accounts linked at sign-in."""
+def services_app(
+    database_url: str, fc_sandbox: Sandbox, connectors_file: str, request: pytest.FixtureRequest
+) -> Iterator[Flask]:
+    """A portal with the sandbox's back-ends and its demo accounts linked at sign-in.
+
+    A test that waits for a back-end left hanging marks itself
+    ``@pytest.mark.deadlines(card_deadline_s=…, page_deadline_s=…)``: shorter deadlines,
+    the same behaviour, without seconds spent waiting for them to pass."""
+    deadlines = dict(SERVICES_DEADLINES)
+    marker = request.node.get_closest_marker("deadlines")
+    if marker is not None:
+        unknown = set(marker.kwargs) - set(deadlines)
+        assert not unknown, f"deadlines: unknown settings {sorted(unknown)}"
+        deadlines.update(marker.kwargs)
     app = create_app(
         portal_settings(
             database_url,
             fc_sandbox.issuer,
             connectors_file=connectors_file,
             demo_links_file=DEMO_LINKS_FILE,
-            card_deadline_s=2.0,
-            page_deadline_s=3.0,
+            **deadlines,
         )
     )
     yield app

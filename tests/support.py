@@ -14,17 +14,32 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from connectors.http.tls import shared_ssl_context
 from portal.config import Settings, load_settings
+
+
+def http_client() -> httpx.Client:
+    """A fresh HTTP client (cookies of its own) with the process's one SSL context:
+    ``httpx.Client()`` alone loads the CA bundle again, some 20 ms each time."""
+    return httpx.Client(timeout=10, verify=shared_ssl_context())
 
 
 class ServerThread:
     """A WSGI app served on 127.0.0.1 on a free port, in a daemon thread."""
 
+    #: How often the serving loop looks whether ``stop`` was called: ``stop`` waits for
+    #: it, and the default half second was spent at the end of every test with a server.
+    POLL_INTERVAL_S = 0.05
+
     def __init__(self, app: object) -> None:
         self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": self.POLL_INTERVAL_S},
+            daemon=True,
+        )
 
     def start(self) -> ServerThread:
         self.thread.start()
@@ -40,7 +55,7 @@ class Sandbox:
     """Handle on the running sandbox and its test controls."""
 
     url: str
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+    http: httpx.Client = field(default_factory=http_client)
 
     @property
     def issuer(self) -> str:
@@ -181,7 +196,7 @@ def start_sign_in(client: FlaskClient) -> Authorize:
 
 def choose_identity(auth: Authorize, identity: str | None, *, cancel: bool = False) -> str:
     """Play the person on the provider's page; return the callback path+query."""
-    with httpx.Client(timeout=10) as http:
+    with http_client() as http:
         page = http.get(auth.request_url)
         assert page.status_code == 200, page.text
         match = TRANSACTION_RE.search(page.text)

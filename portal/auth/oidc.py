@@ -270,7 +270,9 @@ class FranceConnectClient:
 
     def _oauth(self) -> OAuth2Client:
         # A fresh client per flow: Authlib's client keeps the fetched token on itself,
-        # which must never be shared between two residents' requests.
+        # which must never be shared between two residents' requests. Its SSL context,
+        # which holds no state of a flow, is the process's one (as for ``self._http``):
+        # building one per flow reloaded the CA bundle at every sign-in step.
         return OAuth2Client(
             client_id=self.client_id,
             client_secret=self.client_secret,
@@ -278,6 +280,7 @@ class FranceConnectClient:
             redirect_uri=self.redirect_uri,
             token_endpoint_auth_method="client_secret_post",  # noqa: S106
             timeout=self.timeout,
+            verify=shared_ssl_context(trust_env=True),
         )
 
     def _get_json(self, url: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from connectors.http import MemoryBreakerStore, MemorySnapshotStore
 from connectors.registry import Registry, parse_instances
 from sandbox.backends.demo import DEMO_ACCOUNTS, DemoAccount
 from tests.contract.support import connector_logs_enabled  # noqa: F401 (autouse)
-from tests.support import ServerThread
+from tests.support import ServerThread, http_client
 
 REPO_FILE = Path(__file__).resolve().parents[2] / "connectors.toml"
 DEV_SANDBOX = "http://127.0.0.1:5001"
@@ -58,7 +58,7 @@ class Backends:
     """The running sandbox's back-ends and their test controls."""
 
     url: str
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+    http: httpx.Client = field(default_factory=http_client)
 
     def reset(self) -> None:
         self.http.post(self.url + "/_admin/reset").raise_for_status()

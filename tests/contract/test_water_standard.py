@@ -8,6 +8,7 @@ on the installed entry points.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -282,9 +283,16 @@ def test_no_reading_on_a_closed_contract(water) -> None:
 # -- the cap request -----------------------------------------------------------------------
 
 
-def cap(connector, link: LinkRef, alert_id: str, pdf: bytes = PDF, idem: str | None = None):
+def cap(
+    connector,
+    link: LinkRef,
+    alert_id: str,
+    pdf: bytes = PDF,
+    idem: str | None = None,
+    context: CallContext | None = None,
+):
     return connector.request_cap(
-        ctx(),
+        context or ctx(),
         link,
         alert_id,
         repaired_on=sandbox_today() - timedelta(days=1),
@@ -435,6 +443,11 @@ def test_faults_hit_one_operator_only(water, pessac, backends: Backends) -> None
     assert not pessac.contract(ctx(), LinkRef(JEAN.external_id)).stale
 
 
+#: The deadline of a call left unanswered: only the deadline ends it (below the
+#: instances' 1 s read timeout, so the deadline is what is tested).
+UNANSWERED_S = 0.5
+
+
 def test_a_write_left_unanswered_has_an_unknown_outcome_then_settles(
     water, backends: Backends
 ) -> None:
@@ -443,7 +456,7 @@ def test_a_write_left_unanswered_has_an_unknown_outcome_then_settles(
     fault(backends, "bordeaux", mode="answer_late", hang_s=3)
     with pytest.raises(OutcomeUnknown):
         water.declare_reading(
-            ctx(), link, last.index_m3 + 5, sandbox_today(), idempotency_key="late-1"
+            ctx(UNANSWERED_S), link, last.index_m3 + 5, sandbox_today(), idempotency_key="late-1"
         )
     backends.http.delete(f"{backends.url}/_admin/faults/water/bordeaux").raise_for_status()
     # The same key tells what happened: the reading was recorded, once.
@@ -457,10 +470,12 @@ def test_a_write_left_unanswered_has_an_unknown_outcome_then_settles(
 def test_a_hanging_operator_costs_at_most_the_deadline(water, backends: Backends) -> None:
     fault(backends, "bordeaux", mode="hang", hang_s=5)
     link = LinkRef(MARIE.external_id)
+    started = time.monotonic()
     with pytest.raises(OutcomeUnknown):
-        cap(water, link, "alr-bdx-4521-1")
+        cap(water, link, "alr-bdx-4521-1", context=ctx(UNANSWERED_S))
     with pytest.raises(Unavailable):
-        water.invoices(CallContext.with_timeout(0.5), link)
+        water.invoices(CallContext.with_timeout(UNANSWERED_S), link)
+    assert time.monotonic() - started < 2 * UNANSWERED_S + 0.6
 
 
 def test_writes_only_faults_leave_reads_working(water, backends: Backends) -> None:

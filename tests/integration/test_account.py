@@ -116,7 +116,7 @@ def add_payment_and_write(app: Flask, citizen: int) -> None:
 
 
 def backend(fc_sandbox: Sandbox, path: str, api_key: str) -> dict:
-    r = httpx.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key}, timeout=10)
+    r = fc_sandbox.http.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key})
     r.raise_for_status()
     return r.json()
 
@@ -600,6 +600,12 @@ def test_resident_sees_what_to_do_next_across_services_sorted_by_date(
     assert "hx-swap-oob" not in page
 
 
+#: The to-do list's deadline (the cards'), when one back-end hangs: short, since it is
+#: what ends the wait, with room for the healthy back-ends to answer on a busy runner.
+TODO_DEADLINE_S = 1.0
+
+
+@pytest.mark.deadlines(card_deadline_s=TODO_DEADLINE_S)
 def test_a_hanging_back_end_is_named_and_the_list_still_comes(
     services_client: FlaskClient, fc_sandbox: Sandbox
 ) -> None:
@@ -609,7 +615,9 @@ def test_a_hanging_back_end_is_named_and_the_list_still_comes(
     r = services_client.get("/account/todo", headers=HX)
     elapsed = time.monotonic() - started
     assert r.status_code == 200
-    assert elapsed < 4.5, f"the list waited {elapsed:.1f} s for a hanging back-end"
+    assert elapsed < TODO_DEADLINE_S + 2.5, (
+        f"the list waited {elapsed:.1f} s for a hanging back-end"
+    )
     html = text(r)
     assert "Ce service n'a pas pu être consulté : Médiathèque de Mérignac." in html
     assert "Certains services n'ont pas pu être consultés." in html

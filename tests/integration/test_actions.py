@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from html.parser import HTMLParser
 
-import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -145,7 +144,7 @@ def fresh_key() -> str:
 
 
 def backend(fc_sandbox: Sandbox, path: str, api_key: str, **params: str) -> dict:
-    r = httpx.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key}, params=params, timeout=10)
+    r = fc_sandbox.http.get(fc_sandbox.url + path, headers={"X-Api-Key": api_key}, params=params)
     r.raise_for_status()
     return r.json()
 
@@ -158,10 +157,8 @@ def due_dates(fc_sandbox: Sandbox, path: str = MARIE_LOANS) -> dict[str, str]:
 
 
 def koha_due_date(fc_sandbox: Sandbox, checkout_id: int) -> date:
-    r = httpx.get(
-        f"{fc_sandbox.url}/koha/bordeaux/api/v1/checkouts/{checkout_id}",
-        auth=KOHA_AUTH,
-        timeout=10,
+    r = fc_sandbox.http.get(
+        f"{fc_sandbox.url}/koha/bordeaux/api/v1/checkouts/{checkout_id}", auth=KOHA_AUTH
     )
     r.raise_for_status()
     return date.fromisoformat(r.json()["due_date"][:10])

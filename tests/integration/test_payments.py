@@ -30,6 +30,7 @@ from tests.support import (
     ServerThread,
     choose_identity,
     empty_tables,
+    http_client,
     portal_settings,
     sign_in,
 )
@@ -129,9 +130,10 @@ def payment_id_of(payfip_url: str) -> str:
 
 def choose_on_payfip(payfip_url: str, action: str) -> httpx.Response:
     """The resident on the provider's page: ``pay``, ``refuse`` or ``abandon``."""
-    page = httpx.get(payfip_url, timeout=10)
-    assert page.status_code == 200 and "Paiement de votre facture" in page.text
-    return httpx.post(payfip_url, data={"action": action}, timeout=10)
+    with http_client() as http:
+        page = http.get(payfip_url)
+        assert page.status_code == 200 and "Paiement de votre facture" in page.text
+        return http.post(payfip_url, data={"action": action})
 
 
 def come_back(browser: FlaskClient, decision: httpx.Response):

@@ -119,7 +119,11 @@ def notify_receiver() -> Iterator[NotificationReceiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     receiver.url = f"http://127.0.0.1:{server.server_port}/notifications/payfip"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": ServerThread.POLL_INTERVAL_S},  # see ServerThread
+        daemon=True,
+    )
     thread.start()
     yield receiver
     server.shutdown()

@@ -67,3 +67,7 @@ def test_every_connector_client_and_the_identity_provider_share_it() -> None:
         redirect_uri="https://portal.test/cb",
     )
     assert pool_context(oidc._http) is shared_ssl_context(trust_env=True)
+    # The client of one sign-in flow too (its token is its own; its SSL context is not).
+    with oidc._oauth() as first, oidc._oauth() as second:
+        assert first is not second
+        assert pool_context(first) is pool_context(second) is shared_ssl_context(trust_env=True)
