@@ -144,16 +144,23 @@ class Run(Generic[A]):
         self.settled = is_settled(key, self.write.action)
         return key
 
-    def read(self, reader: Reader[Any]) -> Panel[Any]:
-        self.panel = read_panel(self.svc, reader, self.budget.left())
+    def read(self, reader: Reader[Any], max_age_s: float = 0.0) -> Panel[Any]:
+        self.panel = read_panel(self.svc, reader, self.budget.left(), max_age_s=max_age_s)
         return self.panel
 
     def owned(
-        self, reader: Reader[Any], items: Callable[[Any], Sequence[Any]], item_id: str
+        self,
+        reader: Reader[Any],
+        items: Callable[[Any], Sequence[Any]],
+        item_id: str,
+        *,
+        max_age_s: float = 0.0,
     ) -> Any:
         """The resident's item ``item_id`` in what ``reader`` reads (None when the form
-        was answered already and the item left since), or the failure raised."""
-        panel = self.read(reader)
+        was answered already and the item left since), or the failure raised.
+        ``max_age_s``: the page the form was on may have just read it (the read cache,
+        which a write about the account or a failed read rules out)."""
+        panel = self.read(reader, max_age_s)
         found = items(panel.data) if panel.data is not None else ()
         return owned(self.svc, panel, found, item_id, self.settled)
 

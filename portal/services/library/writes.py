@@ -12,6 +12,7 @@ from flask_babel import ngettext
 
 from connectors.base import CallContext, Refused
 from portal.auth.session import login_required
+from portal.config import current_settings
 from portal.formatting import day as long_day
 from portal.htmx import is_partial
 from portal.journeys import journey
@@ -186,7 +187,9 @@ def renew_loan(slug: str, loan_id: str) -> Answer:
     check_id(loan_id)
     run = Run(RENEW_LOAN, svc, section=_loans_after, back=_library_page(svc))
     key = run.check_key()
-    loan = run.owned(read_loans, _loans, loan_id)
+    # The loans the page just showed find the loan (a write or a failure since asks
+    # again); the library's answer then decides.
+    loan = run.owned(read_loans, _loans, loan_id, max_age_s=current_settings().read_cache_s)
     title = loan.title if loan is not None else asked_title(key)
     return run.perform({"item": loan_id, "title": title})
 
