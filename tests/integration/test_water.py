@@ -260,6 +260,8 @@ def test_a_reading_below_the_last_one_is_refused_here_and_nothing_is_sent(
         ("12,5", 0, "Indiquez l'index en chiffres"),
         ("-3", 0, "Indiquez l'index en chiffres"),
         ("999999999999", 0, "Indiquez l'index en chiffres"),
+        ("12³", 0, "Indiquez l'index en chiffres"),
+        ("١٢٣٤", 0, "Indiquez l'index en chiffres"),
         ("1300", 3, "ne peut pas être dans le futur"),
         ("1300", -4000, "ne peut pas être antérieure au dernier relevé"),
     ],

@@ -3,6 +3,7 @@ be capped with the plumber's repair invoice attached (under ``/services``)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -84,8 +85,9 @@ class ReadingForm(FlaskForm):
     )
 
     def index(self) -> int | None:
-        raw = "".join((self.index_m3.data or "").split()).replace("\u202f", "")
-        return int(raw) if raw.isdigit() and len(raw) <= 8 else None
+        raw = "".join((self.index_m3.data or "").split())
+        # ASCII digits only: "³" or "١٢" are digits to str.isdigit, not to a meter.
+        return int(raw) if re.fullmatch(r"[0-9]{1,8}", raw) else None
 
 
 def check_reading(form: ReadingForm, view: WaterView, today: date) -> bool:
