@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -31,7 +32,6 @@ from portal.services.answers import (
     iso_day,
     not_known_yet,
     replays,
-    said,
     settle_unknown,
     unreached,
 )
@@ -44,7 +44,8 @@ from portal.services.failures import (
     OutcomeUnknown,
     ServiceUnavailable,
 )
-from portal.writes import KEY_RE, WriteOutcome, perform
+from portal.services.runner import Write, resends
+from portal.writes import KEY_RE, WriteOutcome
 
 bp = Blueprint("canteen", __name__, url_prefix="/services")
 
@@ -315,51 +316,67 @@ def save_meals(slug: str) -> Answer:
     return answer(Message(text, kind, tuple(lines)), fragment, back)
 
 
+@dataclass(frozen=True)
+class ChildChanges:
+    """What one child's part of the family's form asks: their id, first name, changes."""
+
+    child_id: str
+    name: str
+    changes: list[MealChange]
+
+
+def _meals_request(asked: ChildChanges) -> dict[str, Any]:
+    return {
+        "item": asked.child_id,
+        "name": asked.name,
+        "changes": [[c.day.isoformat(), c.book] for c in asked.changes],
+    }
+
+
+def _asked_child(stored: dict[str, Any]) -> ChildChanges | None:
+    """One child's changes asked again, from what was stored while its outcome was not
+    known."""
+    child_id, name = str(stored.get("item", "")), str(stored.get("name", ""))
+    changes = [
+        MealChange(day, bool(book))
+        for value, book in stored.get("changes") or ()
+        if (day := iso_day(value)) is not None
+    ]
+    return ChildChanges(child_id, name, changes) if child_id and changes else None
+
+
+def _encode_meals(asked: ChildChanges, outcomes: Sequence[MealChangeOutcome]) -> Any:
+    return [
+        {
+            "day": o.day.isoformat(),
+            "book": next((c.book for c in asked.changes if c.day == o.day), None),
+            "applied": o.applied,
+            "reason": o.reason,
+            "reason_code": o.reason_code,
+        }
+        for o in outcomes
+    ]
+
+
+#: One child's changes of meals (the family's form sends one per child, each with a key
+#: derived from the form's, and says them together).
+BOOK_MEALS: Write[ChildChanges] = Write(
+    action="book_meals",
+    call=lambda svc, ctx, key, asked: _change_meals(svc, ctx, asked.child_id, asked.changes, key),
+    say=lambda svc, outcome, asked: _meals_message(outcome, svc, asked.name),
+    request=_meals_request,
+    encode=_encode_meals,
+    summary=lambda asked, outcomes: _meals_summary(asked.changes, outcomes),
+    params=lambda asked: {"child": asked.name, "days": [c.day.isoformat() for c in asked.changes]},
+    asked=_asked_child,
+)
+
+
 def _perform_meals(
     svc: Service, child_id: str, name: str, changes: list[MealChange], key: str, deadline_s: float
 ) -> WriteOutcome:
-    return perform(
-        link=svc.link,
-        action="book_meals",
-        key=key,
-        deadline_s=deadline_s,
-        request={
-            "item": child_id,
-            "name": name,
-            "changes": [[c.day.isoformat(), c.book] for c in changes],
-        },
-        ask_again=replays(svc),
-        call=lambda ctx, k: _change_meals(svc, ctx, child_id, changes, k),
-        encode=lambda outcomes: [
-            {
-                "day": o.day.isoformat(),
-                "book": next((c.book for c in changes if c.day == o.day), None),
-                "applied": o.applied,
-                "reason": o.reason,
-                "reason_code": o.reason_code,
-            }
-            for o in outcomes
-        ],
-        summary=lambda outcomes: _meals_summary(changes, outcomes),
-        params={"child": name, "days": [c.day.isoformat() for c in changes]},
-    )
-
-
-# -- asking again about a write whose outcome is not known --------------------------------
-
-
-def _resend_meals(svc: Service, key: str, req: dict[str, Any], left: float) -> Message | None:
-    child_id, name = str(req.get("item", "")), str(req.get("name", ""))
-    changes = [
-        MealChange(day, bool(book))
-        for value, book in req.get("changes") or ()
-        if (day := iso_day(value)) is not None
-    ]
-    if not child_id or not changes:
-        return None
-    outcome = _perform_meals(svc, child_id, name, changes, key, left)
-    return said(outcome, svc, lambda o: _meals_message(o, svc, name))
+    return BOOK_MEALS.perform(svc, key, ChildChanges(child_id, name, changes), deadline_s)
 
 
 #: How each of its writes is asked again, from what it stored (``ServiceKind.resend``).
-RESENDS = {"book_meals": _resend_meals}
+RESENDS = resends(BOOK_MEALS)
