@@ -258,6 +258,25 @@ def test_agent_sessions_end_after_15_idle_minutes_or_12_hours(
     assert_no_agent_session(client, app)
 
 
+def test_the_purge_deletes_expired_agent_sessions_only(client: FlaskClient, app: Flask) -> None:
+    from datetime import timedelta
+
+    from portal.models._types import utcnow
+
+    provision_agent(app, "claire")
+    provision_agent(app, "karim")
+    agent_sign_in(client, "claire")
+    other = app.test_client()
+    agent_sign_in(other, "karim")
+    with app.app_context():
+        [stale] = db.session.execute(db.select(AgentSession).limit(1)).scalars()
+        stale.last_seen_at = utcnow() - timedelta(minutes=16)
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert "1 expired agent session(s) deleted" in result.output
+    assert len(agent_sessions(app)) == 1
+
+
 def test_a_callback_with_a_foreign_state_is_refused(client: FlaskClient, app: Flask) -> None:
     provision_agent(app, "claire")
     auth = start_agent_sign_in(client)
