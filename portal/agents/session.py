@@ -15,7 +15,8 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, redirect, request, url_for
+from flask import current_app, flash, g, redirect, request, url_for
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
@@ -114,8 +115,6 @@ def _load_row() -> AgentSession | None:
 
 def load_current_agent() -> None:
     """Before every agents' view. The residents' session is not used here at all."""
-    g.citizen = None
-    g.auth_session = None
     g.agent = None
     g.agent_session = None
     if "sid" not in agent_cookie():
@@ -146,6 +145,8 @@ def agent_login_required(view: F) -> F:
     @wraps(view)
     def wrapped(*args: object, **kwargs: object) -> object:
         if g.get("agent") is None:
+            if g.get("agent_session_expired"):
+                flash(_("Votre session a expiré. Veuillez vous reconnecter."), "info")
             return redirect(url_for("agents.login"))
         return view(*args, **kwargs)
 

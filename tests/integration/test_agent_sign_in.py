@@ -255,7 +255,31 @@ def test_agent_sessions_end_after_15_idle_minutes_or_12_hours(
         if field == "created_at":
             row.last_seen_at = utcnow()
         db.session.commit()
+    r = client.get("/agents/")
+    assert r.headers["Location"] == "/agents/connexion"
+    assert "Votre session a expiré" in client.get("/agents/connexion").get_data(as_text=True)
     assert_no_agent_session(client, app)
+
+
+def test_using_the_agents_area_does_not_extend_a_residents_session(
+    client: FlaskClient, app: Flask
+) -> None:
+    from datetime import timedelta
+
+    from portal.models._types import utcnow
+
+    provision_agent(app, "claire")
+    sign_in(client, "eloise")
+    agent_sign_in(client, "claire")
+    stale = utcnow() - timedelta(minutes=20)
+    with app.app_context():
+        [auth] = db.session.execute(db.select(AuthSession)).scalars()
+        auth.last_seen_at = stale
+        db.session.commit()
+    assert client.get("/agents/").status_code == 200
+    with app.app_context():
+        [auth] = db.session.execute(db.select(AuthSession)).scalars()
+        assert auth.last_seen_at == stale
 
 
 def test_the_purge_deletes_expired_agent_sessions_only(client: FlaskClient, app: Flask) -> None:
