@@ -100,7 +100,13 @@ def login() -> str | Response:
 @agent_login_required
 @journey("agents", "home")
 def home() -> str:
-    return render_template("agents/home.html", agent=g.agent)
+    settings = current_settings()
+    return render_template(
+        "agents/home.html",
+        agent=g.agent,
+        idle_minutes=settings.agent_session_idle_minutes,
+        absolute_hours=settings.agent_session_absolute_hours,
+    )
 
 
 @bp.get("/proconnect/login")

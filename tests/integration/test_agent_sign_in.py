@@ -85,6 +85,8 @@ def test_a_provisioned_agent_with_a_second_factor_signs_in(
     }
     r = client.get(choose_agent(auth, agent))
     assert r.status_code == 303 and r.headers["Location"] == "/agents/"
+    [cookie] = [c for c in r.headers.getlist("Set-Cookie") if c.startswith("agent_session=")]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     html = client.get("/agents/").get_data(as_text=True)
     name = {"claire": "Claire Anne DUBOIS", "karim": "Karim BENALI"}[agent]
     assert f"Vous êtes connecté(e) en tant que {name}" in html

@@ -125,6 +125,12 @@ def test_production_headers_and_cookies(tmp_path) -> None:
     assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
     assert "frame-ancestors 'none'" in csp
     assert "form-action 'self' https://fcp-low.sbx.dev-franceconnect.fr" in csp
+    # The agents' sign-out form ends at ProConnect.
+    assert "https://fcp-low.sbx.dev-franceconnect.fr https://auth.agentconnect.gouv.fr;" in csp
+    from portal.agents.session import cookie_name
+
+    with app.test_request_context("/agents/"):
+        assert cookie_name() == "__Host-agent-session"
     assert r.headers["Strict-Transport-Security"].startswith("max-age=")
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Referrer-Policy"] == "same-origin"
