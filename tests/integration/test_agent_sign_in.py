@@ -414,3 +414,33 @@ def test_the_agents_pages_speak_english_when_asked(client: FlaskClient, app: Fla
     client.get("/agents/connexion?lang=en")
     html = client.get("/agents/connexion").get_data(as_text=True)
     assert "Sign in with ProConnect" in html
+
+
+# -- the operator's commands and the agent's own choices -----------------------------------
+
+
+def test_the_operator_commands_say_what_they_did(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    sub = agent_sub(CLIENT_ID, "karim")
+    add = ["agents", "add", "--idp-id", SANDBOX_IDP_ID, "--sub", sub, "--name", "Karim"]
+    assert "provisioned" in runner.invoke(args=add).output
+    assert "already provisioned" in runner.invoke(args=add).output
+    off = ["agents", "deactivate", "--idp-id", SANDBOX_IDP_ID, "--sub", sub]
+    assert "deactivated" in runner.invoke(args=off).output
+    assert "reactivated" in runner.invoke(args=add).output
+    unknown = runner.invoke(args=["agents", "deactivate", "--idp-id", "x", "--sub", "y"])
+    assert unknown.exit_code != 0 and "no agent" in unknown.output
+    empty = runner.invoke(args=["agents", "add", "--idp-id", " ", "--sub", sub, "--name", "K"])
+    assert empty.exit_code != 0
+    with app.app_context():
+        [agent] = db.session.execute(db.select(Agent)).scalars()
+        assert agent.active and agent.name == "Karim"
+
+
+def test_an_agent_who_cancels_on_proconnect_can_try_again(client: FlaskClient, app: Flask) -> None:
+    r = client.get(choose_agent(start_agent_sign_in(client), None, cancel=True))
+    assert r.headers["Location"] == "/agents/connexion"
+    html = client.get("/agents/connexion").get_data(as_text=True)
+    assert "Vous avez annulé la connexion avec ProConnect" in html
+    assert "S'identifier avec ProConnect" in html
+    assert_no_agent_session(client, app)
