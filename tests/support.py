@@ -233,8 +233,9 @@ def start_agent_sign_in(client: FlaskClient) -> Authorize:
     return Authorize(request_url=url, params=params)
 
 
-def choose_agent(auth: Authorize, agent: str | None, *, cancel: bool = False) -> str:
-    """Play the agent on ProConnect's page; return the callback path+query."""
+def choose_agent(auth: Authorize, agent: str | None, *, cancel: bool = False, acr: str = "") -> str:
+    """Play the agent on ProConnect's page (``acr``: another level than the agent's own);
+    return the callback path+query."""
     with httpx.Client(timeout=10) as http:
         page = http.get(auth.request_url)
         assert page.status_code == 200, page.text
@@ -245,6 +246,7 @@ def choose_agent(auth: Authorize, agent: str | None, *, cancel: bool = False) ->
             form["cancel"] = "1"
         else:
             form["agent"] = agent or ""
+            form["acr"] = acr
         decision = http.post(
             auth.request_url.split("/authorize")[0] + "/authorize/decision", data=form
         )

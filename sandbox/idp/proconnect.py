@@ -29,7 +29,7 @@ from flask import (
 )
 
 from sandbox.admin import register_reset_hook, require_admin
-from sandbox.idp.agents import AGENTS, agent_sub, get_agent
+from sandbox.idp.agents import AGENTS, SandboxAgent, agent_sub, get_agent
 from sandbox.idp.clients import Client, load_clients, uri_matches
 from sandbox.idp.routes import add_query, bearer_error, oauth_json_error
 from sandbox.idp.state import AuthorizationRequest, IdpState
@@ -71,6 +71,15 @@ CLAIM_SCOPES = (
 )
 SUPPORTED_SCOPES = ("openid", *CLAIM_SCOPES)
 ACR_SUPPORTED = ("eidas0", "eidas0-mfa", "eidas1", "eidas1-mfa", "eidas2", "eidas3")
+#: The ``amr`` that goes with an ``acr`` the tester picks instead of the agent's own.
+AMR_FOR_ACR = {
+    "eidas0": ("pwd",),
+    "eidas0-mfa": ("pwd", "mail"),
+    "eidas1": ("pwd",),
+    "eidas1-mfa": ("pwd", "mail"),
+    "eidas2": ("pwd", "otp"),
+    "eidas3": ("pin", "hwk"),
+}
 ID_TOKEN_TTL_S = 60
 USERINFO_TTL_S = 60
 
@@ -100,6 +109,21 @@ def clients() -> dict[str, Client]:
 
 def loopback_any_port() -> bool:
     return bool(current_app.config.get("SANDBOX_LOOPBACK_ANY_PORT", True))
+
+
+def grant_key(agent_key: str, acr: str) -> str:
+    """What a code stands for: the agent, and the ``acr`` picked for this sign-in."""
+    return f"{agent_key}@{acr}" if acr else agent_key
+
+
+def agent_and_acr(key: str) -> tuple[SandboxAgent | None, str, tuple[str, ...]]:
+    agent_key, _, acr = key.partition("@")
+    agent = get_agent(agent_key)
+    if agent is None:
+        return None, "", ()
+    if acr in AMR_FOR_ACR:
+        return agent, acr, AMR_FOR_ACR[acr]
+    return agent, agent.acr, agent.amr
 
 
 def error_page(code: str, message: str, status: int = 400) -> tuple[str, int]:
@@ -223,6 +247,7 @@ def authorize() -> Response | tuple[str, int]:
         render_template(
             "idp/proconnect_chooser.html",
             agents=AGENTS,
+            acr_values=ACR_SUPPORTED,
             transaction_id=transaction_id,
             client_id=client.client_id,
         )
@@ -255,10 +280,13 @@ def authorize_decision() -> Response | tuple[str, int]:
     agent = get_agent(request.form.get("agent", ""))
     if agent is None:
         return error_page("Y000400", "L'agent de test choisi n'existe pas.")
+    acr = request.form.get("acr", "")
+    if acr and acr not in AMR_FOR_ACR:
+        return error_page("Y000400", "Le niveau d'authentification choisi n'existe pas.")
     ttl = pc_state().behaviour_snapshot()["code_ttl_s"]
     if ttl is None:
         ttl = float(current_app.config["SANDBOX_PROCONNECT_CODE_TTL_S"])
-    code = pc_state().issue_code(auth_request, agent.key, ttl, int(time.time()))
+    code = pc_state().issue_code(auth_request, grant_key(agent.key, acr), ttl, int(time.time()))
     return redirect(
         add_query(auth_request.redirect_uri, {"code": code, "state": auth_request.state}),
         code=302,
@@ -294,7 +322,7 @@ def token() -> Response:
         return oauth_json_error(
             "invalid_grant", "The code belongs to another client or redirect_uri.", 400
         )
-    agent = get_agent(grant.identity_key)
+    agent, acr, amr = agent_and_acr(grant.identity_key)
     if agent is None:  # pragma: no cover - agents are static
         return oauth_json_error("invalid_grant", "Unknown agent.", 400)
     access_token = state.issue_access_token(grant)
@@ -307,8 +335,8 @@ def token() -> Response:
         "iat": iat,
         "auth_time": grant.auth_time,
         "nonce": behaviour["id_token_nonce"] or grant.request.nonce,
-        "acr": behaviour["id_token_acr"] or agent.acr,
-        "amr": list(agent.amr),
+        "acr": behaviour["id_token_acr"] or acr,
+        "amr": list(amr),
         "sid": secrets.token_urlsafe(16),
         "at_hash": at_hash(access_token),
     }
@@ -340,7 +368,7 @@ def userinfo() -> Response:
     if scheme.lower() != "bearer" or not value.strip():
         return bearer_error(None, "Missing access token.")
     access = state.lookup_access_token(value.strip())
-    agent = get_agent(access.identity_key) if access is not None else None
+    agent = agent_and_acr(access.identity_key)[0] if access is not None else None
     if access is None or agent is None:
         return bearer_error("invalid_token", "Unknown or expired access token.")
     behaviour = state.behaviour_snapshot()

@@ -113,6 +113,15 @@ def test_an_agent_without_a_second_factor_is_refused(client: FlaskClient, app: F
     assert_no_agent_session(client, app)
 
 
+@pytest.mark.parametrize(("acr", "status"), [("eidas3", 303), ("eidas0-mfa", 303), ("eidas0", 403)])
+def test_the_acr_of_the_sign_in_decides_not_the_agent(
+    client: FlaskClient, app: Flask, acr: str, status: int
+) -> None:
+    provision_agent(app, "sophie")
+    r = client.get(choose_agent(start_agent_sign_in(client), "sophie", acr=acr))
+    assert r.status_code == status
+
+
 def test_an_acr_forced_below_the_allow_list_is_refused(
     client: FlaskClient, app: Flask, fc_sandbox: Sandbox
 ) -> None:

@@ -46,13 +46,16 @@ def params(**overrides: str | None) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def code_for(client: FlaskClient, agent: str = "claire", **overrides: str | None) -> str:
+def code_for(
+    client: FlaskClient, agent: str = "claire", acr: str = "", **overrides: str | None
+) -> str:
     page = client.get(BASE + "/authorize", query_string=params(**overrides))
     assert page.status_code == 200, page.get_data(as_text=True)
     match = re.search(r'name="transaction_id" value="([^"]+)"', page.get_data(as_text=True))
     assert match
     r = client.post(
-        BASE + "/authorize/decision", data={"transaction_id": match.group(1), "agent": agent}
+        BASE + "/authorize/decision",
+        data={"transaction_id": match.group(1), "agent": agent, "acr": acr},
     )
     assert r.status_code == 302
     q = parse_qs(urlsplit(r.location).query)
@@ -180,6 +183,22 @@ def test_tokens_say_how_the_agent_authenticated(
     ):
         assert name in user
     assert re.fullmatch(r"\d{14}", user["siret"])
+
+
+@pytest.mark.parametrize(
+    ("acr", "amr"),
+    [("eidas1", ["pwd"]), ("eidas3", ["pin", "hwk"]), ("eidas0-mfa", ["pwd", "mail"])],
+)
+def test_the_tester_may_pick_another_acr_for_one_sign_in(
+    client: FlaskClient, acr: str, amr: list[str]
+) -> None:
+    body = redeem(client, code_for(client, "claire", acr=acr)).get_json()
+    claims = jwt.decode(body["id_token"], keys(client)).claims
+    assert (claims["acr"], claims["amr"]) == (acr, amr)
+    info = client.get(
+        BASE + "/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}
+    )
+    assert info.status_code == 200
 
 
 def test_sub_differs_from_one_client_to_another() -> None:
