@@ -175,6 +175,7 @@ def configure_kinds(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from portal.account import bp as account_bp
+    from portal.agents import bp as agents_bp
     from portal.auth import bp as auth_bp
     from portal.dashboard import bp as dashboard_bp
     from portal.dashboard import feed_bp as calendar_feed_bp
@@ -195,6 +196,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(status_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(calendar_feed_bp)
+    app.register_blueprint(agents_bp)
 
 
 def configure_cli(app: Flask) -> None:

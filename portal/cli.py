@@ -11,6 +11,10 @@ from portal.models import ServiceLink
 
 
 def init_cli(app: Flask) -> None:
+    from portal.agents.cli import agents
+
+    app.cli.add_command(agents)
+
     @app.cli.command("rotate-secrets")
     def rotate_secrets() -> None:
         """Re-encrypt every stored secret with the first key of PORTAL_ENCRYPTION_KEYS.

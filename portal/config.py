@@ -24,6 +24,12 @@ DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 (refused in produ
 DEV_FC_ISSUER = "http://127.0.0.1:5001/api/v2"
 DEV_FC_CLIENT_ID = "compte-territorial-dev"
 DEV_FC_CLIENT_SECRET = "sandbox-secret-not-for-production"  # noqa: S105
+#: The agents' side: the sandbox's ProConnect look-alike (``sandbox/idp/proconnect.py``).
+DEV_AGENT_ISSUER = "http://127.0.0.1:5001/proconnect/api/v2"
+DEV_AGENT_CLIENT_ID = "compte-territorial-agents-dev"
+DEV_AGENT_CLIENT_SECRET = "sandbox-agents-secret-not-for-production"  # noqa: S105
+#: ProConnect's 2026 rule: a second factor, whatever the agent's identity provider.
+DEFAULT_AGENT_ACR_VALUES = "eidas0-mfa eidas1-mfa eidas2 eidas3"
 DEFAULT_SCOPES = "openid given_name family_name preferred_username birthdate email"
 
 #: Who runs this portal and where residents get help: shown on the sign-in, legal, privacy
@@ -72,6 +78,16 @@ class Settings:
     #: Accept HS256 ID tokens signed with the client secret. Only FranceConnect v1 did
     #: this; it stays off unless an operator explicitly needs a legacy provider.
     fc_allow_hs256: bool = False
+    #: Agents (advisers, service owners) sign in with ProConnect, a client of its own.
+    agent_issuer: str = DEV_AGENT_ISSUER
+    agent_client_id: str = DEV_AGENT_CLIENT_ID
+    agent_client_secret: str = DEV_AGENT_CLIENT_SECRET
+    #: The ``acr`` values accepted from ProConnect (space-separated); anything else is
+    #: refused at the callback with a page saying a second factor is required.
+    agent_acr_values: str = DEFAULT_AGENT_ACR_VALUES
+    #: Agents' sessions are shorter when idle than residents' (ANSSI: sensitive system).
+    agent_session_idle_minutes: int = 15
+    agent_session_absolute_hours: int = 12
     redis_url: str = ""
     #: Prepended to every key the portal writes in Redis (several portals, one Redis).
     redis_prefix: str = "compte-territorial:"
@@ -140,6 +156,18 @@ class Settings:
         return self.base_url + "/auth/franceconnect/logged-out"
 
     @property
+    def agent_redirect_uri(self) -> str:
+        return self.base_url + "/agents/proconnect/callback"
+
+    @property
+    def agent_post_logout_redirect_uri(self) -> str:
+        return self.base_url + "/agents/proconnect/logged-out"
+
+    @property
+    def agent_acr_list(self) -> list[str]:
+        return self.agent_acr_values.split()
+
+    @property
     def encryption_key_list(self) -> list[str]:
         return [k.strip() for k in self.encryption_keys.split(",") if k.strip()]
 
@@ -171,12 +199,20 @@ class Settings:
         for name, value in (
             ("PORTAL_BASE_URL", self.base_url),
             ("PORTAL_FC_ISSUER", self.fc_issuer),
+            ("PORTAL_AGENT_ISSUER", self.agent_issuer),
         ):
             parts = urlsplit(value)
             if parts.scheme not in {"http", "https"} or not parts.netloc:
                 problems.append(f"{name} must be an absolute http(s) URL, got {value!r}")
         if "openid" not in self.scopes:
             problems.append("PORTAL_FC_SCOPES must contain 'openid'")
+        if not self.agent_acr_list:
+            problems.append("PORTAL_AGENT_ACR_VALUES must name at least one acr value")
+        if self.agent_session_idle_minutes <= 0 or self.agent_session_absolute_hours <= 0:
+            problems.append(
+                "PORTAL_AGENT_SESSION_IDLE_MINUTES and PORTAL_AGENT_SESSION_ABSOLUTE_HOURS "
+                "must be positive"
+            )
         if self.session_idle_minutes <= 0 or self.session_absolute_hours <= 0:
             problems.append(
                 "PORTAL_SESSION_IDLE_MINUTES and PORTAL_SESSION_ABSOLUTE_HOURS must be positive"
@@ -222,6 +258,14 @@ class Settings:
                 problems.append("PORTAL_FC_CLIENT_SECRET must be set")
             if self.fc_issuer == DEV_FC_ISSUER:
                 problems.append("PORTAL_FC_ISSUER must be set")
+            if not self.agent_client_id or self.agent_client_id == DEV_AGENT_CLIENT_ID:
+                problems.append("PORTAL_AGENT_CLIENT_ID must be set")
+            if not self.agent_client_secret or self.agent_client_secret == DEV_AGENT_CLIENT_SECRET:
+                problems.append("PORTAL_AGENT_CLIENT_SECRET must be set")
+            if self.agent_issuer == DEV_AGENT_ISSUER:
+                problems.append("PORTAL_AGENT_ISSUER must be set")
+            if urlsplit(self.agent_issuer).scheme != "https":
+                problems.append("PORTAL_AGENT_ISSUER must use https in production")
             if urlsplit(self.base_url).scheme != "https":
                 problems.append("PORTAL_BASE_URL must use https in production")
             if urlsplit(self.fc_issuer).scheme != "https":
@@ -243,6 +287,12 @@ _ENV_NAMES = {
     "fc_client_secret": "PORTAL_FC_CLIENT_SECRET",
     "fc_scopes": "PORTAL_FC_SCOPES",
     "fc_allow_hs256": "PORTAL_FC_ALLOW_HS256",
+    "agent_issuer": "PORTAL_AGENT_ISSUER",
+    "agent_client_id": "PORTAL_AGENT_CLIENT_ID",
+    "agent_client_secret": "PORTAL_AGENT_CLIENT_SECRET",
+    "agent_acr_values": "PORTAL_AGENT_ACR_VALUES",
+    "agent_session_idle_minutes": "PORTAL_AGENT_SESSION_IDLE_MINUTES",
+    "agent_session_absolute_hours": "PORTAL_AGENT_SESSION_ABSOLUTE_HOURS",
     "redis_url": "PORTAL_REDIS_URL",
     "redis_prefix": "PORTAL_REDIS_PREFIX",
     "session_idle_minutes": "PORTAL_SESSION_IDLE_MINUTES",
@@ -299,7 +349,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             values[attr] = _coerce(var, environ[var], types[attr])
     if values.get("env") == "production":
         # In production nothing falls back to a development default.
-        for attr in ("secret_key", "fc_client_id", "fc_client_secret", "fc_issuer"):
+        for attr in (
+            "secret_key",
+            "fc_client_id",
+            "fc_client_secret",
+            "fc_issuer",
+            "agent_client_id",
+            "agent_client_secret",
+            "agent_issuer",
+        ):
             values.setdefault(attr, "")
     if values.get("env", defaults.env) == "development":
         # The sandbox's instances and demo accounts, so `make run` shows full dashboards.
@@ -316,6 +374,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         settings,
         base_url=settings.base_url.rstrip("/"),
         fc_issuer=settings.fc_issuer.rstrip("/"),
+        agent_issuer=settings.agent_issuer.rstrip("/"),
         database_url=normalise_database_url(settings.database_url or default_database_url()),
     )
     return settings.validate()

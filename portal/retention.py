@@ -3,7 +3,7 @@
 ``flask --app portal purge`` deletes, in one transaction:
 
 - sessions past their idle or absolute timeout (each row holds a FranceConnect ID
-  token, kept only to sign out there);
+  token, kept only to sign out there), and agents' sessions past theirs (ProConnect);
 - idempotency records of writes that ended (``done`` or ``failed``) more than
   ``WRITE_RECORD_RETENTION`` ago: a form that old is never replayed; ``pending`` ones
   are kept, their outcome is still to be known;
@@ -26,7 +26,13 @@ from sqlalchemy.engine import CursorResult
 
 from portal.config import current_settings
 from portal.extensions import db
-from portal.models import AuthSession, ConnectorSnapshot, ServiceLink, WriteRecord
+from portal.models import (
+    AgentSession,
+    AuthSession,
+    ConnectorSnapshot,
+    ServiceLink,
+    WriteRecord,
+)
 from portal.models._types import utcnow
 
 #: A write's idempotency record outlives any form that could replay it.
@@ -41,6 +47,7 @@ class Purged:
     write_records: int
     old_snapshots: int
     orphan_snapshots: int
+    agent_sessions: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -49,6 +56,7 @@ class Purged:
             f"{WRITE_RECORD_RETENTION.days} days deleted",
             f"{self.old_snapshots} snapshot(s) older than {SNAPSHOT_RETENTION.days} days deleted",
             f"{self.orphan_snapshots} snapshot(s) of links that no longer exist deleted",
+            f"{self.agent_sessions} expired agent session(s) deleted",
         ]
 
 
@@ -68,6 +76,18 @@ def purge_expired(now: datetime | None = None) -> Purged:
             (AuthSession.last_seen_at < idle_before) | (AuthSession.created_at < started_before)
         )
     )
+    agent_sessions = delete(
+        sa.delete(AgentSession).where(
+            (
+                AgentSession.last_seen_at
+                < now - timedelta(minutes=settings.agent_session_idle_minutes)
+            )
+            | (
+                AgentSession.created_at
+                < now - timedelta(hours=settings.agent_session_absolute_hours)
+            )
+        )
+    )
     write_records = delete(
         sa.delete(WriteRecord).where(
             WriteRecord.state.in_(("done", "failed")),
@@ -84,4 +104,4 @@ def purge_expired(now: datetime | None = None) -> Purged:
     )
     orphan_snapshots = delete(sa.delete(ConnectorSnapshot).where(~link_exists))
     db.session.commit()
-    return Purged(sessions, write_records, old_snapshots, orphan_snapshots)
+    return Purged(sessions, write_records, old_snapshots, orphan_snapshots, agent_sessions)

@@ -20,7 +20,8 @@ def content_security_policy(settings: Settings) -> str:
     """Strict: no inline script or style anywhere, nothing from another origin.
 
     ``form-action`` names the identity provider because browsers apply it to the
-    redirect that follows the sign-out form, which ends at FranceConnect.
+    redirect that follows the sign-out form, which ends at FranceConnect (residents)
+    or ProConnect (agents).
     """
     directives = {
         "default-src": "'self'",
@@ -32,7 +33,9 @@ def content_security_policy(settings: Settings) -> str:
         "object-src": "'none'",
         "base-uri": "'none'",
         "frame-ancestors": "'none'",
-        "form-action": f"'self' {origin(settings.fc_issuer)}",
+        "form-action": " ".join(
+            dict.fromkeys(["'self'", origin(settings.fc_issuer), origin(settings.agent_issuer)])
+        ),
     }
     if settings.is_production:
         directives["upgrade-insecure-requests"] = ""

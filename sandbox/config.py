@@ -11,6 +11,8 @@ from typing import Any
 
 DEFAULT_CLIENT_ID = "compte-territorial-dev"
 DEFAULT_CLIENT_SECRET = "sandbox-secret-not-for-production"
+DEFAULT_AGENT_CLIENT_ID = "compte-territorial-agents-dev"
+DEFAULT_AGENT_CLIENT_SECRET = "sandbox-agents-secret-not-for-production"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -39,6 +41,23 @@ def default_clients(client_id: str, secret: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def default_agent_clients(client_id: str, secret: str) -> dict[str, dict[str, Any]]:
+    """The portal's agents' side, on ProConnect: port 5000, both loopback names."""
+    return {
+        client_id: {
+            "secret": secret,
+            "redirect_uris": [
+                "http://127.0.0.1:5000/agents/proconnect/callback",
+                "http://localhost:5000/agents/proconnect/callback",
+            ],
+            "post_logout_redirect_uris": [
+                "http://127.0.0.1:5000/agents/proconnect/logged-out",
+                "http://localhost:5000/agents/proconnect/logged-out",
+            ],
+        }
+    }
+
+
 def default_config() -> dict[str, Any]:
     """Configuration before the ``config`` argument of ``create_app`` is applied.
 
@@ -55,4 +74,13 @@ def default_config() -> dict[str, Any]:
         "SANDBOX_CODE_TTL_S": float(os.environ.get("SANDBOX_CODE_TTL_S") or 30),
         "SANDBOX_SIGNING_ALG": os.environ.get("SANDBOX_SIGNING_ALG") or "ES256",
         "SANDBOX_ADMIN": _env_bool("SANDBOX_ADMIN", True),
+        # ProConnect look-alike, under /proconnect/api/v2 (None: derived from the request).
+        "SANDBOX_PROCONNECT_ISSUER": os.environ.get("SANDBOX_PROCONNECT_ISSUER") or None,
+        "SANDBOX_PROCONNECT_CLIENTS": default_agent_clients(
+            os.environ.get("SANDBOX_AGENT_CLIENT_ID") or DEFAULT_AGENT_CLIENT_ID,
+            os.environ.get("SANDBOX_AGENT_CLIENT_SECRET") or DEFAULT_AGENT_CLIENT_SECRET,
+        ),
+        "SANDBOX_PROCONNECT_CODE_TTL_S": float(
+            os.environ.get("SANDBOX_PROCONNECT_CODE_TTL_S") or 60
+        ),
     }

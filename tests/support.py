@@ -61,6 +61,19 @@ class Sandbox:
     def issuer(self) -> str:
         return self.url + "/api/v2"
 
+    @property
+    def pc_issuer(self) -> str:
+        """The ProConnect look-alike (agents)."""
+        return self.url + "/proconnect/api/v2"
+
+    def pc_behave(self, **behaviour: object) -> None:
+        r = self.http.post(self.url + "/_admin/proconnect/behaviour", json=behaviour)
+        r.raise_for_status()
+
+    def pc_advance_clock(self, seconds: float) -> None:
+        r = self.http.post(self.url + "/_admin/proconnect/clock", json={"advance_s": seconds})
+        r.raise_for_status()
+
     def behave(self, **behaviour: object) -> None:
         r = self.http.post(self.url + "/_admin/idp/behaviour", json=behaviour)
         r.raise_for_status()
@@ -100,6 +113,8 @@ def portal_settings(database_url: str, issuer: str, **overrides: object) -> Sett
     values: dict[str, object] = {
         "database_url": database_url,
         "fc_issuer": issuer,
+        # The sandbox's ProConnect look-alike sits beside its FranceConnect one.
+        "agent_issuer": issuer.removesuffix("/api/v2") + "/proconnect/api/v2",
         "base_url": "http://localhost",
         "testing": True,
         "signin_rate_limit": "1000 per minute",
@@ -218,3 +233,62 @@ def sign_in(client: FlaskClient, identity: str = "marie-therese"):
     auth = start_sign_in(client)
     callback = choose_identity(auth, identity)
     return client.get(callback)
+
+
+# -- an agent signing in through the sandbox's ProConnect, over HTTP ----------------------
+
+AGENT_CHOICE_RE = re.compile(r'name="transaction_id" value="([^"]+)"')
+
+
+def start_agent_sign_in(client: FlaskClient) -> Authorize:
+    r = client.get("/agents/proconnect/login")
+    assert r.status_code == 302, r.status_code
+    url = r.headers["Location"]
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    return Authorize(request_url=url, params=params)
+
+
+def choose_agent(auth: Authorize, agent: str | None, *, cancel: bool = False, acr: str = "") -> str:
+    """Play the agent on ProConnect's page (``acr``: another level than the agent's own);
+    return the callback path+query."""
+    with httpx.Client(timeout=10) as http:
+        page = http.get(auth.request_url)
+        assert page.status_code == 200, page.text
+        match = AGENT_CHOICE_RE.search(page.text)
+        assert match, "the provider's page has no transaction"
+        form = {"transaction_id": match.group(1)}
+        if cancel:
+            form["cancel"] = "1"
+        else:
+            form["agent"] = agent or ""
+            form["acr"] = acr
+        decision = http.post(
+            auth.request_url.split("/authorize")[0] + "/authorize/decision", data=form
+        )
+    assert decision.status_code in (302, 303), decision.text
+    location = urlsplit(decision.headers["Location"])
+    return f"{location.path}?{location.query}"
+
+
+def agent_sign_in(client: FlaskClient, agent: str = "claire"):
+    return client.get(choose_agent(start_agent_sign_in(client), agent))
+
+
+def provision_agent(app: Flask, agent: str, *, client_id: str = "compte-territorial-agents-dev"):
+    """``flask agents add`` for one of the sandbox's test agents."""
+    from sandbox.idp.agents import SANDBOX_IDP_ID, agent_sub
+
+    result = app.test_cli_runner().invoke(
+        args=[
+            "agents",
+            "add",
+            "--idp-id",
+            SANDBOX_IDP_ID,
+            "--sub",
+            agent_sub(client_id, agent),
+            "--name",
+            agent.title(),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    return result

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -57,7 +58,8 @@ class OIDCError(Exception):
     """A sign-in that cannot go on. ``kind`` picks the message the resident sees.
 
     kinds: ``unreachable`` (provider down or too slow), ``provider`` (the provider
-    answered with an error), ``invalid`` (a response failed verification).
+    answered with an error), ``invalid`` (a response failed verification),
+    ``mfa_required`` (an agent signed in without a second factor, ProConnect only).
     The message is for the logs only: it never contains tokens or personal data.
     """
 
@@ -170,9 +172,18 @@ class FranceConnectClient:
         meta = self.metadata()
         with self._oauth() as oauth:
             url, _ = oauth.create_authorization_url(
-                meta.authorization_endpoint, state=state, nonce=nonce, acr_values=REQUIRED_ACR
+                meta.authorization_endpoint, state=state, nonce=nonce, **self.authorize_extras()
             )
         return url
+
+    def authorize_extras(self) -> dict[str, str]:
+        """Parameters added to the authorization request beyond the OAuth ones."""
+        return {"acr_values": REQUIRED_ACR}
+
+    def check_acr(self, claims: dict[str, Any]) -> None:
+        """Refuse an ID token whose ``acr`` is below what this provider must give."""
+        if ACR_LEVELS.get(str(claims.get("acr")), 0) < ACR_LEVELS[REQUIRED_ACR]:
+            raise OIDCError("invalid", "id_token acr below eidas1")
 
     def complete(self, code: str, nonce: str) -> SignInResult:
         """Exchange the code, verify the ID token, fetch and verify userinfo."""
@@ -213,8 +224,7 @@ class FranceConnectClient:
         aud = claims["aud"]
         if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != self.client_id:
             raise OIDCError("invalid", "id_token has several audiences and a foreign azp")
-        if ACR_LEVELS.get(str(claims.get("acr")), 0) < ACR_LEVELS[REQUIRED_ACR]:
-            raise OIDCError("invalid", "id_token acr below eidas1")
+        self.check_acr(claims)
         at_hash = claims.get("at_hash")
         if at_hash is not None and at_hash != _at_hash(access_token):
             raise OIDCError("invalid", "id_token at_hash does not match the access token")
@@ -338,6 +348,29 @@ class FranceConnectClient:
         if not isinstance(claims, dict):
             raise OIDCError("invalid", f"{what} claims are not an object")
         return claims
+
+
+class ProConnectClient(FranceConnectClient):
+    """The agents' provider: FranceConnect's shape, with ProConnect's differences.
+
+    ProConnect refuses any authorize parameter it does not list (``acr_values`` is not
+    sent): the second factor is asked for with the ``claims`` parameter (``acr``
+    essential, among ``acr_values``), and the ``acr`` that comes back is checked against
+    the same list. A token outside it raises ``OIDCError("mfa_required")``, which the
+    agent is told about in plain words, never as a generic failure.
+    """
+
+    def __init__(self, *, acr_values: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.acr_values = list(acr_values)
+
+    def authorize_extras(self) -> dict[str, str]:
+        claims = {"id_token": {"acr": {"essential": True, "values": self.acr_values}, "amr": None}}
+        return {"claims": json.dumps(claims, separators=(",", ":"))}
+
+    def check_acr(self, claims: dict[str, Any]) -> None:
+        if claims.get("acr") not in self.acr_values:
+            raise OIDCError("mfa_required", f"id_token acr {claims.get('acr')!r} not accepted")
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:

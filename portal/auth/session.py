@@ -73,6 +73,10 @@ def load_current_citizen() -> None:
     g.citizen = None
     g.auth_session = None
     g.actor = None
+    if request.blueprint == "agents":
+        # The agents' area has its own session (``portal.agents.session``): using it
+        # neither shows nor extends a resident's session open in the same browser.
+        return
     if "sid" not in session:
         return
     auth = _load_auth_session()

@@ -99,6 +99,16 @@ def csrf_error(exc: CSRFError) -> tuple[str, int] | Response:
     out in another tab): the same as an expired session. Otherwise htmx gets the message
     in the page's alert region (htmx swaps no 4xx answer), a plain form an error page
     with a link back to its page, where the non-secret values typed come back."""
+    if request.blueprint == "agents":
+        # The agents' area has its own session: never send an agent to the residents'
+        # sign-in page.
+        return render_error(
+            400,
+            _(
+                "Le formulaire a expiré ou a été envoyé depuis une autre page. Rien n'a été "
+                "enregistré. Rechargez la page et réessayez."
+            ),
+        )
     if "citizen" not in g:  # the token is checked before the session is loaded
         load_current_citizen()
     if g.get("citizen") is None:

@@ -1,5 +1,6 @@
 """SQLAlchemy 2.0 typed models, one module per concept."""
 
+from portal.models.agent import Agent, AgentSession
 from portal.models.citizen import Citizen
 from portal.models.journal import JournalEntry
 from portal.models.limits import LinkAttempt, RateCounter
@@ -8,6 +9,8 @@ from portal.models.session import AuthSession
 from portal.models.write import Payment, WriteRecord
 
 __all__ = [
+    "Agent",
+    "AgentSession",
     "AuthSession",
     "Citizen",
     "ConnectorSnapshot",

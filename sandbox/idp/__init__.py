@@ -1,11 +1,12 @@
-"""Sandbox identity provider shaped like FranceConnect v2."""
+"""Sandbox identity providers: one shaped like FranceConnect v2 (residents), one like
+ProConnect (public agents, ``sandbox.idp.proconnect``)."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from sandbox.admin import register_reset_hook
-from sandbox.idp import admin, routes
+from sandbox.idp import admin, proconnect, routes
 from sandbox.idp.state import IdpState
 
 
@@ -16,3 +17,4 @@ def init_app(app: Flask) -> None:
     register_reset_hook(app, state.reset)
     app.register_blueprint(routes.bp)
     app.register_blueprint(admin.bp)
+    proconnect.init_app(app)

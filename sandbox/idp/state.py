@@ -144,6 +144,17 @@ class IdpState:
         self._transactions: dict[str, tuple[AuthorizationRequest, float]] = {}
         self._codes: dict[str, CodeGrant] = {}
         self._access_tokens: dict[str, AccessToken] = {}
+        #: Seconds added to the clock, so a test can age codes without waiting.
+        self.clock_offset_s = 0.0
+
+    def now(self) -> float:
+        """The monotonic clock every expiry is measured on, plus the test offset."""
+        return time.monotonic() + self.clock_offset_s
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the provider's clock forward (codes, tokens and transactions age)."""
+        with self.lock:
+            self.clock_offset_s += seconds
 
     # -- behaviour -------------------------------------------------------------------
 
@@ -185,13 +196,14 @@ class IdpState:
             self.keys.restore_default_alg()
             self._codes.clear()
             self._access_tokens.clear()
+            self.clock_offset_s = 0.0
 
     # -- authorization transactions --------------------------------------------------
 
     def start_transaction(self, request: AuthorizationRequest) -> str:
         """Remember a validated request and return the id the chooser form carries."""
         transaction_id = secrets.token_urlsafe(24)
-        now = time.monotonic()
+        now = self.now()
         with self.lock:
             self._purge(now)
             self._transactions[transaction_id] = (request, now + TRANSACTION_TTL_S)
@@ -201,7 +213,7 @@ class IdpState:
         """Take a pending request out (each chooser page can be answered once)."""
         with self.lock:
             entry = self._transactions.pop(transaction_id, None)
-        if entry is None or entry[1] <= time.monotonic():
+        if entry is None or entry[1] <= self.now():
             return None
         return entry[0]
 
@@ -212,7 +224,7 @@ class IdpState:
     ) -> str:
         """Create a single-use code valid for ``ttl_s`` seconds (0 means already expired)."""
         code = secrets.token_urlsafe(32)
-        now = time.monotonic()
+        now = self.now()
         with self.lock:
             self._purge(now)
             self._codes[code] = CodeGrant(request, identity_key, auth_time, now + ttl_s)
@@ -233,7 +245,7 @@ class IdpState:
                     self._access_tokens.pop(token, None)
                 return None, "code already used"
             grant.used = True
-            if grant.expires_at <= time.monotonic():
+            if grant.expires_at <= self.now():
                 return None, "code expired"
             return grant, None
 
@@ -247,7 +259,7 @@ class IdpState:
                 client_id=grant.request.client_id,
                 identity_key=grant.identity_key,
                 scopes=grant.request.scopes,
-                expires_at=time.monotonic() + ACCESS_TOKEN_TTL_S,
+                expires_at=self.now() + ACCESS_TOKEN_TTL_S,
             )
             grant.access_tokens.append(token)
         return token
@@ -256,7 +268,7 @@ class IdpState:
         """The access token if it exists and has not expired."""
         with self.lock:
             entry = self._access_tokens.get(token)
-        if entry is None or entry.expires_at <= time.monotonic():
+        if entry is None or entry.expires_at <= self.now():
             return None
         return entry
 

@@ -14,6 +14,9 @@ PRODUCTION = {
     "PORTAL_FC_ISSUER": "https://fcp-low.sbx.dev-franceconnect.fr/api/v2",
     "PORTAL_FC_CLIENT_ID": "a-client-id",
     "PORTAL_FC_CLIENT_SECRET": "a-client-secret",
+    "PORTAL_AGENT_ISSUER": "https://auth.agentconnect.gouv.fr/api/v2",
+    "PORTAL_AGENT_CLIENT_ID": "an-agent-client-id",
+    "PORTAL_AGENT_CLIENT_SECRET": "an-agent-client-secret",
     "PORTAL_DATABASE_URL": "postgresql://portal@db/portal",
     "PORTAL_ENCRYPTION_KEYS": "tmtwPrbwQLQ9PQi2Qq1SJmfcMKEXGp0DCkmOQ5ITcnw=",
 }
@@ -34,6 +37,10 @@ def test_development_needs_no_configuration_at_all() -> None:
     ]
     assert settings.database_url.startswith("sqlite:///")
     assert settings.redirect_uri == "http://127.0.0.1:5000/auth/franceconnect/callback"
+    assert settings.agent_issuer == "http://127.0.0.1:5001/proconnect/api/v2"
+    assert settings.agent_redirect_uri == "http://127.0.0.1:5000/agents/proconnect/callback"
+    assert settings.agent_acr_list == ["eidas0-mfa", "eidas1-mfa", "eidas2", "eidas3"]
+    assert (settings.agent_session_idle_minutes, settings.agent_session_absolute_hours) == (15, 12)
 
 
 def test_a_complete_production_configuration_is_accepted() -> None:
@@ -51,6 +58,9 @@ def test_a_complete_production_configuration_is_accepted() -> None:
         ("PORTAL_FC_CLIENT_ID", "PORTAL_FC_CLIENT_ID"),
         ("PORTAL_FC_CLIENT_SECRET", "PORTAL_FC_CLIENT_SECRET"),
         ("PORTAL_FC_ISSUER", "PORTAL_FC_ISSUER"),
+        ("PORTAL_AGENT_CLIENT_ID", "PORTAL_AGENT_CLIENT_ID"),
+        ("PORTAL_AGENT_CLIENT_SECRET", "PORTAL_AGENT_CLIENT_SECRET"),
+        ("PORTAL_AGENT_ISSUER", "PORTAL_AGENT_ISSUER"),
     ],
 )
 def test_production_refuses_to_start_without_a_credential(missing: str, named: str) -> None:
@@ -67,6 +77,10 @@ def test_production_refuses_to_start_without_a_credential(missing: str, named: s
         ("PORTAL_BASE_URL", "http://compte.example.fr"),
         ("PORTAL_FC_ISSUER", "http://fc.example.fr/api/v2"),
         ("PORTAL_FC_CLIENT_SECRET", "sandbox-secret-not-for-production"),
+        ("PORTAL_AGENT_ISSUER", "http://proconnect.example.fr/api/v2"),
+        ("PORTAL_AGENT_ISSUER", "http://127.0.0.1:5001/proconnect/api/v2"),
+        ("PORTAL_AGENT_CLIENT_ID", "compte-territorial-agents-dev"),
+        ("PORTAL_AGENT_CLIENT_SECRET", "sandbox-agents-secret-not-for-production"),
     ],
 )
 def test_production_refuses_development_defaults_and_plain_http(name: str, value: str) -> None:
@@ -86,6 +100,9 @@ def test_production_refuses_development_defaults_and_plain_http(name: str, value
         ("PORTAL_TRUSTED_PROXIES", "-1"),
         ("PORTAL_LINK_FAILURE_LIMIT", "five a day"),
         ("PORTAL_FEED_RATE_LIMIT", "lots"),
+        ("PORTAL_AGENT_ACR_VALUES", " "),
+        ("PORTAL_AGENT_ISSUER", "proconnect"),
+        ("PORTAL_AGENT_SESSION_IDLE_MINUTES", "0"),
     ],
 )
 def test_nonsense_is_refused_with_the_variable_named(name: str, value: str) -> None:
@@ -108,6 +125,12 @@ def test_production_headers_and_cookies(tmp_path) -> None:
     assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
     assert "frame-ancestors 'none'" in csp
     assert "form-action 'self' https://fcp-low.sbx.dev-franceconnect.fr" in csp
+    # The agents' sign-out form ends at ProConnect.
+    assert "https://fcp-low.sbx.dev-franceconnect.fr https://auth.agentconnect.gouv.fr;" in csp
+    from portal.agents.session import cookie_name
+
+    with app.test_request_context("/agents/"):
+        assert cookie_name() == "__Host-agent-session"
     assert r.headers["Strict-Transport-Security"].startswith("max-age=")
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Referrer-Policy"] == "same-origin"

@@ -166,3 +166,61 @@ def test_state_and_nonce_are_64_hex_characters() -> None:
 
 def test_keyset_type_is_what_joserfc_gives() -> None:
     assert isinstance(FakeProvider([ECKey.generate_key("P-256")]).keyset(), KeySet)
+
+
+# -- ProConnect (agents) -------------------------------------------------------------------
+
+MFA_ACRS = ["eidas0-mfa", "eidas1-mfa", "eidas2", "eidas3"]
+
+
+def proconnect() -> oidc.ProConnectClient:
+    client = oidc.ProConnectClient(
+        issuer="https://pc.example/api/v2",
+        client_id="agents",
+        client_secret="secret",
+        scopes=["openid", "given_name", "usual_name"],
+        redirect_uri="https://portal.example/agents/proconnect/callback",
+        acr_values=MFA_ACRS,
+    )
+    base = "https://pc.example/api/v2"
+    doc = {
+        "issuer": base,
+        "authorization_endpoint": base + "/authorize",
+        "token_endpoint": base + "/token",
+        "userinfo_endpoint": base + "/userinfo",
+        "jwks_uri": base + "/jwks",
+    }
+    client._get_json = lambda url: doc  # type: ignore[method-assign]
+    return client
+
+
+def test_proconnect_asks_for_a_second_factor_with_the_claims_parameter_only() -> None:
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    url = proconnect().authorization_url(state="s" * 64, nonce="n" * 64)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    assert set(params) == {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "claims",
+    }
+    assert json.loads(params["claims"]) == {
+        "id_token": {"acr": {"essential": True, "values": MFA_ACRS}, "amr": None}
+    }
+
+
+@pytest.mark.parametrize("acr", MFA_ACRS)
+def test_proconnect_accepts_each_acr_of_the_allow_list(acr: str) -> None:
+    proconnect().check_acr({"acr": acr})
+
+
+@pytest.mark.parametrize("acr", ["eidas1", "eidas0", "", None, "EIDAS2", ["eidas2"]])
+def test_proconnect_refuses_any_other_acr_as_mfa_required(acr: object) -> None:
+    with pytest.raises(OIDCError) as caught:
+        proconnect().check_acr({"acr": acr} if acr is not None else {})
+    assert caught.value.kind == "mfa_required"
