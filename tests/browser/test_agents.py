@@ -1,0 +1,132 @@
+"""The agents' pages in a real browser, as an adviser meets them: the sign-in page, the
+sandbox's ProConnect page, the agents' home, the refusal without a second factor, the
+"whom to ask" page of an agent not provisioned, and the page after signing out. Each
+passes axe-core in French and in English, shows the keyboard focus at every stop, reads
+at 320 px without sideways scrolling, and stays within the page budget (40 KB, 6
+requests) on a first visit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.support import (
+    NARROW,
+    LivePortal,
+    budget_problems,
+    clear_browser_cache,
+    focus_is_visible,
+    keyboard_stops,
+    measure_page_load,
+    page_problems,
+    sideways_scrolling,
+)
+from tests.support import provision_agent
+
+pytestmark = pytest.mark.browser
+
+LOCALES = {"fr": "fr-FR", "en": "en-GB"}
+
+
+def to_proconnect(page: Page) -> None:
+    page.goto("/agents/connexion")
+    page.locator("main a[href$='/agents/proconnect/login']").click()
+    page.wait_for_url(re.compile(r"/proconnect/api/v2/authorize"))
+
+
+def choose(page: Page, agent: str) -> None:
+    page.locator(f"button[name=agent][value={agent}]").click()
+
+
+def check(page: Page, portal: LivePortal, lang: str, show: Callable[[], None]) -> list[str]:
+    """Every check of one page: ``show`` is its one navigation, measured."""
+    clear_browser_cache(page)
+    load = measure_page_load(page, show)
+    found = budget_problems(page, load)
+    if found:
+        found.append(load.figures(page.url, origin=portal.url))
+    found += page_problems(page, portal, lang)
+    stops = keyboard_stops(page, max_presses=80)
+    if not stops:
+        found.append("nothing takes the keyboard focus")
+    found += [f"focus is invisible: {s}" for s in stops if not focus_is_visible(s)]
+    wide = page.viewport_size
+    page.set_viewport_size(NARROW)
+    try:
+        sideways = sideways_scrolling(page)
+        if sideways:
+            found.append(sideways)
+    finally:
+        if wide is not None:
+            page.set_viewport_size(wide)
+    return found
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_each_agents_page_passes_every_check(
+    new_context: Callable[..., BrowserContext], portal: LivePortal, lang: str
+) -> None:
+    provision_agent(portal.app, "claire")
+    page = new_context(locale=LOCALES[lang]).new_page()
+    problems: dict[str, list[str]] = {}
+
+    def visit(key: str, show: Callable[[], None]) -> None:
+        found = check(page, portal, lang, show)
+        if found:
+            problems[key] = found
+
+    def sign_in_page() -> None:
+        page.goto("/agents/connexion")
+        expect(page.locator("main h1")).to_be_visible()
+
+    visit("sign-in", sign_in_page)
+
+    def home() -> None:
+        choose(page, "claire")
+        page.wait_for_url(re.compile(r"/agents/$"))
+        expect(page.locator("main h1")).to_be_visible()
+
+    to_proconnect(page)
+    visit("home", home)
+
+    def logged_out() -> None:
+        page.locator("main form[action$='/agents/logout'] button").click()
+        page.wait_for_url(re.compile(r"/agents/proconnect/logged-out"))
+        expect(page.locator("main h1")).to_be_visible()
+
+    visit("logged-out", logged_out)
+
+    def refused(agent: str) -> Callable[[], None]:
+        def show() -> None:
+            choose(page, agent)
+            page.wait_for_url(re.compile(r"/agents/proconnect/callback"))
+            expect(page.locator("main h1")).to_be_visible()
+
+        return show
+
+    to_proconnect(page)
+    visit("refused-without-second-factor", refused("sophie"))
+    to_proconnect(page)
+    visit("not-provisioned", refused("karim"))
+    assert not problems, "\n".join(f"{k}:\n" + "\n".join(v) for k, v in problems.items())
+
+
+def test_an_agent_signs_in_and_out_by_keyboard_alone(page: Page, portal: LivePortal) -> None:
+    provision_agent(portal.app, "claire")
+    page.goto("/agents/connexion")
+    page.locator("main a[href$='/agents/proconnect/login']").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/proconnect/api/v2/authorize"))
+    page.locator("button[name=agent][value=claire]").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/agents/$"))
+    expect(page.locator("main")).to_contain_text("Claire")
+    page.locator("main form[action$='/agents/logout'] button").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/agents/proconnect/logged-out"))
+    assert page.context.cookies() == [] or all(
+        c["name"] != "agent_session" for c in page.context.cookies()
+    )
