@@ -496,3 +496,16 @@ def test_a_water_invoice_is_paid_through_the_shared_payment_flow(
         row for row in browser.get(PESSAC).get_data(as_text=True).split("<tr>") if invoice in row
     ]
     assert rows and "payée" in unescape(rows[0])
+
+
+def test_the_page_in_english_is_english_and_marks_the_operators_words(
+    services_client: FlaskClient,
+) -> None:
+    sign_in(services_client, "marie-therese")
+    page = services_client.get(BORDEAUX + "?lang=en").get_data(as_text=True)
+    said = spaced(unescape(page))
+    assert "My consumption" in said and "Meter reading" in said
+    assert "Abnormal consumption from" in said
+    assert '<span lang="fr">Tarif domestique</span>' in page
+    for french in ("Ma consommation", "Relevé du compteur", "Consommation anormale du"):
+        assert french not in said
