@@ -14,6 +14,8 @@ from portal.agents import bp, pc_client
 from portal.agents.session import (
     agent_cookie,
     agent_login_required,
+    agent_session_ends_at,
+    agent_session_timer,
     change_cookie,
     end_agent_session,
     load_current_agent,
@@ -21,7 +23,7 @@ from portal.agents.session import (
     start_agent_session,
 )
 from portal.auth.oidc import OIDCError, new_state_or_nonce
-from portal.auth.session import see_other
+from portal.auth.session import hour_label, see_other
 from portal.config import current_settings
 from portal.errors import render_error
 from portal.extensions import db, limiter
@@ -233,3 +235,30 @@ def logged_out() -> str:
     if returned is not None and not confirmed:
         log.warning("agent logout return with an unexpected state")
     return render_template("agents/logged_out.html", confirmed=confirmed and not incomplete)
+
+
+@bp.context_processor
+def _agents_session_timer() -> dict[str, object]:
+    """On the agents' pages the session said at the foot is the agent's, not a resident's."""
+    return {"session_timer": agent_session_timer, "citizen": None}
+
+
+@bp.post("/session/extend")
+@agent_login_required
+@journey("agents", "stay-signed-in")
+def stay_signed_in() -> str | Response:
+    """The agent asks for more time (WCAG 2.2.1): the session counts as used now, within
+    its absolute limit."""
+    row = g.agent_session
+    row.last_seen_at = utcnow()
+    db.session.commit()
+    if request.headers.get("HX-Request"):
+        return render_template("_partials/_session_timer.html")
+    flash(
+        _(
+            "Vous restez connecté(e). Votre session se termine à %(time)s faute d'activité.",
+            time=hour_label(agent_session_ends_at(row)),
+        ),
+        "success",
+    )
+    return see_other(url_for("agents.home"))

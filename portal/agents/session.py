@@ -151,3 +151,27 @@ def agent_login_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
+
+
+def agent_session_ends_at(row: AgentSession) -> Any:
+    """When the agent's session ends if unused: idle timeout, capped by the absolute one."""
+    settings = current_settings()
+    idle = row.last_seen_at + timedelta(minutes=settings.agent_session_idle_minutes)
+    absolute = row.created_at + timedelta(hours=settings.agent_session_absolute_hours)
+    return min(idle, absolute)
+
+
+def agent_session_timer() -> dict[str, object] | None:
+    """What an agents' page says of the end of the agent's session (WCAG 2.2.1), with the
+    address that gives more time; None when no agent is signed in."""
+    from portal.auth.session import hour_label
+
+    row = g.get("agent_session")
+    if row is None:
+        return None
+    ends = agent_session_ends_at(row)
+    return {
+        "label": hour_label(ends),
+        "remaining_s": max(0, int((ends - utcnow()).total_seconds())),
+        "action": url_for("agents.stay_signed_in"),
+    }

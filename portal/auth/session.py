@@ -303,7 +303,11 @@ def session_timer() -> dict[str, object] | None:
         return None
     ends = session_ends_at(auth)
     remaining = max(0, int((ends - utcnow()).total_seconds()))
-    return {"label": hour_label(ends), "remaining_s": remaining}
+    return {
+        "label": hour_label(ends),
+        "remaining_s": remaining,
+        "action": url_for("auth.stay_signed_in"),
+    }
 
 
 def init_sessions(app: Flask) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -453,3 +454,35 @@ def test_an_agent_who_cancels_on_proconnect_can_try_again(client: FlaskClient, a
     assert "Vous avez annulé la connexion avec ProConnect" in html
     assert "S'identifier avec ProConnect" in html
     assert_no_agent_session(client, app)
+
+
+def test_an_agents_page_says_when_the_session_ends_and_gives_more_time(
+    client: FlaskClient, app: Flask
+) -> None:
+    provision_agent(app, "claire")
+    agent_sign_in(client, "claire")
+    html = client.get("/agents/").get_data(as_text=True).replace("\u00a0", " ")
+    assert "Votre session se termine à" in html
+    assert 'action="/agents/session/extend"' in html
+    assert 'action="/auth/session/extend"' not in html  # never the residents' session
+    with app.app_context():
+        [row] = db.session.execute(db.select(AgentSession)).scalars()
+        row.last_seen_at = row.last_seen_at.replace(microsecond=0) - timedelta(minutes=10)
+        db.session.commit()
+        before = row.last_seen_at
+    token = csrf_on(client, "/agents/")
+    stayed = client.post("/agents/session/extend", data={"csrf_token": token})
+    assert stayed.status_code == 303 and stayed.headers["Location"] == "/agents/"
+    assert "Vous restez connecté(e)" in client.get("/agents/").get_data(as_text=True)
+    with app.app_context():
+        [row] = db.session.execute(db.select(AgentSession)).scalars()
+        assert row.last_seen_at > before
+    partial = client.post(
+        "/agents/session/extend", data={"csrf_token": token}, headers={"HX-Request": "true"}
+    )
+    assert partial.status_code == 200 and 'id="session-area"' in partial.get_data(as_text=True)
+    # Without an agent's session: back to the agents' sign-in, nothing extended.
+    refused = app.test_client().post("/agents/session/extend")
+    assert refused.status_code in (302, 303, 400)
+    with app.app_context():
+        assert len(db.session.execute(db.select(AgentSession)).scalars().all()) == 1
