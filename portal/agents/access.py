@@ -33,8 +33,6 @@ F = TypeVar("F", bound=Callable[..., object])
 EXPIRE_AFTER = timedelta(days=183)
 #: ...and is warned from this age on (a month before).
 WARN_AFTER = timedelta(days=152)
-#: A refused agent's request is kept this long for a referent to use.
-ACCESS_REQUEST_RETENTION = timedelta(days=30)
 
 #: Which roles satisfy a page asking for a role.
 SATISFIES: dict[str, tuple[str, ...]] = {
