@@ -90,7 +90,7 @@ def desk_add(desk_id: str) -> Response:
     if reference is None:
         flash(
             _(
-                "Cette référence n'est pas valide : elle compte douze chiffres ou lettres "
+                "Cette référence n'est pas valide : elle compte douze chiffres ou lettres "
                 "de A à F, par exemple 3F2A-91C0-7B4E."
             ),
             "error",
@@ -131,7 +131,7 @@ def desk_add(desk_id: str) -> Response:
     log.info("agent %s given %s on desk %s by referent %s", agent.id, role, desk.id, g.agent.id)
     flash(
         _(
-            "%(name)s a désormais le rôle « %(role)s » sur ce guichet.",
+            "%(name)s a désormais le rôle « %(role)s » sur ce guichet.",
             name=agent.display_name,
             role=role_label(role),
         ),

@@ -456,3 +456,15 @@ def test_a_refused_request_is_purged_after_30_days(client: FlaskClient, app: Fla
         row.created_at = utcnow() - timedelta(days=31)
         db.session.commit()
     assert "1 agent access request(s) older than 30 days deleted" in cli(app, "purge").output
+
+
+def test_the_desk_pages_speak_english_when_asked(
+    client: FlaskClient, app: Flask, desks: tuple[int, int]
+) -> None:
+    a, _b = desks
+    agent_sign_in(client, "claire")
+    html = client.get(f"/agents/desk/{a}/agents?lang=en").get_data(as_text=True)
+    assert "Agents of the desk France services de Pessac" in html
+    assert "Deactivate Karim's access" in html  # the name the operator typed, until he signs in
+    assert "Never" in html
+    assert "Your desks and roles" in client.get("/agents/").get_data(as_text=True)
