@@ -135,10 +135,20 @@ def deactivate(agent: Agent) -> None:
 
 
 def agent_by_reference(reference: str) -> Agent | AgentAccessRequest | None:
-    """The access request with this reference, or the agent already known by it."""
+    """The agent known by this reference, or else the access request kept under it.
+
+    An agent provisioned (``flask agents add``) after their refused sign-in is found as
+    the agent, and their request is dropped. Agents are few: their references are
+    computed rather than stored."""
     request_row = db.session.get(AgentAccessRequest, reference)
     if request_row is not None:
-        return request_row
+        known = db.session.execute(
+            db.select(Agent).filter_by(idp_id=request_row.idp_id, sub=request_row.sub)
+        ).scalar_one_or_none()
+        if known is None:
+            return request_row
+        db.session.delete(request_row)
+        return known
     for agent in db.session.execute(db.select(Agent)).scalars():
         if agent_reference(agent.idp_id, agent.sub) == reference:
             return agent

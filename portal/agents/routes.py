@@ -7,6 +7,7 @@ import time
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from portal.agents import bp, pc_client
@@ -98,7 +99,7 @@ def home() -> str:
     return render_template(
         "agents/home.html",
         agent=g.agent,
-        roles=roles_of(g.agent),
+        roles=[held for held in roles_of(g.agent) if held.desk is None or held.desk.active],
         idle_minutes=settings.agent_session_idle_minutes,
         absolute_hours=settings.agent_session_absolute_hours,
     )
@@ -175,7 +176,10 @@ def pc_callback() -> Response | tuple[str, int]:
             _text(result.userinfo.get("given_name")),
             _text(result.userinfo.get("usual_name")),
         )
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:  # the same agent refused twice at once: one row is enough
+            db.session.rollback()
         log.warning("unprovisioned agent refused: reference %s", reference)
         return _refused({"reason": "unknown", "reference": reference, "idp_id": idp_id, "sub": sub})
     if not agent.active:

@@ -281,6 +281,28 @@ def test_a_referent_adds_an_agent_by_the_reference_of_their_refusal(
         assert role.role == "adviser" and role.desk_id == a
 
 
+def test_an_agent_provisioned_after_their_refusal_is_found_by_reference(
+    client: FlaskClient, app: Flask
+) -> None:
+    a = add_desk(app, "France services de Pessac", SIRET_A)
+    provision_agent(app, "claire")
+    grant(app, "claire", "referent", a)
+    karim = app.test_client()
+    reference = REFERENCE_RE.search(agent_sign_in(karim, "karim").get_data(as_text=True))
+    assert reference
+    provision_agent(app, "karim")  # an operator was quicker than the referent
+    agent_sign_in(client, "claire")
+    path = f"/agents/desk/{a}/agents"
+    data = {"reference": reference.group(1), "role": "adviser"}
+    r = client.post(f"{path}/add", data={**data, "csrf_token": page_token(client, path)})
+    assert r.status_code == 303
+    assert "a désormais le rôle" in client.get(path).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Agent)) == 2
+        assert db.session.execute(db.select(AgentAccessRequest)).first() is None
+    assert agent_sign_in(karim, "karim").status_code == 303
+
+
 # -- who is refused --------------------------------------------------------------------------
 
 
@@ -331,6 +353,8 @@ def test_a_referent_of_one_desk_is_refused_another_and_unknown_desks_are_404(
         db.session.commit()
     assert client.get(f"/agents/desk/{b}/agents").status_code == 404
     assert client.get(f"/agents/desk/{a}/agents").status_code == 200
+    home = client.get("/agents/").get_data(as_text=True)
+    assert "Mairie de Mérignac" not in home and "France services de Pessac" in home
 
 
 @pytest.mark.parametrize(
