@@ -74,10 +74,12 @@ def upgrade():
     )
     with op.batch_alter_table('agent', schema=None) as batch_op:
         batch_op.add_column(sa.Column('warned_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('agent', schema=None) as batch_op:
+        batch_op.drop_column('opened_at')
         batch_op.drop_column('warned_at')
     op.drop_table('agent_access_request')
     with op.batch_alter_table('agent_role', schema=None) as batch_op:

@@ -166,9 +166,17 @@ def record_access_request(idp_id: str, sub: str, given_name: str, usual_name: st
     return reference
 
 
+def reopen(agent: Agent) -> None:
+    """Open a deactivated access again; the inactivity clock restarts. The caller commits."""
+    agent.active = True
+    agent.warned_at = None
+    agent.opened_at = utcnow()
+
+
 def last_seen(agent: Agent) -> datetime:
-    """When the agent was last seen; never signed in: when the access was opened."""
-    return agent.last_seen_at or agent.created_at
+    """When the agent was last seen, or their access (re)opened if that is later."""
+    opened = agent.opened_at or agent.created_at
+    return max(agent.last_seen_at, opened) if agent.last_seen_at else opened
 
 
 def expire_inactive(now: datetime | None = None) -> tuple[int, int, int]:

@@ -88,7 +88,7 @@ def add(
     elif agent.active:
         click.echo(f"agent {agent.name!r} was already provisioned and active")
     else:
-        agent.active = True
+        access.reopen(agent)
         agent.name = name
         click.echo(f"agent {name!r} reactivated")
     _give(agent, role, desk_ref, instances)

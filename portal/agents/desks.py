@@ -125,7 +125,8 @@ def desk_add(desk_id: str) -> Response:
         db.session.flush()
     else:
         agent = found
-        agent.active = True
+        if not agent.active:
+            access.reopen(agent)
     access.grant(agent, role, desk)
     db.session.commit()
     log.info("agent %s given %s on desk %s by referent %s", agent.id, role, desk.id, g.agent.id)

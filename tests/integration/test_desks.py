@@ -406,15 +406,21 @@ def test_every_desk_form_refuses_a_missing_form_token(
 def test_expiry_deactivates_at_183_days_and_warns_from_152(app: Flask, client: FlaskClient) -> None:
     ages = {"d100": 100, "d151": 151, "d152": 152, "d182": 182, "d183": 183, "d400": 400}
     now = utcnow()
+    opened_long_ago = {"created_at": now - timedelta(days=500), "opened_at": None}
     with app.app_context():
         for key, days in ages.items():
+            seen = now - timedelta(days=days)
             db.session.add(
-                Agent(idp_id="idp", sub=key, name=key, last_seen_at=now - timedelta(days=days))
+                Agent(idp_id="idp", sub=key, name=key, last_seen_at=seen, **opened_long_ago)
             )
+        long_ago = now - timedelta(days=190)
         db.session.add(
-            Agent(idp_id="idp", sub="never", name="never", created_at=now - timedelta(days=190))
+            Agent(idp_id="idp", sub="never", name="never", created_at=long_ago, opened_at=long_ago)
         )
         db.session.add(Agent(idp_id="idp", sub="new", name="new", created_at=now))
+        db.session.commit()
+        # Rows from before ``opened_at`` existed: only ``last_seen_at`` counts.
+        db.session.execute(db.update(Agent).where(Agent.sub.in_(list(ages))).values(opened_at=None))
         db.session.commit()
     provision_agent(app, "claire")
     agent_sign_in(client, "claire")
@@ -422,7 +428,7 @@ def test_expiry_deactivates_at_183_days_and_warns_from_152(app: Flask, client: F
         db.session.execute(
             db.update(Agent)
             .where(Agent.sub == agent_sub(CLIENT_ID, "claire"))
-            .values(last_seen_at=now - timedelta(days=200))
+            .values(last_seen_at=now - timedelta(days=200), opened_at=now - timedelta(days=300))
         )
         db.session.commit()
     result = cli(app, "agents", "expire")
@@ -459,6 +465,11 @@ def test_expiry_deactivates_at_183_days_and_warns_from_152(app: Flask, client: F
         db.session.execute(db.update(Agent).where(Agent.sub == "d152").values(last_seen_at=now))
         db.session.commit()
     assert "1 warning(s) cleared" in cli(app, "agents", "expire").output
+    # An access reopened by an operator is not closed again before the agent can use it.
+    provision_agent(app, "claire")
+    assert "0 agent(s) not seen" in cli(app, "agents", "expire").output
+    assert agent_row(app, "claire").active
+    assert agent_sign_in(client, "claire").status_code == 303
 
 
 def test_a_warned_agent_is_told_on_the_home_page(client: FlaskClient, app: Flask) -> None:
