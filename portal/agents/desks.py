@@ -72,6 +72,17 @@ def desk_deactivate(desk_id: str, agent_id: str) -> Response:
     if target.id == g.agent.id:
         flash(_("Vous ne pouvez pas désactiver votre propre accès."), "error")
         return _back(desk)
+    if any(held.desk_id is None for held in access.roles_of(target)):
+        # A service owner's or a territory administrator's access is an operator's call.
+        flash(
+            _(
+                "L'accès de %(name)s ne peut être désactivé que par la personne qui "
+                "administre le Compte territorial.",
+                name=target.display_name,
+            ),
+            "error",
+        )
+        return _back(desk)
     if target.active:
         access.deactivate(target)
         db.session.commit()

@@ -220,6 +220,17 @@ def test_a_referent_sees_and_deactivates_an_agent_of_their_desk(
     client.post(f"{path}/{claire_id}/deactivate", data={"csrf_token": token})
     assert "votre propre accès" in client.get(path).get_data(as_text=True)
     assert agent_row(app, "claire").active
+    # Nor the access of a territory administrator who also works at the desk.
+    provision_agent(app, "sophie")
+    grant(app, "sophie", "adviser", a)
+    owner = cli(app, "agents", "grant", *ids("sophie"), "--role", "territory_admin")
+    assert owner.exit_code == 0
+    sophie_id = agent_row(app, "sophie").id
+    client.post(f"{path}/{sophie_id}/deactivate", data={"csrf_token": page_token(client, path)})
+    assert "ne peut être désactivé que par la personne qui administre" in client.get(path).get_data(
+        as_text=True
+    )
+    assert agent_row(app, "sophie").active
 
 
 def test_a_referent_adds_an_agent_by_the_reference_of_their_refusal(
