@@ -11,9 +11,10 @@ from portal.models import ServiceLink
 
 
 def init_cli(app: Flask) -> None:
-    from portal.agents.cli import agents
+    from portal.agents.cli import agents, desks
 
     app.cli.add_command(agents)
+    app.cli.add_command(desks)
 
     @app.cli.command("rotate-secrets")
     def rotate_secrets() -> None:

@@ -8,7 +8,9 @@
   ``WRITE_RECORD_RETENTION`` ago: a form that old is never replayed; ``pending`` ones
   are kept, their outcome is still to be known;
 - snapshots fetched more than ``SNAPSHOT_RETENTION`` ago (too old to be worth showing
-  during an outage), and snapshots whose link no longer exists.
+  during an outage), and snapshots whose link no longer exists;
+- agents' access requests (kept from a refused sign-in for a desk's referent to use)
+  older than ``ACCESS_REQUEST_RETENTION``.
 
 Payments and the activity journal stay as long as the account (they are the resident's
 record of what was done); deleting the account deletes them. Scheduling the command
@@ -27,6 +29,7 @@ from sqlalchemy.engine import CursorResult
 from portal.config import current_settings
 from portal.extensions import db
 from portal.models import (
+    AgentAccessRequest,
     AgentSession,
     AuthSession,
     ConnectorSnapshot,
@@ -39,6 +42,8 @@ from portal.models._types import utcnow
 WRITE_RECORD_RETENTION = timedelta(days=30)
 #: A copy older than this is not shown as "last known" any more: it is deleted.
 SNAPSHOT_RETENTION = timedelta(days=30)
+#: A refused agent asks again (signs in once more) after this.
+ACCESS_REQUEST_RETENTION = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Purged:
     old_snapshots: int
     orphan_snapshots: int
     agent_sessions: int = 0
+    access_requests: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -57,6 +63,8 @@ class Purged:
             f"{self.old_snapshots} snapshot(s) older than {SNAPSHOT_RETENTION.days} days deleted",
             f"{self.orphan_snapshots} snapshot(s) of links that no longer exist deleted",
             f"{self.agent_sessions} expired agent session(s) deleted",
+            f"{self.access_requests} agent access request(s) older than "
+            f"{ACCESS_REQUEST_RETENTION.days} days deleted",
         ]
 
 
@@ -103,5 +111,12 @@ def purge_expired(now: datetime | None = None) -> Purged:
         )
     )
     orphan_snapshots = delete(sa.delete(ConnectorSnapshot).where(~link_exists))
+    access_requests = delete(
+        sa.delete(AgentAccessRequest).where(
+            AgentAccessRequest.created_at < now - ACCESS_REQUEST_RETENTION
+        )
+    )
     db.session.commit()
-    return Purged(sessions, write_records, old_snapshots, orphan_snapshots, agent_sessions)
+    return Purged(
+        sessions, write_records, old_snapshots, orphan_snapshots, agent_sessions, access_requests
+    )

@@ -47,4 +47,4 @@ def pc_client() -> ProConnectClient:
     return client
 
 
-from portal.agents import routes  # noqa: E402,F401  (registers the views on bp)
+from portal.agents import desks, routes  # noqa: E402,F401  (registers the views on bp)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from portal.agents import bp, pc_client
+from portal.agents.access import agent_reference, record_access_request, roles_of
 from portal.agents.session import (
     agent_cookie,
     agent_login_required,
@@ -43,12 +44,6 @@ bp.after_request(save_agent_cookie)
 
 def _signin_limit() -> str:
     return current_settings().signin_rate_limit
-
-
-def agent_reference(idp_id: str, sub: str) -> str:
-    """A short reference for the pair, easy to read out on the phone (« 3F2A-91C0-7B4E »)."""
-    digest = hashlib.sha256(f"{idp_id}\n{sub}".encode()).hexdigest()[:12].upper()
-    return "-".join(digest[i : i + 4] for i in range(0, 12, 4))
 
 
 def _unverified() -> str:
@@ -106,6 +101,7 @@ def home() -> str:
     return render_template(
         "agents/home.html",
         agent=g.agent,
+        roles=[held for held in roles_of(g.agent) if held.desk is None or held.desk.active],
         idle_minutes=settings.agent_session_idle_minutes,
         absolute_hours=settings.agent_session_absolute_hours,
     )
@@ -176,7 +172,16 @@ def pc_callback() -> Response | tuple[str, int]:
         db.select(Agent).filter_by(idp_id=idp_id, sub=sub)
     ).scalar_one_or_none()
     if agent is None:
-        reference = agent_reference(idp_id, sub)
+        reference = record_access_request(
+            idp_id,
+            sub,
+            _text(result.userinfo.get("given_name")),
+            _text(result.userinfo.get("usual_name")),
+        )
+        try:
+            db.session.commit()
+        except IntegrityError:  # the same agent refused twice at once: one row is enough
+            db.session.rollback()
         log.warning("unprovisioned agent refused: reference %s", reference)
         return _refused({"reason": "unknown", "reference": reference, "idp_id": idp_id, "sub": sub})
     if not agent.active:
@@ -189,6 +194,8 @@ def pc_callback() -> Response | tuple[str, int]:
     agent.siret = _text(info.get("siret"), 14)
     agent.organization_label = _text(info.get("organization_label"))
     agent.last_seen_at = utcnow()
+    # The inactivity warning (``flask agents expire``) stays until its next run, so
+    # that the home page can tell the agent why their access was about to close.
     start_agent_session(agent, result.id_token)
     db.session.commit()
     log.info("agent %s signed in (acr %s)", agent.id, result.id_claims.get("acr"))

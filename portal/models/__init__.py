@@ -2,6 +2,7 @@
 
 from portal.models.agent import Agent, AgentSession
 from portal.models.citizen import Citizen
+from portal.models.desk import AgentAccessRequest, AgentRole, Desk
 from portal.models.journal import JournalEntry
 from portal.models.limits import LinkAttempt, RateCounter
 from portal.models.link import ConnectorSnapshot, ServiceLink
@@ -10,10 +11,13 @@ from portal.models.write import Payment, WriteRecord
 
 __all__ = [
     "Agent",
+    "AgentAccessRequest",
+    "AgentRole",
     "AgentSession",
     "AuthSession",
     "Citizen",
     "ConnectorSnapshot",
+    "Desk",
     "JournalEntry",
     "LinkAttempt",
     "Payment",

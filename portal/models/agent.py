@@ -37,6 +37,12 @@ class Agent(Model):
     organization_label: Mapped[str] = mapped_column(String(255), default="")
     active: Mapped[bool] = mapped_column(default=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: Set by ``flask agents expire`` when the agent has not been seen for five months
+    #: (their access closes at six); cleared once they are seen again.
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: When the access was last opened or reopened: the inactivity clock starts there too,
+    #: so that a reopened access is not closed again before the agent can sign in.
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property
