@@ -160,6 +160,8 @@ def delete_account(citizen_id: int) -> None:
 
     Explicit deletes rather than trusting ``ON DELETE CASCADE``: SQLite enforces foreign
     keys only when asked to, and snapshots point at a link by a plain ``subject`` column.
+    The resident's row goes first: the journal is append-only in the database while its
+    resident exists (a trigger), so it can be erased only with the whole account.
     """
     link_ids = [
         str(link_id)
@@ -167,6 +169,7 @@ def delete_account(citizen_id: int) -> None:
             db.select(ServiceLink.id).filter_by(citizen_id=citizen_id)
         )
     ]
+    db.session.execute(db.delete(Citizen).where(Citizen.id == citizen_id))
     # Links before their snapshots: a read still saving one holds its link's row (see
     # ``DatabaseSnapshotStore.put``), so this waits for it, then deletes what it saved.
     for model in (ServiceLink, JournalEntry, WriteRecord, Payment, AuthSession):
@@ -175,4 +178,3 @@ def delete_account(citizen_id: int) -> None:
         db.session.execute(
             db.delete(ConnectorSnapshot).where(ConnectorSnapshot.subject.in_(link_ids))
         )
-    db.session.execute(db.delete(Citizen).where(Citizen.id == citizen_id))

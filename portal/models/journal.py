@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import Model, db
@@ -70,3 +70,13 @@ class JournalEntry(Model):
         )
         db.session.add(entry)
         return entry
+
+
+class JournalIsAppendOnly(RuntimeError):
+    """A journal entry was about to be changed: what was done stays as it was recorded."""
+
+
+@event.listens_for(JournalEntry, "before_update")
+def _refuse_updates(_mapper: object, _connection: object, entry: JournalEntry) -> None:
+    # The database refuses it too (a trigger); this says so before the statement is sent.
+    raise JournalIsAppendOnly(f"journal entry {entry.id} cannot be changed")
