@@ -1,6 +1,7 @@
 """The agents' pages in a real browser, as an adviser meets them: the sign-in page, the
-sandbox's ProConnect page, the agents' home, the refusal without a second factor, the
-"whom to ask" page of an agent not provisioned, and the page after signing out. Each
+sandbox's ProConnect page, the agents' home, a desk's agents as its referent sees them,
+the refusal without a second factor, the "whom to ask" page of an agent not
+provisioned, and the page after signing out. Each
 passes axe-core in French and in English, shows the keyboard focus at every stop, reads
 at 320 px without sideways scrolling, and stays within the page budget (40 KB, 6
 requests) on a first visit."""
@@ -24,6 +25,7 @@ from tests.browser.support import (
     page_problems,
     sideways_scrolling,
 )
+from tests.integration.test_desks import add_desk, grant
 from tests.support import provision_agent
 
 pytestmark = pytest.mark.browser
@@ -70,6 +72,8 @@ def test_each_agents_page_passes_every_check(
     new_context: Callable[..., BrowserContext], portal: LivePortal, lang: str
 ) -> None:
     provision_agent(portal.app, "claire")
+    desk = add_desk(portal.app, "France services de Pessac", "13000000000013")
+    grant(portal.app, "claire", "referent", desk)
     page = new_context(locale=LOCALES[lang]).new_page()
     problems: dict[str, list[str]] = {}
 
@@ -91,6 +95,14 @@ def test_each_agents_page_passes_every_check(
 
     to_proconnect(page)
     visit("home", home)
+
+    def desk_agents() -> None:
+        page.goto(f"/agents/desk/{desk}/agents")
+        expect(page.locator("main h1")).to_be_visible()
+        expect(page.locator("main")).to_contain_text("Claire")
+
+    visit("desk-agents", desk_agents)
+    page.goto("/agents/")
 
     def logged_out() -> None:
         page.locator("main form[action$='/agents/logout'] button").click()
