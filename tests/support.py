@@ -294,3 +294,11 @@ def provision_agent(app: Flask, agent: str, *, client_id: str = "compte-territor
     )
     assert result.exit_code == 0, result.output
     return result
+
+
+def as_answered(page: str, address_part: str) -> str:
+    """What a page says, but for the address it is at (``address_part`` replaced) and its
+    CSRF tokens, which carry their second of signing: two "not found" pages compared
+    this way must be equal, so that neither tells anything the other does not."""
+    page = page.replace(address_part, "X")
+    return re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token" value=""', page)

@@ -21,7 +21,7 @@ MESSAGE = "journal entries are append-only"
 
 POSTGRESQL = [
     f"""
-    CREATE FUNCTION journal_entry_append_only() RETURNS trigger AS $$
+    CREATE OR REPLACE FUNCTION journal_entry_append_only() RETURNS trigger AS $$
     BEGIN
         IF TG_OP = 'UPDATE' THEN
             RAISE EXCEPTION '{MESSAGE}' USING ERRCODE = 'integrity_constraint_violation';
