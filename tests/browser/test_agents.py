@@ -43,8 +43,21 @@ def choose(page: Page, agent: str) -> None:
     page.locator(f"button[name=agent][value={agent}]").click()
 
 
-def check(page: Page, portal: LivePortal, lang: str, show: Callable[[], None]) -> list[str]:
-    """Every check of one page: ``show`` is its one navigation, measured."""
+def check(
+    page: Page, portal: LivePortal, lang: str, show: Callable[[], None], *, reload: bool = False
+) -> list[str]:
+    """Every check of one page: ``show`` is its one navigation, measured; or, with
+    ``reload``, the page is reached by ``show`` and measured by loading it again (a page
+    at the end of a chain of redirects through another site, whose figures the browser
+    does not always give for the last one alone)."""
+    if reload:
+        show()
+
+        def show_again() -> None:
+            page.reload()
+            expect(page.locator("main h1")).to_be_visible()
+
+        show = show_again
     clear_browser_cache(page)
     load = measure_page_load(page, show)
     found = budget_problems(page, load)
@@ -77,8 +90,8 @@ def test_each_agents_page_passes_every_check(
     page = new_context(locale=LOCALES[lang]).new_page()
     problems: dict[str, list[str]] = {}
 
-    def visit(key: str, show: Callable[[], None]) -> None:
-        found = check(page, portal, lang, show)
+    def visit(key: str, show: Callable[[], None], *, reload: bool = False) -> None:
+        found = check(page, portal, lang, show, reload=reload)
         if found:
             problems[key] = found
 
@@ -94,7 +107,7 @@ def test_each_agents_page_passes_every_check(
         expect(page.locator("main h1")).to_be_visible()
 
     to_proconnect(page)
-    visit("home", home)
+    visit("home", home, reload=True)
 
     def desk_agents() -> None:
         page.goto(f"/agents/desk/{desk}/agents")
@@ -109,7 +122,7 @@ def test_each_agents_page_passes_every_check(
         page.wait_for_url(re.compile(r"/agents/proconnect/logged-out"))
         expect(page.locator("main h1")).to_be_visible()
 
-    visit("logged-out", logged_out)
+    visit("logged-out", logged_out, reload=True)
 
     def refused(agent: str) -> Callable[[], None]:
         def show() -> None:
