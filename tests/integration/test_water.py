@@ -509,3 +509,23 @@ def test_the_page_in_english_is_english_and_marks_the_operators_words(
     assert '<span lang="fr">Tarif domestique</span>' in page
     for french in ("Ma consommation", "Relevé du compteur", "Consommation anormale du"):
         assert french not in said
+
+
+def test_an_htmx_declaration_the_operator_refuses_reads_the_contract_once(
+    services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    tracker = services_app.extensions["availability"]
+    sign_in(services_client, "dartagnan")
+    last = last_trusted(fc_sandbox, "ctr-bdx-6630")
+    days = (date.today() - date.fromisoformat(last["taken_on"])).days or 1
+    form = reading_form(services_client)
+    before = tracker.availability("eau-bordeaux").calls
+    r = services_client.post(
+        BORDEAUX + "/reading",
+        data={**form, "index_m3": str(last["index_m3"] + 5 * days), "taken_on": date.today()},
+        headers=HX,
+    )
+    assert r.status_code == 200 and "bien supérieure" in text(r)
+    # One read of the contract (its five parts, side by side) and the refused declaration:
+    # the section shown after it is that read, since nothing changed.
+    assert tracker.availability("eau-bordeaux").calls - before == 5 + 1

@@ -214,8 +214,13 @@ DECLARE_READING: Write[dict[str, Any]] = Write(
 
 
 def _reading_after(run: Run[Any], message: Message) -> str:
-    fresh = read_panel(run.svc, water_page, run.budget.left())
-    return _reading_section(run.svc, fresh, reading_form(), message)
+    """The readings after a declaration: what the run read is shown again when the
+    declaration changed nothing (refused, not sent, an unusable form); after one the
+    back-end took, or whose outcome is not known, they are read again."""
+    panel = run.panel if run.unchanged() and run.panel is not None else None
+    if panel is None:
+        panel = read_panel(run.svc, water_page, run.budget.left())
+    return _reading_section(run.svc, panel, reading_form(), message)
 
 
 @bp.post("/<slug>/reading")
