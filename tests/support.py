@@ -203,32 +203,37 @@ class Authorize:
     callback_path: str = ""
 
 
-def start_sign_in(client: FlaskClient) -> Authorize:
-    r = client.get("/auth/franceconnect/login")
+def start_sign_in(client: FlaskClient, path: str = "/auth/franceconnect/login") -> Authorize:
+    """Click the sign-in button (``path``: the residents' or the agents'): where the
+    portal sends the browser, and with what."""
+    r = client.get(path)
     assert r.status_code == 302, r.status_code
     url = r.headers["Location"]
     params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     return Authorize(request_url=url, params=params)
 
 
-def choose_identity(auth: Authorize, identity: str | None, *, cancel: bool = False) -> str:
-    """Play the person on the provider's page; return the callback path+query."""
+def decide_at_provider(auth: Authorize, choice: dict[str, str], *, cancel: bool = False) -> str:
+    """Play the person on the sandbox provider's page (FranceConnect's or ProConnect's,
+    whose chooser works the same): send ``choice``, or cancel; return the callback
+    path+query."""
     with http_client() as http:
         page = http.get(auth.request_url)
         assert page.status_code == 200, page.text
         match = TRANSACTION_RE.search(page.text)
         assert match, "the provider's page has no transaction"
-        form = {"transaction_id": match.group(1)}
-        if cancel:
-            form["cancel"] = "1"
-        else:
-            form["identity"] = identity or ""
+        form = {"transaction_id": match.group(1), **({"cancel": "1"} if cancel else choice)}
         decision = http.post(
             auth.request_url.split("/authorize")[0] + "/authorize/decision", data=form
         )
     assert decision.status_code in (302, 303), decision.text
     location = urlsplit(decision.headers["Location"])
     return f"{location.path}?{location.query}"
+
+
+def choose_identity(auth: Authorize, identity: str | None, *, cancel: bool = False) -> str:
+    """Play the resident on FranceConnect's page; return the callback path+query."""
+    return decide_at_provider(auth, {"identity": identity or ""}, cancel=cancel)
 
 
 def sign_in(client: FlaskClient, identity: str = "marie-therese"):
@@ -239,37 +244,15 @@ def sign_in(client: FlaskClient, identity: str = "marie-therese"):
 
 # -- an agent signing in through the sandbox's ProConnect, over HTTP ----------------------
 
-AGENT_CHOICE_RE = re.compile(r'name="transaction_id" value="([^"]+)"')
-
 
 def start_agent_sign_in(client: FlaskClient) -> Authorize:
-    r = client.get("/agents/proconnect/login")
-    assert r.status_code == 302, r.status_code
-    url = r.headers["Location"]
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    return Authorize(request_url=url, params=params)
+    return start_sign_in(client, "/agents/proconnect/login")
 
 
 def choose_agent(auth: Authorize, agent: str | None, *, cancel: bool = False, acr: str = "") -> str:
     """Play the agent on ProConnect's page (``acr``: another level than the agent's own);
     return the callback path+query."""
-    with httpx.Client(timeout=10) as http:
-        page = http.get(auth.request_url)
-        assert page.status_code == 200, page.text
-        match = AGENT_CHOICE_RE.search(page.text)
-        assert match, "the provider's page has no transaction"
-        form = {"transaction_id": match.group(1)}
-        if cancel:
-            form["cancel"] = "1"
-        else:
-            form["agent"] = agent or ""
-            form["acr"] = acr
-        decision = http.post(
-            auth.request_url.split("/authorize")[0] + "/authorize/decision", data=form
-        )
-    assert decision.status_code in (302, 303), decision.text
-    location = urlsplit(decision.headers["Location"])
-    return f"{location.path}?{location.query}"
+    return decide_at_provider(auth, {"agent": agent or "", "acr": acr}, cancel=cancel)
 
 
 def agent_sign_in(client: FlaskClient, agent: str = "claire"):
