@@ -11,7 +11,6 @@ so a portal's refusal can be tested.
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 import time
@@ -31,7 +30,13 @@ from flask import (
 from sandbox.admin import register_reset_hook, require_admin
 from sandbox.idp.agents import AGENTS, SandboxAgent, agent_sub, get_agent
 from sandbox.idp.clients import Client, load_clients, uri_matches
-from sandbox.idp.routes import add_query, bearer_error, oauth_json_error
+from sandbox.idp.routes import (
+    add_query,
+    bearer_error,
+    oauth_json_error,
+    redeem_token_request,
+    token_response,
+)
 from sandbox.idp.state import AuthorizationRequest, IdpState
 from sandbox.idp.tokens import at_hash, sign, tamper, verify_own_token
 
@@ -300,28 +305,10 @@ def authorize_decision() -> Response | tuple[str, int]:
 def token() -> Response:
     state = pc_state()
     behaviour = state.behaviour_snapshot()
-    form = request.form
-    client = clients().get(form.get("client_id", ""))
-    secret = form.get("client_secret", "")
-    if client is None or not hmac.compare_digest(secret.encode(), client.secret.encode()):
-        return oauth_json_error("invalid_client", "Client authentication failed.", 401)
-    if form.get("grant_type") != "authorization_code":
-        return oauth_json_error(
-            "unsupported_grant_type", "Only grant_type=authorization_code is supported.", 400
-        )
-    code = form.get("code")
-    redirect_uri = form.get("redirect_uri")
-    if not code or not redirect_uri:
-        return oauth_json_error(
-            "invalid_request", "The code and redirect_uri parameters are required.", 400
-        )
-    grant, reason = state.redeem_code(code)
-    if grant is None:
-        return oauth_json_error("invalid_grant", f"Code rejected: {reason}.", 400)
-    if grant.request.client_id != client.client_id or grant.request.redirect_uri != redirect_uri:
-        return oauth_json_error(
-            "invalid_grant", "The code belongs to another client or redirect_uri.", 400
-        )
+    redeemed = redeem_token_request(state, clients())
+    if isinstance(redeemed, Response):
+        return redeemed
+    client, grant = redeemed
     agent, acr, amr = agent_and_acr(grant.identity_key)
     if agent is None:  # pragma: no cover - agents are static
         return oauth_json_error("invalid_grant", "Unknown agent.", 400)
@@ -345,16 +332,7 @@ def token() -> Response:
     id_token = sign(claims, key)
     if behaviour["tamper_signature"]:
         id_token = tamper(id_token)
-    response = jsonify(
-        access_token=access_token,
-        token_type="Bearer",
-        expires_in=60,
-        id_token=id_token,
-        scope=" ".join(grant.request.scopes),
-    )
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+    return token_response(access_token, id_token, grant)
 
 
 # -- userinfo --------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from flask import (
 
 from sandbox.idp.clients import Client, load_clients, uri_matches
 from sandbox.idp.identities import IDENTITIES, get_identity, pairwise_sub
-from sandbox.idp.state import AuthorizationRequest, IdpState
+from sandbox.idp.state import AuthorizationRequest, CodeGrant, IdpState
 from sandbox.idp.tokens import (
     SUPPORTED_SCOPES,
     build_id_token,
@@ -122,6 +122,56 @@ def oauth_json_error(error: str, description: str, status: int) -> Response:
     """RFC 6749 §5.2 JSON error (descriptions stay ASCII, as the RFC requires)."""
     response = jsonify(error=error, error_description=description)
     response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def redeem_token_request(
+    state: IdpState, registered: dict[str, Client]
+) -> tuple[Client, CodeGrant] | Response:
+    """A token request checked as both sandbox providers check it: the client's
+    ``client_secret_post`` authentication, the grant type, and the code, once, for this
+    client and this ``redirect_uri``. The client and its grant, or the JSON error."""
+    form = request.form
+    client = registered.get(form.get("client_id", ""))
+    secret = form.get("client_secret", "")
+    if client is None or not hmac.compare_digest(secret.encode(), client.secret.encode()):
+        return oauth_json_error("invalid_client", "Client authentication failed.", 401)
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        return oauth_json_error("invalid_request", "The grant_type parameter is missing.", 400)
+    if grant_type != "authorization_code":
+        return oauth_json_error(
+            "unsupported_grant_type", "Only grant_type=authorization_code is supported.", 400
+        )
+    code = form.get("code")
+    redirect_uri = form.get("redirect_uri")
+    if not code or not redirect_uri:
+        return oauth_json_error(
+            "invalid_request", "The code and redirect_uri parameters are required.", 400
+        )
+    grant, reason = state.redeem_code(code)
+    if grant is None:
+        return oauth_json_error("invalid_grant", f"Code rejected: {reason}.", 400)
+    if grant.request.client_id != client.client_id:
+        return oauth_json_error("invalid_grant", "This code was issued to another client.", 400)
+    if grant.request.redirect_uri != redirect_uri:
+        return oauth_json_error(
+            "invalid_grant", "redirect_uri differs from the authorization request.", 400
+        )
+    return client, grant
+
+
+def token_response(access_token: str, id_token: str, grant: CodeGrant) -> Response:
+    """The token endpoint's answer (RFC 6749 §5.1), never cached."""
+    response = jsonify(
+        access_token=access_token,
+        token_type="Bearer",
+        expires_in=60,
+        id_token=id_token,
+        scope=" ".join(grant.request.scopes),
+    )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
@@ -329,35 +379,10 @@ def token() -> Response:
             error, f"Error simulated by the sandbox (status {forced_status}).", forced_status
         )
 
-    form = request.form
-    client = clients().get(form.get("client_id", ""))
-    secret = form.get("client_secret", "")
-    if client is None or not hmac.compare_digest(secret.encode(), client.secret.encode()):
-        return oauth_json_error("invalid_client", "Client authentication failed.", 401)
-    grant_type = form.get("grant_type")
-    if not grant_type:
-        return oauth_json_error("invalid_request", "The grant_type parameter is missing.", 400)
-    if grant_type != "authorization_code":
-        return oauth_json_error(
-            "unsupported_grant_type", "Only grant_type=authorization_code is supported.", 400
-        )
-    code = form.get("code")
-    redirect_uri = form.get("redirect_uri")
-    if not code or not redirect_uri:
-        return oauth_json_error(
-            "invalid_request", "The code and redirect_uri parameters are required.", 400
-        )
-
-    grant, reason = state.redeem_code(code)
-    if grant is None:
-        return oauth_json_error("invalid_grant", f"Code rejected: {reason}.", 400)
-    if grant.request.client_id != client.client_id:
-        return oauth_json_error("invalid_grant", "This code was issued to another client.", 400)
-    if grant.request.redirect_uri != redirect_uri:
-        return oauth_json_error(
-            "invalid_grant", "redirect_uri differs from the authorization request.", 400
-        )
-
+    redeemed = redeem_token_request(state, clients())
+    if isinstance(redeemed, Response):
+        return redeemed
+    client, grant = redeemed
     access_token = state.issue_access_token(grant)
     with state.lock:
         key = state.keys.active
@@ -374,16 +399,7 @@ def token() -> Response:
         key=key,
         behaviour=behaviour,
     )
-    response = jsonify(
-        access_token=access_token,
-        token_type="Bearer",
-        expires_in=60,
-        id_token=id_token,
-        scope=" ".join(grant.request.scopes),
-    )
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+    return token_response(access_token, id_token, grant)
 
 
 # -- userinfo --------------------------------------------------------------------------
