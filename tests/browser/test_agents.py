@@ -139,8 +139,14 @@ def test_each_agents_page_passes_every_check(
     assert not problems, "\n".join(f"{k}:\n" + "\n".join(v) for k, v in problems.items())
 
 
-def test_an_agent_signs_in_and_out_by_keyboard_alone(page: Page, portal: LivePortal) -> None:
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
+def test_an_agent_signs_in_and_out_by_keyboard_alone(
+    new_context: Callable[..., BrowserContext], portal: LivePortal, javascript: bool
+) -> None:
     provision_agent(portal.app, "claire")
+    desk = add_desk(portal.app, "France services de Pessac", "13000000000013")
+    grant(portal.app, "claire", "referent", desk)
+    page = new_context(java_script_enabled=javascript).new_page()
     page.goto("/agents/connexion")
     page.locator("main a[href$='/agents/proconnect/login']").focus()
     page.keyboard.press("Enter")
@@ -149,6 +155,12 @@ def test_an_agent_signs_in_and_out_by_keyboard_alone(page: Page, portal: LivePor
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/agents/$"))
     expect(page.locator("main")).to_contain_text("Claire")
+    # The desk's page, through the link on the home page.
+    page.locator(f"main a[href$='/agents/desk/{desk}/agents']").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/agents/desk/{desk}/agents$"))
+    expect(page.locator("main table")).to_contain_text("Claire")
+    page.goto("/agents/")
     page.locator("main form[action$='/agents/logout'] button").focus()
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/agents/proconnect/logged-out"))
