@@ -468,15 +468,26 @@ def _short(url: str, origin: str) -> str:
     return f"{path}?{query[:40]}…" if len(query) > 40 else url
 
 
-def _transfer(request: Request) -> Transfer:
+def _decoded_length(request: Request) -> int | None:
+    """The decoded body's length of a finished request, None for a redirect."""
+    response = request.response()
+    if response is None or 300 <= response.status < 400:
+        return None
+    return len(response.body())
+
+
+def _transfer(request: Request, decoded_lengths: dict[int, int | None]) -> Transfer:
     response = request.response()
     if response is None:  # failed: nothing came back
         return Transfer(request.method, request.url, request.resource_type, 0, 0, 0, "", None)
     response.finished()
     sizes = request.sizes()
-    decoded = None
-    if not 300 <= response.status < 400:
-        decoded = len(response.body())
+    # Read when the request finished: once the page has navigated away, the browser no
+    # longer has the body of a response it showed before.
+    if id(request) in decoded_lengths:
+        decoded = decoded_lengths[id(request)]
+    else:
+        decoded = _decoded_length(request)
     body = sizes["responseBodySize"]
     encoding = response.headers.get("content-encoding", "")
     if body < 0 and not encoding and decoded is not None:
@@ -501,17 +512,23 @@ def measure_page_load(
     """Record every request made by ``load`` (and until the network is idle) with the bytes
     transferred for it: response headers plus the body as sent, compressed or not."""
     requests: list[Request] = []
+    decoded_lengths: dict[int, int | None] = {}
 
     def record(request: Request) -> None:
         requests.append(request)
 
+    def finished(request: Request) -> None:
+        decoded_lengths[id(request)] = _decoded_length(request)
+
     page.on("request", record)
+    page.on("requestfinished", finished)
     try:
         load()
         page.wait_for_load_state("networkidle")
     finally:
         page.remove_listener("request", record)
-    return PageLoad([_transfer(r) for r in requests], budget)
+        page.remove_listener("requestfinished", finished)
+    return PageLoad([_transfer(r, decoded_lengths) for r in requests], budget)
 
 
 def encoded_body_sizes(page: Page) -> dict[str, int]:
