@@ -99,8 +99,12 @@ def empty_tables(app: Flask) -> None:
 
     with app.app_context():
         db.session.remove()
-        # Residents first: their journal is append-only while they exist (a trigger).
+        # Residents first: their journal and mandates are append-only while they exist
+        # (triggers); desks next, for the same reason (their journal).
         db.session.execute(db.metadata.tables["citizen"].delete())
+        db.session.execute(db.metadata.tables["desk_visit"].delete())
+        db.session.execute(db.metadata.tables["assisted_session"].delete())
+        db.session.execute(db.metadata.tables["desk"].delete())
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
@@ -285,3 +289,37 @@ def as_answered(page: str, address_part: str) -> str:
     this way must be equal, so that neither tells anything the other does not."""
     page = page.replace(address_part, "X")
     return re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token" value=""', page)
+
+
+def open_test_mandate(
+    app: Flask,
+    *,
+    citizen_id: int,
+    desk_id: int,
+    agent_id: int,
+    scopes: list[str],
+    duration: str = "1m",
+    channel: str = "desk",
+) -> str:
+    """A mandate opened directly (not through a desk visit), for tests of what comes
+    after; returns its reference. The visit itself is tested in test_mandate_visit."""
+    import secrets
+
+    from portal.extensions import db
+    from portal.mandates import open_mandate
+    from portal.mandates.legal import CURRENT
+    from portal.models import Agent, Desk
+
+    with app.app_context():
+        mandate = open_mandate(
+            visit_id=secrets.token_hex(16),
+            desk=db.session.get_one(Desk, desk_id),
+            agent=db.session.get_one(Agent, agent_id),
+            citizen_id=citizen_id,
+            scopes=scopes,
+            duration=duration,
+            channel=channel,
+            legal_version=CURRENT,
+        )
+        db.session.commit()
+        return mandate.reference

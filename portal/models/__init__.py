@@ -6,6 +6,14 @@ from portal.models.desk import AgentAccessRequest, AgentRole, Desk
 from portal.models.journal import JournalEntry
 from portal.models.limits import LinkAttempt, RateCounter
 from portal.models.link import ConnectorSnapshot, ServiceLink
+from portal.models.mandate import (
+    AssistedSession,
+    DeskJournalEntry,
+    DeskVisit,
+    Mandate,
+    MandateRevocation,
+    MandateScope,
+)
 from portal.models.session import AuthSession
 from portal.models.write import Payment, WriteRecord
 
@@ -14,12 +22,18 @@ __all__ = [
     "AgentAccessRequest",
     "AgentRole",
     "AgentSession",
+    "AssistedSession",
     "AuthSession",
     "Citizen",
     "ConnectorSnapshot",
     "Desk",
+    "DeskJournalEntry",
+    "DeskVisit",
     "JournalEntry",
     "LinkAttempt",
+    "Mandate",
+    "MandateRevocation",
+    "MandateScope",
     "Payment",
     "RateCounter",
     "ServiceLink",
