@@ -12,10 +12,11 @@ An ORM object never crosses threads, and neither does ``g``: code run in a worke
 concurrent reads of ``portal.services.core``) is given the actor by the request that
 started it.
 
-Later, an adviser acting under a mandate will be an actor too: their own id, the
-resident whose data they act on (``on_behalf_of``) and the mandate. Scope filtering (what
-a mandate lets its adviser see and do) hooks in here, where the request's actor is
-known, rather than in each view.
+An adviser acting under a mandate (``portal.mandates.assisted``) is an actor too: their
+own id, the resident whose data they act on (``on_behalf_of``), the mandate, the channel
+and the mandate's live scopes at the start of the request. Scope filtering asks the
+actor (``may_use``, ``may_pay``), where the request's actor is known, rather than each
+view deciding for itself.
 """
 
 from __future__ import annotations
@@ -38,11 +39,45 @@ class Actor:
     on_behalf_of: int | None
     mandate_id: int | None = None
     channel: str = "web"
+    #: An adviser's live scopes (``portal.mandates``); None: no limit (the resident).
+    scopes: frozenset[str] | None = None
 
     @classmethod
     def citizen(cls, citizen_id: int, *, channel: str = "web") -> Actor:
         """A resident acting for themselves."""
         return cls("citizen", str(citizen_id), citizen_id, channel=channel)
+
+    @classmethod
+    def adviser(
+        cls,
+        agent_id: int,
+        citizen_id: int,
+        *,
+        mandate_id: int,
+        channel: str,
+        scopes: frozenset[str],
+    ) -> Actor:
+        """An adviser acting for a resident under a mandate, within its scopes."""
+        return cls(
+            "adviser",
+            str(agent_id),
+            citizen_id,
+            mandate_id=mandate_id,
+            channel=channel,
+            scopes=scopes,
+        )
+
+    @property
+    def assisted(self) -> bool:
+        return self.kind == "adviser"
+
+    def may_use(self, instance_slug: str) -> bool:
+        """Whether this actor may see and use the service at ``instance_slug``."""
+        return self.scopes is None or instance_slug in self.scopes
+
+    def may_pay(self, instance_slug: str) -> bool:
+        """Whether this actor may pay the invoices of ``instance_slug`` (money moves)."""
+        return self.scopes is None or f"{instance_slug}:payments" in self.scopes
 
     @classmethod
     def system(cls, name: str = "") -> Actor:

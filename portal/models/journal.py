@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, String, event
+from sqlalchemy import JSON, ForeignKey, Integer, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import Model, db
@@ -40,6 +40,10 @@ class JournalEntry(Model):
     detail: Mapped[str] = mapped_column(String(500), default="")
     code: Mapped[str] = mapped_column(String(64), default="", server_default="")
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: An adviser's action: the mandate it was done under (a plain id: the entry is
+    #: never updated) and how the adviser and the resident were in touch.
+    mandate_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    channel: Mapped[str] = mapped_column(String(8), default="web", server_default="web")
 
     @classmethod
     def record(
@@ -67,6 +71,8 @@ class JournalEntry(Model):
             detail=detail[:500],
             code=code or ("" if detail else action),
             params=params or None,
+            mandate_id=actor.mandate_id if actor is not None else None,
+            channel=actor.channel if actor is not None else "web",
         )
         db.session.add(entry)
         return entry
