@@ -171,6 +171,9 @@ def configure_kinds(app: Flask) -> None:
             app.register_blueprint(kind.blueprint)
         app.jinja_env.globals.update(kind.template_helpers)
     init_keepable()
+    from portal.mandates.assisted import init_assisted
+
+    init_assisted()
 
 
 def configure_blueprints(app: Flask) -> None:

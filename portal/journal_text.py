@@ -41,6 +41,7 @@ GENERIC_ACTIONS = {
     "export_data": _l("Téléchargement de mes données"),
     "create_calendar_feed": _l("Création du lien d'agenda"),
     "revoke_calendar_feed": _l("Suppression du lien d'agenda"),
+    "mandate_opened": _l("Mandat ouvert au guichet"),
 }
 
 SUFFIXES = ("_refused", "_not_done")
@@ -119,6 +120,12 @@ def _detail(code: str, params: dict[str, Any], known: dict[str, Any]) -> Markup:
         return escape(_("relié à nouveau"))
     if code == "link_demo":
         return escape(_("compte de démonstration"))
+    if code == "mandate_opened":
+        until = iso_day(params.get("until"))
+        return join(
+            french(str(params.get("desk", ""))),
+            escape(_("jusqu'au %(day)s", day=short_day(until))) if until else "",
+        )
     detail = _kind_detail(base, params)
     if detail is not None:
         return detail

@@ -168,6 +168,14 @@ def pc_callback() -> Response | tuple[str, int]:
     if not idp_id:
         log.warning("agent sign-in refused: userinfo without idp_id")
         return _fail(_message(OIDCError("invalid", "idp_id")))
+    if pending.get("step_up"):
+        # A fresh sign-in confirming a mandate (``portal.mandates.visit``), by the agent
+        # already signed in here: their session goes on as it was.
+        if g.get("agent") is None:
+            return _fail(_("Votre session a expiré. Veuillez vous reconnecter."))
+        from portal.mandates.visit import finish_step_up
+
+        return finish_step_up(pending, result.id_claims, idp_id)
     agent = db.session.execute(
         db.select(Agent).filter_by(idp_id=idp_id, sub=sub)
     ).scalar_one_or_none()
@@ -210,6 +218,9 @@ def _text(value: object, limit: int = 255) -> str:
 @journey("agents", "sign-out")
 def logout() -> Response:
     """End the agent's session here first, then at ProConnect, which comes back."""
+    from portal.mandates.assisted import close_current
+
+    close_current("agent_signed_out")  # no resident's space stays open behind them
     row = end_agent_session()
     db.session.commit()
     if row is None or not row.id_token:

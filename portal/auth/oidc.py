@@ -168,11 +168,16 @@ class FranceConnectClient:
 
     # -- the flow ------------------------------------------------------------------------
 
-    def authorization_url(self, state: str, nonce: str) -> str:
+    def authorization_url(self, state: str, nonce: str, *, prompt: str = "") -> str:
+        """``prompt="login"``: the person must identify again, even with a session at the
+        provider (an adviser's confirmation of a mandate)."""
         meta = self.metadata()
+        extras = self.authorize_extras()
+        if prompt:
+            extras["prompt"] = prompt
         with self._oauth() as oauth:
             url, _ = oauth.create_authorization_url(
-                meta.authorization_endpoint, state=state, nonce=nonce, **self.authorize_extras()
+                meta.authorization_endpoint, state=state, nonce=nonce, **extras
             )
         return url
 

@@ -122,6 +122,11 @@ def fc_login() -> Response:
 @limiter.limit(_signin_limit)
 @journey("auth", "callback")
 def fc_callback() -> Response | tuple[str, int]:
+    from portal.mandates import visit
+
+    if visit.is_desk_callback():
+        # A resident signing in on a desk's screen to give a mandate: no session here.
+        return visit.desk_callback()
     pending = session.pop("fc_pending", None)
     args = request.args
     # One value each, or which one was checked and which one used is anybody's guess
@@ -260,7 +265,12 @@ def stay_signed_in() -> str | Response:
 
 @bp.get("/franceconnect/logged-out")
 @journey("auth", "signed-out")
-def logged_out() -> str:
+def logged_out() -> str | Response:
+    from portal.mandates import visit
+
+    desk_recap = visit.after_logout()
+    if desk_recap is not None:
+        return desk_recap
     expected = session.pop("fc_logout_state", None)
     incomplete = session.pop("fc_logout_incomplete", False)
     # Set by the account deletion, which ends the FranceConnect session the same way.

@@ -67,22 +67,34 @@ def _load_auth_session() -> AuthSession | None:
     return db.session.get(AuthSession, sid)
 
 
-def load_current_citizen() -> None:
+def load_current_citizen() -> Response | tuple[str, int] | None:
     """Load the signed-in resident, and with them the request's actor (``portal.actor``):
-    the one place it is set. No one signed in leaves it unset (the system)."""
+    the one place it is set. No one signed in leaves it unset (the system).
+
+    An adviser acting under a mandate (``portal.mandates.assisted``) comes first: the
+    resident is then the mandate's, the actor the adviser, and a resident's own session
+    in the same browser is not used."""
     g.citizen = None
     g.auth_session = None
     g.actor = None
     if request.blueprint == "agents":
         # The agents' area has its own session (``portal.agents.session``): using it
         # neither shows nor extends a resident's session open in the same browser.
-        return
+        return None
+    if request.endpoint != "static":
+        from portal.mandates import assisted
+
+        outcome = assisted.load()
+        if outcome is True:
+            return None
+        if outcome is not False:
+            return outcome
     if "sid" not in session:
-        return
+        return None
     auth = _load_auth_session()
     if auth is None:
         session.pop("sid", None)
-        return
+        return None
     settings = current_settings()
     now = utcnow()
     idle = now - auth.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
@@ -92,7 +104,7 @@ def load_current_citizen() -> None:
         db.session.commit()
         g.session_expired = True
         flash(_("Votre session a expiré. Veuillez vous reconnecter."), "info")
-        return
+        return None
     # The resident is loaded before anything changes: loading it after would flush the
     # change (autoflush), leave the session with nothing "dirty", skip the commit, and so
     # hold the write open for the whole request, then lose it.
@@ -110,6 +122,7 @@ def load_current_citizen() -> None:
     g.citizen = citizen
     g.auth_session = auth
     g.actor = Actor.citizen(citizen.id)
+    return None
 
 
 def safe_next(target: str | None) -> str | None:
@@ -315,7 +328,13 @@ def init_sessions(app: Flask) -> None:
 
     @app.context_processor
     def citizen_context() -> dict[str, object]:
-        return {"citizen": g.get("citizen"), "session_timer": session_timer}
+        from portal.mandates.assisted import assisted_banner
+
+        return {
+            "citizen": g.get("citizen"),
+            "session_timer": session_timer,
+            "assisted": assisted_banner(),
+        }
 
 
 def see_other(location: str) -> Response:

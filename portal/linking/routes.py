@@ -64,8 +64,11 @@ def index() -> str:
     instance of a category no kind serves is not offered."""
     reg = registry()
     links = _links()
+    actor = current_actor()
     by_category: dict[str, list[tuple[InstanceConfig, ServiceLink | None]]] = {}
     for slug, instance in reg.instances.items():
+        if not actor.may_use(slug):
+            continue  # outside an adviser's mandate
         by_category.setdefault(reg.category(slug), []).append((instance, links.get(slug)))
     groups = [(kind, by_category.get(kind.category, [])) for kind in kinds.kinds()]
     return render_template("linking/index.html", groups=groups)
@@ -129,6 +132,8 @@ def _instance_or_404(slug: str) -> tuple[InstanceConfig, Any, ServiceKind]:
     one whose category no installed kind serves (never shown as another kind)."""
     reg = registry()
     if slug not in reg.instances or not kinds.known(reg.category(slug)):
+        abort(404)
+    if not current_actor().may_use(slug):
         abort(404)
     return reg.instances[slug], reg.connector(slug), kinds.kind(reg.category(slug))
 

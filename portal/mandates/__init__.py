@@ -132,12 +132,12 @@ def scope_title(scope: str) -> str:
     instance = registry().instances.get(instance_of(scope))
     title = instance.title if instance is not None else instance_of(scope)
     if is_payment_scope(scope):
-        return str(_l("Payer les factures : %(service)s", service=title))
+        return str(_l("Payer les factures : %(service)s", service=title))
     return title
 
 
 def new_reference() -> str:
-    """« M-7K3F-9QX2 »: unambiguous letters and digits, read aloud or typed at a desk."""
+    """« M-7K3F-9QX2 »: unambiguous letters and digits, read aloud or typed at a desk."""
     alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
     body = "".join(secrets.choice(alphabet) for _ in range(8))
     return f"M-{body[:4]}-{body[4:]}"
@@ -316,7 +316,7 @@ def desk_journal(
 
 
 def find_by_reference(text: str) -> Mandate | None:
-    """A mandate by its receipt's reference, typed loosely (« m 7k3f 9qx2 »)."""
+    """A mandate by its receipt's reference, typed loosely (« m 7k3f 9qx2 »)."""
     cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
     if cleaned.startswith("M"):
         cleaned = cleaned[1:]

@@ -41,6 +41,13 @@ def _billing(slug: str, step: str) -> Service:
     return service
 
 
+def _may_pay(slug: str) -> None:
+    """An adviser pays only where the mandate says so (``<slug>:payments``): 404 otherwise,
+    as for any service outside the mandate."""
+    if not current_actor().may_pay(slug):
+        abort(404)
+
+
 def _journey_of(payment: Payment) -> None:
     """A payment's page counts in the journey of the service it pays."""
     reg = registry()
@@ -145,6 +152,7 @@ def invoice_pdf(slug: str, invoice_id: str) -> Response | tuple[str, int]:
 @login_required
 @journey("payments", "pay")
 def pay(slug: str, invoice_id: str) -> BaseResponse | tuple[str, int]:
+    _may_pay(slug)
     service = _billing(slug, "pay")
     if len(invoice_id) > MAX_ID_LENGTH:
         abort(404)
@@ -222,6 +230,7 @@ def go(payment_id: str) -> BaseResponse:
     payment = ledger.find(payment_id, g.citizen.id)
     if payment is None:
         abort(404)
+    _may_pay(payment.instance_slug)
     _journey_of(payment)
     target = ledger.handoff_url(payment) if payment.state == "pending" else None
     if target is None:
@@ -243,6 +252,7 @@ def returned() -> str:
     payment = ledger.find(request.args.get("payment_id", ""), g.citizen.id)
     if payment is None:
         abort(404)
+    _may_pay(payment.instance_slug)
     _journey_of(payment)
     confirmed = ledger.confirm(
         payment, actor=current_actor(), deadline_s=current_settings().page_deadline_s

@@ -33,6 +33,7 @@ from typing import Any
 from flask import abort, flash, g, request
 from werkzeug.wrappers import Response
 
+from portal.actor import current_actor
 from portal.auth.session import see_other
 from portal.config import current_settings
 from portal.errors import render_error
@@ -80,7 +81,23 @@ def dom_id(value: object) -> str:
 
 def template_helpers() -> dict[str, Any]:
     """What every kind's write forms use (registered on the app by ``create_app``)."""
-    return {"new_key": new_key, "write_key": write_key, "dom_id": dom_id}
+    return {
+        "new_key": new_key,
+        "write_key": write_key,
+        "dom_id": dom_id,
+        "actor_may_pay": _actor_may_pay,
+        "actor_assisted": _actor_assisted,
+    }
+
+
+def _actor_may_pay(slug: str) -> bool:
+    """Whether the request's actor may pay at ``slug`` (an adviser: if the mandate says)."""
+    return current_actor().may_pay(slug)
+
+
+def _actor_assisted() -> bool:
+    """Whether an adviser acts for the resident (some links are then absent)."""
+    return current_actor().assisted
 
 
 # -- results ---------------------------------------------------------------------------

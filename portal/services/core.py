@@ -118,8 +118,11 @@ def linked_services(citizen_id: int) -> list[Service]:
         ).scalars()
     }
     services = []
+    actor = current_actor()
     for slug in registry().instances:
         link = links.get(slug)
+        if not actor.may_use(slug):
+            continue  # outside an adviser's mandate: absent, not greyed
         if link is not None and (service := service_for(link)) is not None:
             services.append(service)
     return services
@@ -129,7 +132,7 @@ def own_service(slug: str, *, bills: bool = False) -> Service:
     """The current resident's service at ``slug``, or 404 — whether the instance exists,
     or someone else has a link there, is not revealed. ``bills``: only a service whose
     kind has invoices (``ServiceKind.bills``)."""
-    if slug not in registry().instances:
+    if slug not in registry().instances or not current_actor().may_use(slug):
         abort(404)
     link = db.session.execute(
         db.select(ServiceLink).filter_by(citizen_id=g.citizen.id, instance_slug=slug)
