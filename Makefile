@@ -12,7 +12,9 @@ export PATH := $(BIN):$(PATH)
 .PHONY: run test test-fast lint format install install-test translations messages migrate browser clean
 
 run: install translations migrate  ## portal on :5000 and sandbox on :5001
+	$(BIN)/python -m sandbox.demo_agents
 	@echo "Portal:  http://127.0.0.1:5000   (sign in through the sandbox on :5001)"
+	@echo "Agents:  http://127.0.0.1:5000/agents/connexion   (Claire or Karim, demo desks)"
 	$(BIN)/honcho start -f Procfile.dev
 
 # With TEST_DATABASE_URL set, the PostgreSQL run goes on beside the SQLite one (most of a
