@@ -14,6 +14,13 @@ from portal.models.mandate import (
     MandateRevocation,
     MandateScope,
 )
+from portal.models.measure import (
+    DailyVisitors,
+    MeasureEvent,
+    MeasureRollup,
+    SatisfactionAnswer,
+    VisitorKey,
+)
 from portal.models.session import AuthSession
 from portal.models.write import Payment, WriteRecord
 
@@ -26,6 +33,7 @@ __all__ = [
     "AuthSession",
     "Citizen",
     "ConnectorSnapshot",
+    "DailyVisitors",
     "Desk",
     "DeskJournalEntry",
     "DeskVisit",
@@ -34,8 +42,12 @@ __all__ = [
     "Mandate",
     "MandateRevocation",
     "MandateScope",
+    "MeasureEvent",
+    "MeasureRollup",
     "Payment",
     "RateCounter",
+    "SatisfactionAnswer",
     "ServiceLink",
+    "VisitorKey",
     "WriteRecord",
 ]
