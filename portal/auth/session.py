@@ -310,7 +310,12 @@ def hour_label(moment: datetime) -> str:
 
 
 def session_timer() -> dict[str, object] | None:
-    """What the page says about the end of the session (WCAG 2.2.1), None when signed out."""
+    """What the page says about the end of the session (WCAG 2.2.1), None when signed out;
+    for an adviser acting for a resident, the end of the assisted session."""
+    if g.get("assisted") is not None:
+        from portal.mandates.assisted import assisted_timer
+
+        return assisted_timer()
     auth = g.get("auth_session")
     if auth is None:
         return None

@@ -20,7 +20,7 @@ import logging
 import secrets
 from datetime import timedelta
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -191,6 +191,43 @@ def assisted_banner() -> dict[str, object] | None:
         "channel": mandates.CHANNEL_LABELS.get(row.channel, ""),
         "end": url_for("agents.assist_end"),
     }
+
+
+def assisted_timer(row: AssistedSession | None = None) -> dict[str, object] | None:
+    """When the assisted session closes without an action (WCAG 2.2.1), said at the foot
+    of the resident's pages with a way to keep it open; within the agent's own session."""
+    from portal.agents.session import agent_session_ends_at
+    from portal.auth.session import hour_label
+
+    row = row or g.get("assisted")
+    agent_session = g.get("agent_session")
+    if row is None or agent_session is None:
+        return None
+    ends = min(row.last_seen_at + ASSISTED_IDLE, agent_session_ends_at(agent_session))
+    return {
+        "label": hour_label(ends),
+        "remaining_s": max(0, int((ends - utcnow()).total_seconds())),
+        "action": url_for("agents.assist_extend"),
+    }
+
+
+@bp.post("/assisted/extend")
+@agent_login_required
+@journey("mandates", "keep-visit-open")
+def assist_extend() -> str | Response:
+    """« Rester connecté(e) » on a resident's page: the assisted session counts as used."""
+    assisted_id = agent_cookie().get("assisted")
+    row = db.session.get(AssistedSession, assisted_id) if isinstance(assisted_id, str) else None
+    if row is None or row.agent_id != g.agent.id or row.ended_at is not None:
+        return see_other(url_for("agents.home"))
+    row.last_seen_at = utcnow()
+    g.agent_session.last_seen_at = utcnow()
+    db.session.commit()
+    if request.headers.get("HX-Request"):
+        return render_template(
+            "_partials/_session_timer.html", session_timer=lambda: assisted_timer(row)
+        )
+    return see_other(url_for("dashboard.home"))
 
 
 def _desk_mandate(desk_id: int, reference: str) -> Mandate:

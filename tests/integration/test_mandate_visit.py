@@ -507,3 +507,28 @@ def test_a_new_mandate_replaces_the_desks_active_one_for_the_same_services(
         assert live_scopes(db.session.get_one(Mandate, second.id)) == {CANTEEN}
         [replaced] = db.session.get_one(Mandate, first.id).revocations
         assert replaced.by_kind == "replaced" and replaced.scope is None
+
+
+def test_the_assisted_pages_say_when_the_visit_closes_and_it_can_be_kept_open(
+    services_app: Flask, services_client: FlaskClient, desk: int
+) -> None:
+    sign_in(services_app.test_client(), "marie-therese")
+    client = services_client
+    agent_sign_in(client, "claire")
+    open_mandate_at_desk(client, desk, [CANTEEN])
+    act(client, desk, the_mandate(services_app).reference)
+    page = client.get("/").get_data(as_text=True)
+    assert 'action="/agents/assisted/extend"' in page
+    with services_app.app_context():
+        row = db.session.execute(db.select(AssistedSession)).scalar_one()
+        row.last_seen_at = utcnow() - timedelta(minutes=14)
+        db.session.commit()
+    token = CSRF_RE.search(page).group(1)  # type: ignore[union-attr]
+    r = client.post(
+        "/agents/assisted/extend", data={"csrf_token": token}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200 and "session-area" in r.get_data(as_text=True)
+    with services_app.app_context():
+        row = db.session.execute(db.select(AssistedSession)).scalar_one()
+        assert utcnow() - row.last_seen_at < timedelta(minutes=1)
+    assert client.get(f"/services/{CANTEEN}").status_code == 200
