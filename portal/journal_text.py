@@ -41,6 +41,8 @@ GENERIC_ACTIONS = {
     "export_data": _l("Téléchargement de mes données"),
     "create_calendar_feed": _l("Création du lien d'agenda"),
     "revoke_calendar_feed": _l("Suppression du lien d'agenda"),
+    "mandate_revoked": _l("Révocation d'un mandat"),
+    "mandate_scope_revoked": _l("Révocation d'un service d'un mandat"),
 }
 
 SUFFIXES = ("_refused", "_not_done")
@@ -119,11 +121,22 @@ def _detail(code: str, params: dict[str, Any], known: dict[str, Any]) -> Markup:
         return escape(_("relié à nouveau"))
     if code == "link_demo":
         return escape(_("compte de démonstration"))
+    if code in ("mandate_revoked", "mandate_scope_revoked"):
+        return _mandate_detail(params)
     detail = _kind_detail(base, params)
     if detail is not None:
         return detail
     # A kind no longer installed: what its entry names, without its own words.
     return join(title, reason)
+
+
+def _mandate_detail(params: dict[str, Any]) -> Markup:
+    """The desk the mandate was given to, and the one service revoked, if one."""
+    from portal.mandates import scope_title
+
+    desk = french(params["desk"]) if params.get("desk") else ""
+    scope = params.get("scope") if isinstance(params.get("scope"), str) else ""
+    return join(desk, french(scope_title(scope)) if scope else "")
 
 
 def journal_line(entry: Any) -> JournalLine:
