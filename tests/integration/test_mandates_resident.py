@@ -370,6 +370,12 @@ def test_an_adviser_acting_for_the_resident_is_refused(setting: Setting) -> None
     assert r.status_code == 403
     assert "ne peut ni voir ni modifier ses mandats" in text(r)
     assert s.client.get(f"/account/mandates/{reference}/revoke").status_code == 403
+    token = csrf(s.client, "/account/activity")
+    r = s.client.post(f"/account/mandates/{reference}/revoke", data={"csrf_token": token})
+    assert r.status_code == 403
+    assert live_scopes(s.row(reference)) == {"bib-merignac"}
+    # Nor is the page offered to them.
+    assert 'href="/account/mandates"' not in text(s.client.get("/account/activity"))
 
 
 # -- the dashboard, and "Mon activité" -----------------------------------------------------
