@@ -185,6 +185,7 @@ def configure_blueprints(app: Flask) -> None:
     from portal.errors import bp as errors_bp
     from portal.linking import bp as linking_bp
     from portal.main import bp as main_bp
+    from portal.mandates.resident import bp as my_mandates_bp
     from portal.payments import bp as payments_bp
     from portal.services.routes import bp as services_bp
     from portal.status import bp as status_bp
@@ -198,6 +199,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(payments_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(my_mandates_bp)
     app.register_blueprint(calendar_feed_bp)
     app.register_blueprint(agents_bp)
 

@@ -130,6 +130,11 @@ class Settings:
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
     #: set X-Forwarded-For/-Proto. Rate limits key on the client address they report.
     trusted_proxies: int = 0
+    #: Where residents' e-mail notices go out: ``smtp://user:password@host:port``
+    #: (STARTTLS on port 587) or ``smtps://…``; unset, none is sent.
+    mail_url: str = ""
+    #: The notices' sender address.
+    mail_from: str = ""
     territory_name: str = ""
     territory_address: str = ""
     publication_director: str = ""
@@ -245,6 +250,13 @@ class Settings:
             problems.append(f"PORTAL_HELP_URL must be an http(s) URL, got {self.help_url!r}")
         if self.help_email and "@" not in self.help_email:
             problems.append(f"PORTAL_HELP_EMAIL must be an e-mail address, got {self.help_email!r}")
+        if self.mail_url and (
+            urlsplit(self.mail_url).scheme not in {"smtp", "smtps"}
+            or not urlsplit(self.mail_url).hostname
+        ):
+            problems.append("PORTAL_MAIL_URL must read like smtp://user:password@host:587")
+        if self.mail_from and "@" not in self.mail_from:
+            problems.append(f"PORTAL_MAIL_FROM must be an e-mail address, got {self.mail_from!r}")
         if self.probe_interval_s < 0:
             problems.append("PORTAL_PROBE_INTERVAL_S must be 0 or more")
         if self.is_production and self.demo_links_file:
@@ -310,6 +322,8 @@ _ENV_NAMES = {
     "page_deadline_s": "PORTAL_PAGE_DEADLINE_S",
     "read_cache_s": "PORTAL_READ_CACHE_S",
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
+    "mail_url": "PORTAL_MAIL_URL",
+    "mail_from": "PORTAL_MAIL_FROM",
     **IDENTITY_SETTINGS,
 }
 

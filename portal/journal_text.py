@@ -42,6 +42,8 @@ GENERIC_ACTIONS = {
     "create_calendar_feed": _l("Création du lien d'agenda"),
     "revoke_calendar_feed": _l("Suppression du lien d'agenda"),
     "mandate_opened": _l("Mandat ouvert au guichet"),
+    "mandate_revoked": _l("Révocation d'un mandat"),
+    "mandate_scope_revoked": _l("Révocation d'un service d'un mandat"),
 }
 
 SUFFIXES = ("_refused", "_not_done")
@@ -126,11 +128,22 @@ def _detail(code: str, params: dict[str, Any], known: dict[str, Any]) -> Markup:
             french(str(params.get("desk", ""))),
             escape(_("jusqu'au %(day)s", day=short_day(until))) if until else "",
         )
+    if code in ("mandate_revoked", "mandate_scope_revoked"):
+        return _mandate_detail(params)
     detail = _kind_detail(base, params)
     if detail is not None:
         return detail
     # A kind no longer installed: what its entry names, without its own words.
     return join(title, reason)
+
+
+def _mandate_detail(params: dict[str, Any]) -> Markup:
+    """The desk the mandate was given to, and the one service revoked, if one."""
+    from portal.mandates import scope_title
+
+    desk = french(params["desk"]) if params.get("desk") else ""
+    scope = params.get("scope") if isinstance(params.get("scope"), str) else ""
+    return join(desk, french(scope_title(scope)) if scope else "")
 
 
 def journal_line(entry: Any) -> JournalLine:

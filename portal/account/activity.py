@@ -6,13 +6,14 @@ journal entry; only deleting the whole account removes them (see ``portal.accoun
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
 from portal.extensions import db
 from portal.integrations import registry
-from portal.models import JournalEntry
+from portal.models import Agent, JournalEntry, Mandate
 
 PER_PAGE = 20
 
@@ -54,6 +55,8 @@ class ActivityPage:
     total: int
     #: The service the list is filtered on ("" for all of them).
     service: str = ""
+    #: An adviser's entries: who did it for the resident, at which desk, how (by id).
+    done_for_you: dict[int, str] = field(default_factory=dict)
 
     @property
     def has_newer(self) -> bool:
@@ -108,4 +111,59 @@ def activity_page(citizen_id: int, page: int, service: str = "") -> ActivityPage
             .limit(PER_PAGE)
         ).scalars()
     )
-    return ActivityPage(entries, page, pages, total, service)
+    return ActivityPage(entries, page, pages, total, service, done_for_you(entries))
+
+
+def adviser_names(entries: Iterable[JournalEntry]) -> dict[str, str]:
+    """The advisers who wrote ``entries``, by ``actor_id``: one query for them all."""
+    ids = {
+        int(entry.actor_id)
+        for entry in entries
+        if entry.actor_kind == "adviser" and entry.actor_id.isdigit()
+    }
+    if not ids:
+        return {}
+    agents = db.session.execute(db.select(Agent).where(Agent.id.in_(ids))).scalars()
+    return {str(agent.id): agent.display_name for agent in agents}
+
+
+def done_for_you(entries: list[JournalEntry]) -> dict[int, str]:
+    """« Fait pour vous par Claire Martin, Maison France services du Lac, au guichet »,
+    by entry id, for the entries an adviser wrote: the mandates and the agents named are
+    read in one query each."""
+    advised = [entry for entry in entries if entry.actor_kind == "adviser"]
+    if not advised:
+        return {}
+    mandate_ids = {entry.mandate_id for entry in advised if entry.mandate_id is not None}
+    mandates = (
+        {
+            row.id: (row.desk_name, row.adviser_name)
+            for row in db.session.execute(
+                db.select(Mandate.id, Mandate.desk_name, Mandate.adviser_name).where(
+                    Mandate.id.in_(mandate_ids)
+                )
+            )
+        }
+        if mandate_ids
+        else {}
+    )
+    names = adviser_names(advised)
+    labels: dict[int, str] = {}
+    for entry in advised:
+        desk, opened_by = mandates.get(entry.mandate_id or 0, ("", ""))
+        labels[entry.id] = done_for_you_label(
+            names.get(entry.actor_id) or opened_by, desk, entry.channel
+        )
+    return labels
+
+
+def done_for_you_label(adviser: str, desk: str, channel: str) -> str:
+    """Who acted for the resident, where and how, in one sentence."""
+    adviser = adviser or _("un conseiller")
+    if not desk:
+        return _("Fait pour vous par %(adviser)s", adviser=adviser)
+    if channel == "phone":
+        return _(
+            "Fait pour vous par %(adviser)s, %(desk)s, par téléphone", adviser=adviser, desk=desk
+        )
+    return _("Fait pour vous par %(adviser)s, %(desk)s, au guichet", adviser=adviser, desk=desk)

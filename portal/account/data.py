@@ -14,11 +14,17 @@ from typing import Any
 
 from portal.account.activity import service_title
 from portal.extensions import db
+from portal.mandates import scope_title
 from portal.models import (
+    AssistedSession,
     AuthSession,
     Citizen,
     ConnectorSnapshot,
+    DeskVisit,
     JournalEntry,
+    Mandate,
+    MandateRevocation,
+    MandateScope,
     Payment,
     ServiceLink,
     WriteRecord,
@@ -143,7 +149,48 @@ def export_data(citizen: Citizen) -> dict[str, Any]:
             {"service": slug, "fetched_at": _iso(fetched_at)} for slug, fetched_at in snapshots
         ],
         "calendar_feed": {"exists": citizen.calendar_token_hash is not None},
+        "mandates": _mandates(citizen.id),
     }
+
+
+def _mandates(citizen_id: int) -> list[dict[str, Any]]:
+    """The mandates given to help desks: terms, what was revoked, and how many actions
+    were taken under each (the actions themselves are in ``activity``)."""
+    from portal.mandates import ended_at, status_of
+
+    mandates = _rows(Mandate, citizen_id, Mandate.id)
+    counts = dict(
+        db.session.execute(
+            db.select(JournalEntry.mandate_id, db.func.count())
+            .filter_by(citizen_id=citizen_id)
+            .where(JournalEntry.mandate_id.is_not(None))
+            .group_by(JournalEntry.mandate_id)
+        ).all()
+    )
+    return [
+        {
+            "reference": mandate.reference,
+            "desk": mandate.desk_name,
+            "opened_by": mandate.adviser_name,
+            "channel": mandate.channel,
+            "duration": mandate.duration,
+            "services": [
+                {"service": row.scope, "service_title": scope_title(row.scope)}
+                for row in mandate.scopes
+            ],
+            "starts_at": _iso(mandate.starts_at),
+            "ends_at": _iso(mandate.ends_at),
+            "ended_at": _iso(ended_at(mandate)),
+            "status": status_of(mandate),
+            "revocations": [
+                {"service": r.scope, "at": _iso(r.at), "by": r.by_kind} for r in mandate.revocations
+            ],
+            "legal_version": mandate.legal_version,
+            "terms_hash": mandate.terms_hash,
+            "actions": counts.get(mandate.id, 0),
+        }
+        for mandate in mandates
+    ]
 
 
 def _json_or_text(value: str) -> Any:
@@ -169,6 +216,7 @@ def delete_account(citizen_id: int) -> None:
             db.select(ServiceLink.id).filter_by(citizen_id=citizen_id)
         )
     ]
+    mandate_ids = list(db.session.scalars(db.select(Mandate.id).filter_by(citizen_id=citizen_id)))
     db.session.execute(db.delete(Citizen).where(Citizen.id == citizen_id))
     # Links before their snapshots: a read still saving one holds its link's row (see
     # ``DatabaseSnapshotStore.put``), so this waits for it, then deletes what it saved.
@@ -178,3 +226,10 @@ def delete_account(citizen_id: int) -> None:
         db.session.execute(
             db.delete(ConnectorSnapshot).where(ConnectorSnapshot.subject.in_(link_ids))
         )
+    # Mandates are append-only while their resident exists (triggers): now they may go,
+    # what points at them first.
+    db.session.execute(db.delete(DeskVisit).where(DeskVisit.citizen_id == citizen_id))
+    if mandate_ids:
+        for child in (DeskVisit, AssistedSession, MandateScope, MandateRevocation):
+            db.session.execute(db.delete(child).where(child.mandate_id.in_(mandate_ids)))
+    db.session.execute(db.delete(Mandate).where(Mandate.citizen_id == citizen_id))

@@ -19,6 +19,7 @@ from portal.dashboard.todo import read_todo
 from portal.extensions import db, limiter
 from portal.htmx import is_partial, render
 from portal.journeys import journey
+from portal.mandates.resident import dashboard_notices
 from portal.models import JournalEntry
 from portal.services.core import linked_services, own_service, read_concurrently, read_panel
 
@@ -54,6 +55,7 @@ def home() -> str:
     services = linked_services(g.citizen.id)
     return render_template(
         "dashboard/home.html",
+        mandate_notices=dashboard_notices(g.citizen.id),
         services=services,
         loaders=card_loaders(services),
         known=last_known(services),

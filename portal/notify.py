@@ -1,0 +1,63 @@
+"""E-mail to residents: a few plain-text notices, sent with ``smtplib``.
+
+Configured by ``PORTAL_MAIL_URL`` (``smtp://user:password@host:port``; STARTTLS on port
+587, ``smtps://`` for implicit TLS) and ``PORTAL_MAIL_FROM``. Unset, nothing is sent and
+``send_mail`` says so by returning False. What is logged never names the addressee: an
+e-mail address is personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from urllib.parse import unquote, urlsplit
+
+from portal.config import current_settings
+
+log = logging.getLogger(__name__)
+
+#: Seconds for the whole conversation with the mail server: a resident's request waits.
+SMTP_TIMEOUT_S = 10.0
+
+
+def send_mail(to: str, subject: str, text: str) -> bool:
+    """Send one plain-text message; True once the server accepted it. False when mail is
+    not configured, or when sending failed (logged, without the address)."""
+    settings = current_settings()
+    if not settings.mail_url or not settings.mail_from:
+        log.info("mail is not configured (PORTAL_MAIL_URL, PORTAL_MAIL_FROM): notice not sent")
+        return False
+    url = urlsplit(settings.mail_url)
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    message.set_content(text)
+    implicit_tls = url.scheme == "smtps"
+    port = url.port or (465 if implicit_tls else 25)
+    try:
+        smtp: smtplib.SMTP
+        if implicit_tls:
+            smtp = smtplib.SMTP_SSL(
+                url.hostname or "",
+                port,
+                timeout=SMTP_TIMEOUT_S,
+                context=ssl.create_default_context(),
+            )
+        else:
+            smtp = smtplib.SMTP(url.hostname or "", port, timeout=SMTP_TIMEOUT_S)
+        with smtp:
+            if port == 587 and not implicit_tls:
+                smtp.starttls(context=ssl.create_default_context())
+            if url.username:
+                smtp.login(unquote(url.username), unquote(url.password or ""))
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("mail: the server refused or could not be reached (%s)", type(exc).__name__)
+        return False
+    return True
