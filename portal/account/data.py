@@ -23,6 +23,7 @@ from portal.models import (
     DeskVisit,
     JournalEntry,
     Mandate,
+    MandateNotice,
     MandateRevocation,
     MandateScope,
     Payment,
@@ -230,6 +231,6 @@ def delete_account(citizen_id: int) -> None:
     # what points at them first.
     db.session.execute(db.delete(DeskVisit).where(DeskVisit.citizen_id == citizen_id))
     if mandate_ids:
-        for child in (DeskVisit, AssistedSession, MandateScope, MandateRevocation):
+        for child in (DeskVisit, AssistedSession, MandateNotice, MandateScope, MandateRevocation):
             db.session.execute(db.delete(child).where(child.mandate_id.in_(mandate_ids)))
     db.session.execute(db.delete(Mandate).where(Mandate.citizen_id == citizen_id))

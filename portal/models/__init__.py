@@ -11,6 +11,7 @@ from portal.models.mandate import (
     DeskJournalEntry,
     DeskVisit,
     Mandate,
+    MandateNotice,
     MandateRevocation,
     MandateScope,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "JournalEntry",
     "LinkAttempt",
     "Mandate",
+    "MandateNotice",
     "MandateRevocation",
     "MandateScope",
     "MeasureEvent",

@@ -186,3 +186,16 @@ def _refuse(_mapper: object, _connection: object, row: object) -> None:
 
 for _model in (Mandate, MandateScope, MandateRevocation, DeskJournalEntry):
     event.listen(_model, "before_update", _refuse)
+
+
+class MandateNotice(Model):
+    """A notice sent to the resident about a mandate (``ending``: it ends soon), once:
+    the unique key makes a second run, or two workers at once, send nothing more."""
+
+    __tablename__ = "mandate_notice"
+    __table_args__ = (UniqueConstraint("mandate_id", "kind", name="uq_mandate_notice_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandate.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -327,12 +327,21 @@ def test_adviser_renews_a_loan_and_books_a_meal_then_the_resident_revokes_one_se
         assert all(e.actor_kind == "adviser" and e.actor_id == str(claire.id) for e in entries)
         assert all(e.channel == "desk" for e in entries)
 
-    # The resident revokes the library: the adviser's next library request is refused,
-    # the canteen still works.
+    # The resident, at home, sees both actions in Mes mandats and in Mon activité...
+    mine = home.get("/account/mandates").get_data(as_text=True)
+    assert "Maison France services du Lac" in mine
+    assert "Astérix chez les Pictes" in mine and "Claire" in mine
+    activity = home.get("/account/activity").get_data(as_text=True)
+    assert "Fait pour vous par Claire" in activity and "au guichet" in activity
+    # ...and revokes the library online, in one confirmed step.
+    path = f"/account/mandates/{mandate.reference}/revoke"
+    r = home.post(
+        path, data={"csrf_token": csrf(home, f"{path}?scope={LIBRARY}"), "scope": LIBRARY}
+    )
+    assert r.status_code == 303
     with services_app.app_context():
-        row = db.session.get_one(Mandate, mandate.id)
-        revoke(row, LIBRARY, by_kind="citizen", by_id=str(row.citizen_id))
-        db.session.commit()
+        assert live_scopes(db.session.get_one(Mandate, mandate.id)) == {CANTEEN}
+    # The adviser's next library request is refused; the canteen still works.
     assert client.get(f"/services/{LIBRARY}").status_code == 404
     r = send(client, form_to(page, f"/services/{LIBRARY}/loans/mer-l-0417-5/renew"))
     assert r.status_code == 404  # a form opened before the revocation
@@ -532,3 +541,38 @@ def test_the_assisted_pages_say_when_the_visit_closes_and_it_can_be_kept_open(
         row = db.session.execute(db.select(AssistedSession)).scalar_one()
         assert utcnow() - row.last_seen_at < timedelta(minutes=1)
     assert client.get(f"/services/{CANTEEN}").status_code == 200
+
+
+def test_the_resident_gets_an_e_mail_when_the_mandate_is_opened(
+    database_url: str, fc_sandbox: Sandbox, connectors_file: str
+) -> None:
+    from portal import create_app
+    from tests.integration.test_mandates_resident import SmtpSink
+    from tests.support import empty_tables, portal_settings
+
+    sink = SmtpSink()
+    app = create_app(
+        portal_settings(
+            database_url,
+            fc_sandbox.issuer,
+            connectors_file=connectors_file,
+            mail_url=f"smtp://127.0.0.1:{sink.port}",
+            mail_from="ne-pas-repondre@demonstration.invalid",
+        )
+    )
+    try:
+        desk_id = add_desk(app, "Maison France services du Lac", SIRET_A)
+        provision_agent(app, "claire")
+        grant(app, "claire", "adviser", desk_id)
+        client = app.test_client()
+        agent_sign_in(client, "claire")
+        open_mandate_at_desk(client, desk_id, [CANTEEN])
+        [message] = sink.messages
+        with app.app_context():
+            email = db.session.execute(db.select(Citizen.email)).scalar_one()
+        assert email and email in str(message["rcpt"])
+        assert the_mandate(app).reference in str(message["data"])
+    finally:
+        sink.close()
+        app.extensions["connectors"].close()
+        empty_tables(app)
