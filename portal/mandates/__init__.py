@@ -132,7 +132,7 @@ def scope_title(scope: str) -> str:
     instance = registry().instances.get(instance_of(scope))
     title = instance.title if instance is not None else instance_of(scope)
     if is_payment_scope(scope):
-        return str(_l("Payer les factures : %(service)s", service=title))
+        return str(_l("Payer les factures : %(service)s", service=title))
     return title
 
 
