@@ -41,6 +41,7 @@ GENERIC_ACTIONS = {
     "export_data": _l("Téléchargement de mes données"),
     "create_calendar_feed": _l("Création du lien d'agenda"),
     "revoke_calendar_feed": _l("Suppression du lien d'agenda"),
+    "mandate_revoked_at_desk": _l("Fin d'un mandat, demandée au guichet"),
 }
 
 SUFFIXES = ("_refused", "_not_done")
@@ -119,6 +120,9 @@ def _detail(code: str, params: dict[str, Any], known: dict[str, Any]) -> Markup:
         return escape(_("relié à nouveau"))
     if code == "link_demo":
         return escape(_("compte de démonstration"))
+    if code == "mandate_revoked_at_desk":
+        reference = escape(_("mandat %(reference)s", reference=params.get("reference", "")))
+        return join(reference, french(params["desk"]) if params.get("desk") else "")
     detail = _kind_detail(base, params)
     if detail is not None:
         return detail

@@ -48,3 +48,4 @@ def pc_client() -> ProConnectClient:
 
 
 from portal.agents import desks, routes  # noqa: E402,F401  (registers the views on bp)
+from portal.mandates import desk  # noqa: E402,F401  (the desk's side of mandates)
