@@ -91,9 +91,12 @@ REVOKED_BY = {
 # -- finding what a desk may see -------------------------------------------------------------
 
 
+_REFERENCE = re.compile(r"M-[A-Z0-9]{4}-[A-Z0-9]{4}")
+
+
 def desk_mandate(desk: Desk, reference: str) -> Mandate:
     """The desk's own mandate by its exact reference, or 404 (the same for any other)."""
-    if not re.fullmatch(r"M-[A-Z0-9]{4}-[A-Z0-9]{4}", reference or ""):
+    if not _REFERENCE.fullmatch(reference or ""):
         abort(404)
     mandate = db.session.execute(
         db.select(Mandate).filter_by(desk_id=desk.id, reference=reference)
@@ -562,7 +565,7 @@ def desk_revoke(desk_id: str) -> Response | tuple[str, int]:
 @journey("agents", "revocation-receipt")
 def revocation_receipt(desk_id: str, reference: str) -> str:
     desk: Desk = g.desk
-    entry = _revocation_here(desk, reference) if len(reference) <= 16 else None
+    entry = _revocation_here(desk, reference) if _REFERENCE.fullmatch(reference) else None
     mandate = (
         db.session.execute(db.select(Mandate).filter_by(reference=reference)).scalar_one_or_none()
         if entry is not None
