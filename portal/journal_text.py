@@ -44,6 +44,7 @@ GENERIC_ACTIONS = {
     "mandate_opened": _l("Mandat ouvert au guichet"),
     "mandate_revoked": _l("Révocation d'un mandat"),
     "mandate_scope_revoked": _l("Révocation d'un service d'un mandat"),
+    "mandate_revoked_at_desk": _l("Fin d'un mandat, demandée au guichet"),
 }
 
 SUFFIXES = ("_refused", "_not_done")
@@ -130,6 +131,9 @@ def _detail(code: str, params: dict[str, Any], known: dict[str, Any]) -> Markup:
         )
     if code in ("mandate_revoked", "mandate_scope_revoked"):
         return _mandate_detail(params)
+    if code == "mandate_revoked_at_desk":
+        reference = escape(_("mandat %(reference)s", reference=params.get("reference", "")))
+        return join(reference, french(params["desk"]) if params.get("desk") else "")
     detail = _kind_detail(base, params)
     if detail is not None:
         return detail

@@ -10,7 +10,14 @@
 - snapshots fetched more than ``SNAPSHOT_RETENTION`` ago (too old to be worth showing
   during an outage), and snapshots whose link no longer exists;
 - agents' access requests (kept from a refused sign-in for a desk's referent to use)
-  older than ``ACCESS_REQUEST_RETENTION``.
+  older than ``ACCESS_REQUEST_RETENTION``;
+- desk visits (a mandate being opened) whose step is over (``DESK_VISIT_RETENTION``);
+- assisted sessions (the record of an adviser's visit) older than
+  ``ASSISTED_SESSION_RETENTION``;
+- mandates, with their services and revocations, ended more than
+  ``MANDATE_RETENTION`` ago, and desk journal lines older than
+  ``DESK_JOURNAL_RETENTION``: the database refuses to delete either within a year
+  (triggers, see the mandates' migration), the purge comes a day later than that.
 
 Payments and the activity journal stay as long as the account (they are the resident's
 record of what was done); deleting the account deletes them. Scheduling the command
@@ -19,6 +26,7 @@ record of what was done); deleting the account deletes them. Scheduling the comm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -31,8 +39,15 @@ from portal.extensions import db
 from portal.models import (
     AgentAccessRequest,
     AgentSession,
+    AssistedSession,
     AuthSession,
     ConnectorSnapshot,
+    DeskJournalEntry,
+    DeskVisit,
+    Mandate,
+    MandateNotice,
+    MandateRevocation,
+    MandateScope,
     ServiceLink,
     WriteRecord,
 )
@@ -44,6 +59,15 @@ WRITE_RECORD_RETENTION = timedelta(days=30)
 SNAPSHOT_RETENTION = timedelta(days=30)
 #: A refused agent asks again (signs in once more) after this.
 ACCESS_REQUEST_RETENTION = timedelta(days=30)
+#: A desk visit's step lasts 5 minutes; past it, the visit cannot go on.
+DESK_VISIT_RETENTION = timedelta(minutes=5)
+#: The record of an adviser's visit (the desk's "today's visits").
+ASSISTED_SESSION_RETENTION = timedelta(days=365)
+#: A mandate is kept a year after its end (the legal text says so); the database
+#: refuses its deletion within 365 days of its end.
+MANDATE_RETENTION = timedelta(days=366)
+#: A desk journal line is kept a year; the database refuses its deletion before.
+DESK_JOURNAL_RETENTION = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,10 @@ class Purged:
     orphan_snapshots: int
     agent_sessions: int = 0
     access_requests: int = 0
+    desk_visits: int = 0
+    assisted_sessions: int = 0
+    mandates: int = 0
+    desk_journal_lines: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -65,6 +93,12 @@ class Purged:
             f"{self.agent_sessions} expired agent session(s) deleted",
             f"{self.access_requests} agent access request(s) older than "
             f"{ACCESS_REQUEST_RETENTION.days} days deleted",
+            f"{self.desk_visits} desk visit(s) past their step deleted",
+            f"{self.assisted_sessions} assisted session(s) older than "
+            f"{ASSISTED_SESSION_RETENTION.days} days deleted",
+            f"{self.mandates} mandate(s) ended more than {MANDATE_RETENTION.days} days ago deleted",
+            f"{self.desk_journal_lines} desk journal line(s) older than "
+            f"{DESK_JOURNAL_RETENTION.days} days deleted",
         ]
 
 
@@ -116,7 +150,40 @@ def purge_expired(now: datetime | None = None) -> Purged:
             AgentAccessRequest.created_at < now - ACCESS_REQUEST_RETENTION
         )
     )
+    desk_visits = delete(sa.delete(DeskVisit).where(DeskVisit.step_at < now - DESK_VISIT_RETENTION))
+    assisted_sessions = delete(
+        sa.delete(AssistedSession).where(
+            AssistedSession.started_at < now - ASSISTED_SESSION_RETENTION
+        )
+    )
+    mandates = _purge_mandates(delete, now - MANDATE_RETENTION)
+    desk_journal_lines = delete(
+        sa.delete(DeskJournalEntry).where(DeskJournalEntry.at < now - DESK_JOURNAL_RETENTION)
+    )
     db.session.commit()
     return Purged(
-        sessions, write_records, old_snapshots, orphan_snapshots, agent_sessions, access_requests
+        sessions,
+        write_records,
+        old_snapshots,
+        orphan_snapshots,
+        agent_sessions,
+        access_requests,
+        desk_visits,
+        assisted_sessions,
+        mandates,
+        desk_journal_lines,
     )
+
+
+def _purge_mandates(delete: Callable[[sa.Delete], int], ended_before: datetime) -> int:
+    """Mandates whose end is before ``ended_before``, and what hangs on them (deleted
+    first: SQLite does not cascade). The end is the mandate's own: a mandate revoked
+    early is kept until a year after the end it was opened with, since the database's
+    guard looks at that end."""
+    old = sa.select(Mandate.id).where(Mandate.ends_at < ended_before).scalar_subquery()
+    delete(sa.delete(DeskVisit).where(DeskVisit.mandate_id.in_(old)))
+    delete(sa.delete(AssistedSession).where(AssistedSession.mandate_id.in_(old)))
+    delete(sa.delete(MandateNotice).where(MandateNotice.mandate_id.in_(old)))
+    delete(sa.delete(MandateScope).where(MandateScope.mandate_id.in_(old)))
+    delete(sa.delete(MandateRevocation).where(MandateRevocation.mandate_id.in_(old)))
+    return delete(sa.delete(Mandate).where(Mandate.ends_at < ended_before))

@@ -48,4 +48,4 @@ def pc_client() -> ProConnectClient:
 
 
 from portal.agents import desks, routes  # noqa: E402,F401  (registers the views on bp)
-from portal.mandates import assisted, visit  # noqa: E402,F401  (the desk's mandate views)
+from portal.mandates import assisted, desk, visit  # noqa: E402,F401  (the desks' mandate views)

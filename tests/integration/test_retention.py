@@ -82,6 +82,10 @@ def test_purge_deletes_expired_sessions_old_writes_and_old_or_orphan_snapshots(
         "1 snapshot(s) of links that no longer exist deleted",
         "0 expired agent session(s) deleted",
         "0 agent access request(s) older than 30 days deleted",
+        "0 desk visit(s) past their step deleted",
+        "0 assisted session(s) older than 365 days deleted",
+        "0 mandate(s) ended more than 366 days ago deleted",
+        "0 desk journal line(s) older than 366 days deleted",
     ]
     with services_app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(AuthSession)) == 1
@@ -95,7 +99,7 @@ def test_purge_deletes_expired_sessions_old_writes_and_old_or_orphan_snapshots(
     assert eloise.get("/").status_code == 302
 
     # Run again: nothing left to do.
-    assert [line.split(" ", 1)[0] for line in purge(services_app)] == ["0", "0", "0", "0", "0", "0"]
+    assert [line.split(" ", 1)[0] for line in purge(services_app)] == ["0"] * 10
 
 
 def test_the_housing_snapshot_keeps_no_application_number(
@@ -124,3 +128,110 @@ def test_the_housing_snapshot_keeps_no_application_number(
     page = services_client.get("/services/logement-metropole")
     assert page.status_code == 200
     assert "Déposée le" in text(page) and MARIE_APPLICATION_NUMBER not in text(page)
+
+
+def test_purge_deletes_old_desk_visits_sessions_mandates_and_desk_journal_lines(
+    app: Flask,
+) -> None:
+    from portal.mandates import desk_journal
+    from portal.models import (
+        Agent,
+        AssistedSession,
+        Citizen,
+        Desk,
+        DeskJournalEntry,
+        DeskVisit,
+        Mandate,
+        MandateRevocation,
+        MandateScope,
+    )
+
+    now = utcnow()
+    long_ago = now - timedelta(days=400)
+    with app.app_context():
+        desk = Desk(name="France services de Pessac", siret="21330063500017")
+        agent = Agent(idp_id="idp", sub="sub", name="Karim")
+        citizen = Citizen(sub="c" * 64, given_name="Élodie", family_name="Martin")
+        db.session.add_all([desk, agent, citizen])
+        db.session.flush()
+
+        def mandate(reference: str, starts: object, ends: object) -> Mandate:
+            row = Mandate(
+                reference=reference,
+                desk_id=desk.id,
+                citizen_id=citizen.id,
+                duration="1y",
+                starts_at=starts,
+                ends_at=ends,
+                legal_version="2026-12",
+                terms_hash="0" * 64,
+                visit_id=reference,
+                created_at=starts,
+            )
+            db.session.add(row)
+            db.session.flush()
+            db.session.add(MandateScope(mandate_id=row.id, scope="bib-pessac"))
+            return row
+
+        old = mandate("M-AAAA-AAAA", now - timedelta(days=800), now - timedelta(days=367))
+        # Revoked long ago, but its own end is within the year: kept (the database's
+        # guard looks at that end).
+        revoked = mandate("M-BBBB-BBBB", now - timedelta(days=700), now - timedelta(days=300))
+        db.session.add(
+            MandateRevocation(
+                mandate_id=revoked.id, at=now - timedelta(days=690), by_kind="citizen"
+            )
+        )
+        db.session.add(MandateRevocation(mandate_id=old.id, at=long_ago, by_kind="desk"))
+        recent = mandate("M-CCCC-CCCC", now - timedelta(days=10), now + timedelta(days=20))
+        for n, (started, mandate_row) in enumerate(
+            [(long_ago, recent), (now - timedelta(days=2), recent), (long_ago, old)]
+        ):
+            db.session.add(
+                AssistedSession(
+                    id=f"s{n}",
+                    mandate_id=mandate_row.id,
+                    agent_id=agent.id,
+                    desk_id=desk.id,
+                    started_at=started,
+                    last_seen_at=started,
+                )
+            )
+        for n, step in enumerate([now - timedelta(minutes=6), now - timedelta(minutes=1)]):
+            db.session.add(
+                DeskVisit(
+                    id=f"v{n}", desk_id=desk.id, agent_id=agent.id, duration="1m", step_at=step
+                )
+            )
+        db.session.add(
+            DeskVisit(
+                id="used",
+                desk_id=desk.id,
+                agent_id=agent.id,
+                duration="1y",
+                step_at=now,
+                mandate_id=old.id,
+            )
+        )
+        old_line = desk_journal(desk.id, "mandate_opened", mandate=old)
+        old_line.at = now - timedelta(days=367)
+        desk_journal(desk.id, "mandate_revoked", mandate=recent)
+        db.session.commit()
+
+    lines = purge(app)
+    assert lines[6:] == [
+        "1 desk visit(s) past their step deleted",  # and the one of the old mandate, with it
+        "2 assisted session(s) older than 365 days deleted",
+        "1 mandate(s) ended more than 366 days ago deleted",
+        "1 desk journal line(s) older than 366 days deleted",
+    ]
+    with app.app_context():
+        references = sorted(db.session.execute(db.select(Mandate.reference)).scalars())
+        assert references == ["M-BBBB-BBBB", "M-CCCC-CCCC"]
+        assert db.session.scalar(db.select(db.func.count()).select_from(MandateScope)) == 2
+        assert db.session.scalar(db.select(db.func.count()).select_from(MandateRevocation)) == 1
+        assert sorted(db.session.execute(db.select(AssistedSession.id)).scalars()) == ["s1"]
+        assert list(db.session.execute(db.select(DeskVisit.id)).scalars()) == ["v1"]
+        [line] = db.session.execute(db.select(DeskJournalEntry)).scalars()
+        assert line.mandate_reference == "M-CCCC-CCCC"
+    assert [line.split(" ", 1)[0] for line in purge(app)] == ["0"] * 10
