@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
-from tests.browser.support import LivePortal, choose_identity_by_clicking
+from tests.browser.support import LivePortal, identity_button_name
 from tests.browser.test_agents import LOCALES, check
 from tests.integration.test_desks import add_desk, grant
 from tests.support import provision_agent
@@ -82,12 +82,7 @@ def resident_signs_in(person: Person) -> None:
     page = person.page
     person.press(page.locator("main a.fc-button"))
     page.wait_for_url(re.compile(r"/authorize"))
-    if person.keyboard:
-        button = page.get_by_role("button", name=re.compile("Marie-Thérèse"))
-        button.focus()
-        page.keyboard.press("Enter")
-    else:
-        choose_identity_by_clicking(page, "marie-therese")
+    person.press(page.get_by_role("button", name=identity_button_name("marie-therese"), exact=True))
     # Through FranceConnect's logout, straight to the recap.
     page.wait_for_url(re.compile(r"/agents/visit/[^/]+/recap$"))
 
@@ -186,7 +181,9 @@ def test_each_page_of_the_visit_passes_every_check(
     visit("recap", recap, reload=True)
 
     def adviser_step() -> None:
-        page.get_by_role("button", name=re.compile("je donne ce mandat|I give this mandate")).click()
+        page.get_by_role(
+            "button", name=re.compile("je donne ce mandat|I give this mandate")
+        ).click()
         expect(page.locator("#adviser")).to_be_visible()
 
     visit("recap-adviser", adviser_step, reload=True)

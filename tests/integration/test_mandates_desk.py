@@ -103,10 +103,10 @@ def test_the_desk_home_lists_only_this_desks_mandates(app: Flask, world: dict) -
     assert "Élodie Martin" in html and world["ref_a"] in html
     assert "Bernard Petit" not in html and world["ref_b"] not in html
     assert "bib-pessac" in html  # no connectors here: the slug stands for the title
-    # The journal and ending a mandate are linked; without the visit pages, no dead link.
+    # Opening a mandate, the journal and ending a mandate are linked.
     assert f'href="/agents/desk/{world["a"]}/journal"' in html
     assert f'href="/agents/desk/{world["a"]}/revoke"' in html
-    assert "Ouvrir un nouveau mandat" not in html
+    assert f'href="/agents/desk/{world["a"]}/mandates/new"' in html
     # The 1-day mandate ends within 30 days: listed for renewal; the month's does not.
     ending = html.split("prennent fin dans les 30 jours")[1]
     assert "Chloé Durand\u00a0: jusqu" in ending and "Élodie" not in ending
