@@ -127,6 +127,8 @@ class Settings:
     read_cache_s: float = 30.0
     #: Seconds between two background probes of every instance (0: no probe thread).
     probe_interval_s: int = 60
+    #: Anonymous audience measurement (``portal.measure``); off: nothing is recorded.
+    measure_enabled: bool = True
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
     #: set X-Forwarded-For/-Proto. Rate limits key on the client address they report.
     trusted_proxies: int = 0
@@ -310,6 +312,7 @@ _ENV_NAMES = {
     "page_deadline_s": "PORTAL_PAGE_DEADLINE_S",
     "read_cache_s": "PORTAL_READ_CACHE_S",
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
+    "measure_enabled": "PORTAL_MEASURE_ENABLED",
     **IDENTITY_SETTINGS,
 }
 
