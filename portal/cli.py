@@ -15,6 +15,9 @@ def init_cli(app: Flask) -> None:
 
     app.cli.add_command(agents)
     app.cli.add_command(desks)
+    from portal.measure.rollup import measure_cli
+
+    app.cli.add_command(measure_cli)
 
     @app.cli.command("rotate-secrets")
     def rotate_secrets() -> None:

@@ -10,7 +10,10 @@
 - snapshots fetched more than ``SNAPSHOT_RETENTION`` ago (too old to be worth showing
   during an outage), and snapshots whose link no longer exists;
 - agents' access requests (kept from a refused sign-in for a desk's referent to use)
-  older than ``ACCESS_REQUEST_RETENTION``.
+  older than ``ACCESS_REQUEST_RETENTION``;
+- anonymous measurement's raw events older than ``RAW_EVENT_RETENTION`` (13 months),
+  and the visitor keys of days already over (``portal.measure.rollup``; the daily
+  roll-ups are kept).
 
 Payments and the activity journal stay as long as the account (they are the resident's
 record of what was done); deleting the account deletes them. Scheduling the command
@@ -28,6 +31,8 @@ from sqlalchemy.engine import CursorResult
 
 from portal.config import current_settings
 from portal.extensions import db
+from portal.measure.events import paris_day
+from portal.measure.rollup import delete_old_events, delete_past_keys
 from portal.models import (
     AgentAccessRequest,
     AgentSession,
@@ -37,6 +42,7 @@ from portal.models import (
     WriteRecord,
 )
 from portal.models._types import utcnow
+from portal.models.measure import RAW_EVENT_RETENTION
 
 #: A write's idempotency record outlives any form that could replay it.
 WRITE_RECORD_RETENTION = timedelta(days=30)
@@ -54,6 +60,8 @@ class Purged:
     orphan_snapshots: int
     agent_sessions: int = 0
     access_requests: int = 0
+    measure_events: int = 0
+    visitor_keys: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -65,6 +73,9 @@ class Purged:
             f"{self.agent_sessions} expired agent session(s) deleted",
             f"{self.access_requests} agent access request(s) older than "
             f"{ACCESS_REQUEST_RETENTION.days} days deleted",
+            f"{self.measure_events} measurement event(s) older than "
+            f"{RAW_EVENT_RETENTION.days} days deleted",
+            f"{self.visitor_keys} past day(s)' visitor key(s) deleted",
         ]
 
 
@@ -116,7 +127,16 @@ def purge_expired(now: datetime | None = None) -> Purged:
             AgentAccessRequest.created_at < now - ACCESS_REQUEST_RETENTION
         )
     )
+    measure_events = delete_old_events(now)
+    visitor_keys = delete_past_keys(paris_day(now))
     db.session.commit()
     return Purged(
-        sessions, write_records, old_snapshots, orphan_snapshots, agent_sessions, access_requests
+        sessions,
+        write_records,
+        old_snapshots,
+        orphan_snapshots,
+        agent_sessions,
+        access_requests,
+        measure_events,
+        visitor_keys,
     )
