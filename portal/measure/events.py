@@ -355,6 +355,10 @@ def _journey_ended(journey: str, failure: str, common: dict[str, Any]) -> None:
         record("journey_failed", step=journey, outcome="failure", failure=failure, **common)
     else:
         record("journey_completed", step=journey, outcome="success", **common)
+        if has_request_context() and not _context.get().muted and recorder() is not None:
+            from portal.measure.satisfaction import offer
+
+            offer(journey, common["category"], common["instance"])
 
 
 def journey_started(journey: str, *, category: str = "", instance: str = "") -> None:
@@ -432,14 +436,16 @@ def set_instance(slug: str) -> None:
 
 
 def init_measure(app: Flask) -> None:
-    """The recorder, the day keys and the request hooks."""
+    """The recorder, the day keys, the request hooks and the satisfaction prompt."""
     from portal.measure.recorder import Recorder
+    from portal.measure.satisfaction import init_satisfaction
 
     settings = app.extensions["portal_settings"]
     enabled = bool(getattr(settings, "measure_enabled", True))
     if enabled:
         app.extensions["measure"] = Recorder(app, background=not app.testing)
     app.extensions["measure_keys"] = DayKeys()
+    init_satisfaction(app)
     if not enabled:
         return
 
