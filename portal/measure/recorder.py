@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import weakref
@@ -48,15 +49,27 @@ class Recorder:
         self.dropped = 0
         self.background = background
         self._thread: threading.Thread | None = None
+        self._pid = 0
         if background:
+            atexit.register(self.flush)
+
+    def _start(self) -> None:
+        """The writer thread, started by the first event of this process: a portal built
+        before a fork (a server preloading it) writes from each worker."""
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._events = []  # the parent's, if any, are the parent's to write
             self._thread = threading.Thread(target=self._loop, name="measure-flush", daemon=True)
             self._thread.start()
-            atexit.register(self.flush)
 
     # -- the page's side: cheap, never raises ------------------------------------------
 
     def add(self, event: dict[str, Any]) -> None:
         try:
+            if self.background and self._pid != os.getpid():
+                self._start()
             with self._lock:
                 if len(self._events) >= MAX_BUFFERED:
                     self.dropped += 1
