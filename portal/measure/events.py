@@ -188,6 +188,9 @@ class DayKeys:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: One thread loads the key; the others of this process wait for it (a burst of
+        #: requests at midnight asks the database once, not once each).
+        self._loading = threading.Lock()
         self._day: date | None = None
         self._key: bytes = b""
 
@@ -195,10 +198,14 @@ class DayKeys:
         with self._lock:
             if self._day == day:
                 return self._key
-        key = _load_or_create_key(day)
-        with self._lock:
-            self._day, self._key = day, key
-        return key
+        with self._loading:
+            with self._lock:
+                if self._day == day:
+                    return self._key
+            key = _load_or_create_key(day)
+            with self._lock:
+                self._day, self._key = day, key
+            return key
 
     def forget(self) -> None:
         with self._lock:
@@ -304,8 +311,10 @@ def failure_of(outcome: str, reason_code: str = "") -> str:
     ``invalid``), '' for a success."""
     if outcome == "success":
         return ""
+    if reason_code == "invalid_proof":
+        return "refused"  # a proof that does not match: the back-end's decision
     if reason_code in INVALID_REASONS or reason_code.startswith("invalid_"):
-        return "invalid" if reason_code != "invalid_proof" else "refused"
+        return "invalid"
     if outcome == "refused":
         return "refused"
     return "unavailable"
@@ -422,8 +431,8 @@ def write_not_done(exc: Exception) -> None:
 def link_attempt(outcome: str, *, instance: str) -> None:
     """A link attempt no journal entry says (refused before the back-end: blocked, or
     input that cannot be a proof)."""
-    record("link_attempt", step="link", outcome=outcome, instance=instance,
-           category=category_of(instance))  # fmt: skip
+    category = category_of(instance)
+    record("link_attempt", step="link", outcome=outcome, instance=instance, category=category)
 
 
 def set_instance(slug: str) -> None:
@@ -451,21 +460,29 @@ def init_measure(app: Flask) -> None:
 
     def measure_clock() -> None:
         g.measure_start = time.perf_counter()
+        # The objection first: a hook that answers early (a redirect, an expired
+        # session) must not leave this request measured.
+        g.measure_token = None
+        try:
+            if _skipped(request.path):
+                g.measure_start = None
+            elif opted_out():
+                g.measure_token = _context.set(MeasureContext(muted=True))
+        except Exception:
+            g.measure_start = None
+            _log_once("page not measured")
 
     # First of all the hooks, so that the server time counts the session's loading too.
     app.before_request_funcs.setdefault(None, []).insert(0, measure_clock)
 
     @app.before_request
     def measure_start() -> None:
+        """Once the session is loaded: the actor's channel, and whether assisted."""
         try:
-            g.measure_token = None
-            if _skipped(request.path):
-                g.measure_start = None
-                return
+            if g.get("measure_start") is None or g.get("measure_token") is not None:
+                return  # not measured, or muted
             actor = current_actor()
-            context = MeasureContext(
-                muted=opted_out(), channel=actor.channel, assisted=actor.assisted
-            )
+            context = MeasureContext(channel=actor.channel, assisted=actor.assisted)
             g.measure_token = _context.set(context)
         except Exception:
             g.measure_start = None
@@ -486,15 +503,11 @@ def init_measure(app: Flask) -> None:
             # Set in another context (a streamed body): let it be.
             with contextlib.suppress(ValueError):
                 _context.reset(token)
-        if app.testing:
-            rec = recorder(app)
-            if rec is not None:
-                rec.flush()
 
 
 def _page_view(app: Flask, response: Response) -> None:
     start = g.get("measure_start")
-    if start is None or _context.get().muted:
+    if start is None or _context.get().muted or opted_out():
         return
     actor = current_actor()  # the actor is known only once the session is loaded
     journey = g.get("journey") or ("", "")

@@ -5,7 +5,7 @@ in-process buffer under a lock and returns: a page pays for a dict and a lock, n
 database round trip. A daemon thread writes the buffer in bulk (one Core ``INSERT`` of
 many rows) every ``FLUSH_INTERVAL_S`` or as soon as ``FLUSH_AT`` events wait, and once
 more at exit (``atexit``). ``flush()`` writes what waits now (the roll-up command and the
-tests call it). A test portal has no thread: it writes at the end of each request.
+tests call it). A test portal has no thread: its tests call ``flush()``.
 
 Nothing here raises to its caller. A write that fails (the database down, a lock held
 too long) is logged once per run of failures, with the error's type only (an event holds

@@ -99,6 +99,8 @@ def offer(journey: str, category: str, instance: str) -> None:
 def prompt() -> dict[str, Any] | None:
     """The prompt to show on this page (a template global), or None. Each step is shown
     on one page: a page later, unanswered, it is gone."""
+    if request.blueprint == "agents":
+        return None  # the agents' own pages: not the resident's journey
     state = session.get(STATE)
     if not isinstance(state, dict):
         return None

@@ -521,14 +521,18 @@ def test_a_database_error_while_recording_does_not_fail_a_page(
     sign_in(marie, "marie-therese")
     with services_app.app_context():
         db.session.execute(sa.text("ALTER TABLE measure_event RENAME TO measure_event_away"))
+        db.session.execute(sa.text("ALTER TABLE visitor_key RENAME TO visitor_key_away"))
         db.session.commit()
+    services_app.extensions["measure_keys"].forget()  # the page must ask for the day's key
     try:
         assert marie.get("/services/bib-merignac").status_code == 200
         assert "est prolongé jusqu'au" in renew(marie)
+        assert services_app.extensions["measure"].flush() == 0  # what a flush thread does
         assert services_app.extensions["measure"].dropped > 0
     finally:
         with services_app.app_context():
             db.session.execute(sa.text("ALTER TABLE measure_event_away RENAME TO measure_event"))
+            db.session.execute(sa.text("ALTER TABLE visitor_key_away RENAME TO visitor_key"))
             db.session.commit()
     assert marie.get("/accessibilite").status_code == 200
     assert events(services_app, "page_view")  # recording again
