@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     configure_kinds(app)
     configure_blueprints(app)
     configure_templates(app)
+    configure_measure(app)
     configure_cli(app)
     return app
 
@@ -202,6 +203,14 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(my_mandates_bp)
     app.register_blueprint(calendar_feed_bp)
     app.register_blueprint(agents_bp)
+
+
+def configure_measure(app: Flask) -> None:
+    """Anonymous measurement: its hooks come last, so the page's journey, its resident
+    and its actor are known when a page view is recorded (its clock starts first)."""
+    from portal.measure.events import init_measure
+
+    init_measure(app)
 
 
 def configure_cli(app: Flask) -> None:

@@ -127,6 +127,8 @@ class Settings:
     read_cache_s: float = 30.0
     #: Seconds between two background probes of every instance (0: no probe thread).
     probe_interval_s: int = 60
+    #: Anonymous audience measurement (``portal.measure``); off: nothing is recorded.
+    measure_enabled: bool = True
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
     #: set X-Forwarded-For/-Proto. Rate limits key on the client address they report.
     trusted_proxies: int = 0
@@ -324,6 +326,7 @@ _ENV_NAMES = {
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
     "mail_url": "PORTAL_MAIL_URL",
     "mail_from": "PORTAL_MAIL_FROM",
+    "measure_enabled": "PORTAL_MEASURE_ENABLED",
     **IDENTITY_SETTINGS,
 }
 

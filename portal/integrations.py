@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -25,6 +26,7 @@ from connectors.registry import Registry, RegistryError, load_instances
 from portal.config import ConfigError, Settings
 from portal.demo import load_demo_links
 from portal.extensions import db
+from portal.measure.events import connector_outcome_hook
 from portal.models import ConnectorSnapshot, ServiceLink
 
 log = logging.getLogger(__name__)
@@ -187,8 +189,21 @@ def build_registry(app: Flask, settings: Settings, tracker: AvailabilityTracker)
             else None
         ),
         snapshot_store=DatabaseSnapshotStore(app),
-        on_outcome=tracker.record,
+        on_outcome=_outcome_hooks(tracker, connector_outcome_hook(app)),
     )
+
+
+def _outcome_hooks(
+    tracker: AvailabilityTracker, measure: Callable[[str, bool, float], None]
+) -> Callable[[str, bool, float], None]:
+    """Each connector call's outcome and latency, to the availability seen by the status
+    page and to the anonymous measurement (``connector_call``)."""
+
+    def on_outcome(slug: str, ok: bool, duration_s: float = 0.0) -> None:
+        tracker.record(slug, ok, duration_s)
+        measure(slug, ok, duration_s)
+
+    return on_outcome
 
 
 def init_connectors(app: Flask) -> None:

@@ -18,6 +18,9 @@
   ``MANDATE_RETENTION`` ago, and desk journal lines older than
   ``DESK_JOURNAL_RETENTION``: the database refuses to delete either within a year
   (triggers, see the mandates' migration), the purge comes a day later than that.
+- anonymous measurement's raw events older than ``RAW_EVENT_RETENTION`` (13 months),
+  and the visitor keys of days already over (``portal.measure.rollup``; the daily
+  roll-ups are kept).
 
 Payments and the activity journal stay as long as the account (they are the resident's
 record of what was done); deleting the account deletes them. Scheduling the command
@@ -36,6 +39,8 @@ from sqlalchemy.engine import CursorResult
 
 from portal.config import current_settings
 from portal.extensions import db
+from portal.measure.events import paris_day
+from portal.measure.rollup import delete_old_events, delete_past_keys
 from portal.models import (
     AgentAccessRequest,
     AgentSession,
@@ -52,6 +57,7 @@ from portal.models import (
     WriteRecord,
 )
 from portal.models._types import utcnow
+from portal.models.measure import RAW_EVENT_RETENTION
 
 #: A write's idempotency record outlives any form that could replay it.
 WRITE_RECORD_RETENTION = timedelta(days=30)
@@ -82,6 +88,8 @@ class Purged:
     assisted_sessions: int = 0
     mandates: int = 0
     desk_journal_lines: int = 0
+    measure_events: int = 0
+    visitor_keys: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -99,6 +107,9 @@ class Purged:
             f"{self.mandates} mandate(s) ended more than {MANDATE_RETENTION.days} days ago deleted",
             f"{self.desk_journal_lines} desk journal line(s) older than "
             f"{DESK_JOURNAL_RETENTION.days} days deleted",
+            f"{self.measure_events} measurement event(s) older than "
+            f"{RAW_EVENT_RETENTION.days} days deleted",
+            f"{self.visitor_keys} past day(s)' visitor key(s) deleted",
         ]
 
 
@@ -160,6 +171,8 @@ def purge_expired(now: datetime | None = None) -> Purged:
     desk_journal_lines = delete(
         sa.delete(DeskJournalEntry).where(DeskJournalEntry.at < now - DESK_JOURNAL_RETENTION)
     )
+    measure_events = delete_old_events(now)
+    visitor_keys = delete_past_keys(paris_day(now))
     db.session.commit()
     return Purged(
         sessions,
@@ -172,6 +185,8 @@ def purge_expired(now: datetime | None = None) -> Purged:
         assisted_sessions,
         mandates,
         desk_journal_lines,
+        measure_events,
+        visitor_keys,
     )
 
 

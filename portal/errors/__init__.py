@@ -24,6 +24,7 @@ from portal.auth.session import (
 from portal.extensions import db
 from portal.hardening import PLAIN_400
 from portal.htmx import is_partial
+from portal.measure.events import write_not_done
 from portal.services.failures import ItemGone, WriteFailure, responder
 
 bp = Blueprint("errors", __name__)
@@ -138,6 +139,7 @@ def write_failure(exc: WriteFailure) -> object:
     answer its view declared (``portal.services.failures.answering``): its section for
     htmx, a flash and a 303 back to its page, or a 400 page for an unusable form. An
     item not on the resident's account is the 404 page, the same whoever's it is."""
+    write_not_done(exc)  # the journey's failure, when no journal entry said it
     if isinstance(exc, ItemGone):
         return render_error(ItemGone.code)
     message = exc.message()

@@ -29,6 +29,7 @@ from portal.integrations import registry
 from portal.journeys import journey
 from portal.linking import bp
 from portal.linking.attempts import Attempts, Blocked, target_key
+from portal.measure import events as measure
 from portal.models import ConnectorSnapshot, JournalEntry, ServiceLink
 from portal.services import kinds
 from portal.services.kinds import ServiceKind
@@ -148,6 +149,7 @@ def link(slug: str) -> str | Response | tuple[str, int]:
         flash(_("Ce compte est déjà relié."), "info")
         return redirect(url_for("services.service", slug=slug))
     g.journey = (kind.category, "link")
+    measure.set_instance(slug)
     form = kind.link.form(connector, request.form if request.method == "POST" else None)
     if request.method == "GET" and hasattr(form, "birthdate") and g.citizen.birthdate:
         form.birthdate.data = g.citizen.birthdate  # from FranceConnect: less to type
@@ -156,16 +158,22 @@ def link(slug: str) -> str | Response | tuple[str, int]:
     # Blocked for this resident or this address: said before anything is typed.
     blocked = _attempts().blocked()
     if blocked is not None:
+        if request.method == "POST":
+            measure.link_attempt("blocked", instance=slug)
         status = 429 if request.method == "POST" else 200
         page = _render(form, instance, kind, "", existing, blocked=blocked)
         return page, status
     if request.method == "GET":
+        measure.journey_started("link", category=kind.category, instance=slug)
         return _render(form, instance, kind, "", existing), 200
     if not form.validate():  # what cannot be a proof is refused here, no attempt spent
+        measure.link_attempt("invalid", instance=slug)
+        measure.journey_failed("link", "invalid", category=kind.category, instance=slug)
         return _render(form, instance, kind, "", existing), 422
     attempts = _attempts(_target(kind, slug, form))
     attempt = attempts.begin()  # counted before the back-end hears of it
     if isinstance(attempt, Blocked):
+        measure.link_attempt("blocked", instance=slug)
         if attempt.scope == "target":  # another number may still be tried
             page = _render(form, instance, kind, _blocked_message(attempt), existing)
         else:

@@ -75,6 +75,9 @@ class JournalEntry(Model):
             channel=actor.channel if actor is not None else "web",
         )
         db.session.add(entry)
+        from portal.measure.events import on_journal
+
+        on_journal(entry, actor)  # anonymous: the action, never who (never raises)
         return entry
 
 

@@ -46,7 +46,8 @@ class MeasureEvent(Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     day: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(24))
-    #: The kind of service (its category) or an area of the portal (``account``, ``auth``).
+    #: The kind of service (its category, as ``ServiceKind.category``) or an area
+    #: (``account``, ``auth``).
     category: Mapped[str] = mapped_column(String(32), default="")
     #: The connector instance slug, when the event is about one.
     instance: Mapped[str] = mapped_column(String(64), default="")

@@ -19,6 +19,7 @@ from portal.extensions import csrf, db, limiter
 from portal.hardening import json_body
 from portal.integrations import registry
 from portal.journeys import journey
+from portal.measure import events as measure
 from portal.models import Payment
 from portal.payments import bp, ledger
 from portal.services.core import Service, own_service
@@ -51,6 +52,7 @@ def _may_pay(slug: str) -> None:
 def _journey_of(payment: Payment) -> None:
     """A payment's page counts in the journey of the service it pays."""
     reg = registry()
+    measure.set_instance(payment.instance_slug)
     if payment.instance_slug in reg.instances:
         g.journey = (reg.category(payment.instance_slug), g.journey[1] if g.journey else "")
 
@@ -156,7 +158,9 @@ def pay(slug: str, invoice_id: str) -> BaseResponse | tuple[str, int]:
     service = _billing(slug, "pay")
     if len(invoice_id) > MAX_ID_LENGTH:
         abort(404)
+    measure.journey_started("pay", category=service.category, instance=slug)
     outcome = ledger.start(service, invoice_id, request.form.get("idem"))
+    _measure_start(outcome.status, service)
     if outcome.status == "unknown_invoice":
         abort(404)
     if outcome.status == "unavailable":
@@ -211,6 +215,24 @@ def pay(slug: str, invoice_id: str) -> BaseResponse | tuple[str, int]:
             "prélevée. Réessayez dans quelques minutes."
         ),
     )
+
+
+#: What a payment's start came to, as a failure of its journey ('' ends nothing yet: the
+#: payment goes on at the provider, or its outcome is still to be known).
+START_FAILURES = {
+    "done": "",
+    "unknown": "",
+    "in_progress": "",
+    "unknown_invoice": "invalid",
+    "invalid": "invalid",
+    "refused": "refused",
+}
+
+
+def _measure_start(status: str, service: Service) -> None:
+    failure = START_FAILURES.get(status, "unavailable")
+    if failure:
+        measure.journey_failed("pay", failure, category=service.category, instance=service.slug)
 
 
 @bp.get("/payments/<payment_id>/go")

@@ -34,6 +34,7 @@ from connectors.base import (
 from portal.actor import Actor, current_actor
 from portal.extensions import db
 from portal.integrations import registry
+from portal.measure.events import bind, set_instance
 from portal.models import ServiceLink
 from portal.services import kinds
 
@@ -140,6 +141,10 @@ def own_service(slug: str, *, bills: bool = False) -> Service:
     service = service_for(link) if link is not None else None
     if service is None or (bills and not bills_through_portal(service)):
         abort(404)
+    # The page counts in this service's journey, for this instance (``portal.measure``).
+    journey = g.get("journey")
+    g.journey = (service.category, journey[1] if journey else "page")
+    set_instance(slug)
     return service
 
 
@@ -246,7 +251,7 @@ def read_concurrently(
     try:
         futures = {
             pool.submit(
-                _read_in_worker,
+                bind(_read_in_worker),  # a muted request's reads stay unmeasured
                 app,
                 svc.link.id,
                 readers[svc.slug],

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from connectors.base import CallContext
+from portal.measure.events import write_started
 from portal.services.answers import (
     Answer,
     Budget,
@@ -136,7 +137,10 @@ class Run(Generic[A]):
         return answer(message, fragment, self.back)
 
     def check_key(self) -> str:
-        """The form's key, or ``InvalidForm``; and whether it was answered already."""
+        """The form's key, or ``InvalidForm``; and whether it was answered already.
+
+        A write's journey starts with its submission (``portal.measure``)."""
+        write_started(self.write.action, category=self.svc.category, instance=self.svc.slug)
         key = form_key()
         if not KEY_RE.match(key):
             raise InvalidForm

@@ -86,6 +86,8 @@ def test_purge_deletes_expired_sessions_old_writes_and_old_or_orphan_snapshots(
         "0 assisted session(s) older than 365 days deleted",
         "0 mandate(s) ended more than 366 days ago deleted",
         "0 desk journal line(s) older than 366 days deleted",
+        "0 measurement event(s) older than 396 days deleted",
+        "0 past day(s)' visitor key(s) deleted",
     ]
     with services_app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(AuthSession)) == 1
@@ -99,7 +101,7 @@ def test_purge_deletes_expired_sessions_old_writes_and_old_or_orphan_snapshots(
     assert eloise.get("/").status_code == 302
 
     # Run again: nothing left to do.
-    assert [line.split(" ", 1)[0] for line in purge(services_app)] == ["0"] * 10
+    assert [line.split(" ", 1)[0] for line in purge(services_app)] == ["0"] * 12
 
 
 def test_the_housing_snapshot_keeps_no_application_number(
