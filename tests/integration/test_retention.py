@@ -221,7 +221,7 @@ def test_purge_deletes_old_desk_visits_sessions_mandates_and_desk_journal_lines(
         db.session.commit()
 
     lines = purge(app)
-    assert lines[6:] == [
+    assert lines[6:10] == [
         "1 desk visit(s) past their step deleted",  # and the one of the old mandate, with it
         "2 assisted session(s) older than 365 days deleted",
         "1 mandate(s) ended more than 366 days ago deleted",
@@ -236,4 +236,4 @@ def test_purge_deletes_old_desk_visits_sessions_mandates_and_desk_journal_lines(
         assert list(db.session.execute(db.select(DeskVisit.id)).scalars()) == ["v1"]
         [line] = db.session.execute(db.select(DeskJournalEntry)).scalars()
         assert line.mandate_reference == "M-CCCC-CCCC"
-    assert [line.split(" ", 1)[0] for line in purge(app)] == ["0"] * 10
+    assert [line.split(" ", 1)[0] for line in purge(app)] == ["0"] * 12
