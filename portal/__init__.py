@@ -185,6 +185,7 @@ def configure_blueprints(app: Flask) -> None:
     from portal.errors import bp as errors_bp
     from portal.linking import bp as linking_bp
     from portal.main import bp as main_bp
+    from portal.owners import routes as owners_routes  # noqa: F401  (on the agents' bp)
     from portal.payments import bp as payments_bp
     from portal.services.routes import bp as services_bp
     from portal.status import bp as status_bp
