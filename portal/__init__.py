@@ -186,6 +186,7 @@ def configure_blueprints(app: Flask) -> None:
     from portal.linking import bp as linking_bp
     from portal.main import bp as main_bp
     from portal.owners import routes as owners_routes  # noqa: F401  (on the agents' bp)
+    from portal.owners.api import bp as statistics_bp
     from portal.payments import bp as payments_bp
     from portal.services.routes import bp as services_bp
     from portal.status import bp as status_bp
@@ -201,6 +202,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(calendar_feed_bp)
     app.register_blueprint(agents_bp)
+    app.register_blueprint(statistics_bp)
 
 
 def configure_cli(app: Flask) -> None:

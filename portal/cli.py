@@ -12,9 +12,11 @@ from portal.models import ServiceLink
 
 def init_cli(app: Flask) -> None:
     from portal.agents.cli import agents, desks
+    from portal.owners.cli import statistics
 
     app.cli.add_command(agents)
     app.cli.add_command(desks)
+    app.cli.add_command(statistics)
 
     @app.cli.command("rotate-secrets")
     def rotate_secrets() -> None:

@@ -130,6 +130,9 @@ class Settings:
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
     #: set X-Forwarded-For/-Proto. Rate limits key on the client address they report.
     trusted_proxies: int = 0
+    #: The key that signs the statistics API's URLs (``flask statistics sign-url``); empty:
+    #: a key derived from ``secret_key``. Changing it voids every URL signed before.
+    statistics_key: str = ""
     territory_name: str = ""
     territory_address: str = ""
     publication_director: str = ""
@@ -245,6 +248,8 @@ class Settings:
             problems.append(f"PORTAL_HELP_URL must be an http(s) URL, got {self.help_url!r}")
         if self.help_email and "@" not in self.help_email:
             problems.append(f"PORTAL_HELP_EMAIL must be an e-mail address, got {self.help_email!r}")
+        if self.statistics_key and len(self.statistics_key) < 32:
+            problems.append("PORTAL_STATISTICS_KEY must be 32 characters or more when set")
         if self.probe_interval_s < 0:
             problems.append("PORTAL_PROBE_INTERVAL_S must be 0 or more")
         if self.is_production and self.demo_links_file:
@@ -310,6 +315,7 @@ _ENV_NAMES = {
     "page_deadline_s": "PORTAL_PAGE_DEADLINE_S",
     "read_cache_s": "PORTAL_READ_CACHE_S",
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
+    "statistics_key": "PORTAL_STATISTICS_KEY",
     **IDENTITY_SETTINGS,
 }
 
