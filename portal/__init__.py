@@ -187,6 +187,7 @@ def configure_blueprints(app: Flask) -> None:
     from portal.main import bp as main_bp
     from portal.owners import routes as owners_routes  # noqa: F401  (on the agents' bp)
     from portal.owners.api import bp as statistics_bp
+    from portal.owners.opendata import bp as opendata_bp
     from portal.payments import bp as payments_bp
     from portal.services.routes import bp as services_bp
     from portal.status import bp as status_bp
@@ -203,6 +204,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(calendar_feed_bp)
     app.register_blueprint(agents_bp)
     app.register_blueprint(statistics_bp)
+    app.register_blueprint(opendata_bp)
 
 
 def configure_cli(app: Flask) -> None:
