@@ -1,5 +1,5 @@
 """The territory's open data: the services' monthly indicators, as CSV files following
-the schema « impact d'un service public numérique » v0.3.0, a Frictionless data package
+the schema « impact d'un service public numérique » v0.3.0, a Frictionless data package
 describing them, and a public page showing the same figures as charts with tables.
 
 One row per service, indicator and month. Statistical secrecy: no count below
@@ -100,7 +100,7 @@ INDICATORS: list[Indicator] = [
               "linechart"),
     Indicator("Nombre de visiteurs uniques (somme des jours)", "unité", lambda f: f.visitors,
               lambda f: f.visitors, "linechart",
-              "Visiteurs distincts comptés chaque jour, puis additionnés sur le mois : une "
+              "Visiteurs distincts comptés chaque jour, puis additionnés sur le mois : une "
               "personne venue deux jours compte deux fois."),
     Indicator("Nombre de démarches commencées", "unité", lambda f: f.started,
               lambda f: f.started, "linechart"),
@@ -112,17 +112,17 @@ INDICATORS: list[Indicator] = [
     Indicator("Taux de réussite du rattachement des comptes", "%",
               lambda f: _percent(f.link_success_rate), lambda f: f.link_attempts, "barchart"),
     Indicator("Disponibilité", "%", lambda f: _percent(f.availability), None, "linechart",
-              "Part des appels et contrôles du service partenaire qui ont réussi ; objectif "
-              "de l'observatoire : 99,9 %."),
+              "Part des appels et contrôles du service partenaire qui ont réussi ; objectif "
+              "de l'observatoire : 99,9 %."),
     Indicator("Temps de chargement moyen des pages", "seconde", _mean_s, None, "linechart",
-              "Temps de préparation des pages par le portail ; objectif : 0,4 seconde."),
+              "Temps de préparation des pages par le portail ; objectif : 0,4 seconde."),
     Indicator("Satisfaction", "note sur 10",
               lambda f: None if f.satisfaction is None else round(f.satisfaction, 1), None,
               "linechart",
-              f"Publiée à partir de {MIN_ANSWERS} réponses ; objectif de l'observatoire : 8."),
+              f"Publiée à partir de {MIN_ANSWERS} réponses ; objectif de l'observatoire : 8."),
     Indicator("Clarté du langage", "note sur 10",
               lambda f: None if f.clarity is None else round(f.clarity, 1), None, "linechart",
-              f"Publiée à partir de {MIN_ANSWERS} réponses ; objectif de l'observatoire : 8."),
+              f"Publiée à partir de {MIN_ANSWERS} réponses ; objectif de l'observatoire : 8."),
     Indicator("Part des actions faites avec un conseiller", "%",
               lambda f: _percent(f.assisted_share), lambda f: f.actions, "barchart"),
     Indicator("Part des usagers connectés avec FranceConnect", "%", lambda f: 100.0, None,
@@ -169,7 +169,7 @@ def month_rows(month: date) -> list[list[str]]:
         hidden = [i.label for i in INDICATORS if _suppressed(i, figures)]
         secrecy = (
             f"Non publiés ce mois-ci, car inférieurs à {MIN_PUBLISHED_COUNT} (secret "
-            f"statistique) : {', '.join(hidden)}."
+            f"statistique) : {', '.join(hidden)}."
             if hidden
             else ""
         )
@@ -251,8 +251,8 @@ def datapackage() -> Response:
         "title": f"Indicateurs d'impact des services numériques — {_territory()}",
         "description": (
             "Un fichier par mois, une ligne par service, indicateur et mois, selon le schéma "
-            "« Impact d'un service public numérique » v0.3.0. Aucun comptage inférieur à "
-            f"{MIN_PUBLISHED_COUNT} n'est publié (secret statistique) ; les notes le sont à "
+            "« Impact d'un service public numérique » v0.3.0. Aucun comptage inférieur à "
+            f"{MIN_PUBLISHED_COUNT} n'est publié (secret statistique) ; les notes le sont à "
             f"partir de {MIN_ANSWERS} réponses."
         ),
         "licenses": [
@@ -315,13 +315,13 @@ def page() -> str:
         last = rows[-1][1][shown[0].label] if rows else None
         summary = (
             _(
-                "%(month)s : %(n)s pages vues.",
+                "%(month)s : %(n)s pages vues.",
                 month=rows[-1][0].capitalize(),
                 n=_shown(last, "unité"),
             )
             if last
             else _(
-                "%(month)s : pas de chiffre publié (moins de 11 pages vues ou aucune).",
+                "%(month)s : pas de chiffre publié (moins de 11 pages vues ou aucune).",
                 month=rows[-1][0].capitalize(),
             )
         )
@@ -331,7 +331,7 @@ def page() -> str:
                 title,
                 chart.svg(
                     f"chart-{slug}",
-                    _("Pages vues par mois : %(service)s", service=title),
+                    _("Pages vues par mois : %(service)s", service=title),
                     summary,
                     [short_label(m, "month") for m in by_month],
                     visits,

@@ -66,15 +66,15 @@ def parse_selection(args: MultiDict[str, str], granularity_param: str = "period"
 
 def selection_message(code: str) -> str:
     return {
-        "granularity": _("Choisissez un découpage : par jour, par semaine ou par mois."),
+        "granularity": _("Choisissez un découpage : par jour, par semaine ou par mois."),
         "date": _(
-            "Une date n'est pas valide : saisissez-la sous la forme jour, mois et année, "
+            "Une date n'est pas valide : saisissez-la sous la forme jour, mois et année, "
             "par exemple 01/11/2026."
         ),
         "both": _("Indiquez la date de début et la date de fin, ou aucune des deux."),
         "order": _("La date de fin doit être après la date de début."),
         "too_many": _(
-            "La période choisie compte plus de %(max)s jours, semaines ou mois : choisissez "
+            "La période choisie compte plus de %(max)s jours, semaines ou mois : choisissez "
             "une période plus courte ou un découpage plus large.",
             max=MAX_PERIODS,
         ),

@@ -99,7 +99,7 @@ def change(now: float | None, before: float | None) -> str:
 
 
 def period_label(start: date, granularity: str) -> str:
-    """In a table: « 3 décembre 2026 », « semaine du 30 novembre 2026 », « novembre 2026 »."""
+    """In a table: « 3 décembre 2026 », « semaine du 30 novembre 2026 », « novembre 2026 »."""
     if granularity == "week":
         return _("semaine du %(day)s", day=day(start))
     if granularity == "month":
@@ -108,7 +108,7 @@ def period_label(start: date, granularity: str) -> str:
 
 
 def short_label(start: date, granularity: str) -> str:
-    """Under a chart's bar: « 3 déc. », « nov. 2026 »."""
+    """Under a chart's bar: « 3 déc. », « nov. 2026 »."""
     if granularity == "month":
         return format_date(start, "MMM y")
     return format_date(start, "d MMM")
@@ -240,7 +240,7 @@ def _series(
 def visits_section(report: Report, unique_note: str) -> Section:
     t, p = report.total, report.previous_total
     summary = _(
-        "%(range)s : %(visits)s pages vues, %(change)s par rapport à la période précédente "
+        "%(range)s : %(visits)s pages vues, %(change)s par rapport à la période précédente "
         "(%(before)s).",
         range=range_text(report.selection).capitalize(),
         visits=count(t.visits),
@@ -302,8 +302,8 @@ def funnel_section(report: Report) -> Section:
     if funnel:
         first = funnel[0]
         summary = _(
-            "La démarche la plus commencée, « %(journey)s » (%(kind)s), a été commencée "
-            "%(started)s fois et a abouti %(completed)s fois ; %(given_up)s ont été abandonnées.",
+            "La démarche la plus commencée, « %(journey)s » (%(kind)s), a été commencée "
+            "%(started)s fois et a abouti %(completed)s fois ; %(given_up)s ont été abandonnées.",
             journey=first.journey,
             kind=category_label(first.category),
             started=count(first.started),
@@ -345,7 +345,7 @@ def funnel_section(report: Report) -> Section:
         title=_("Parcours des démarches et causes d'échec"),
         summary=summary,
         caption=_(
-            "Pour chaque démarche, sur toute la période : combien ont abouti, échoué "
+            "Pour chaque démarche, sur toute la période : combien ont abouti, échoué "
             "(par cause) ou ont été abandonnées"
         ),
         header=header,
@@ -376,7 +376,7 @@ def linking_section(report: Report) -> Section:
     )
     if worst is not None:
         summary += " " + _(
-            "Première cause d'échec : %(reason)s (%(n)s).",
+            "Première cause d'échec : %(reason)s (%(n)s).",
             reason=link_label(worst),
             n=count(failures[worst]),
         )
@@ -408,7 +408,7 @@ def availability_section(report: Report) -> Section:
     t = report.total
     summary = _(
         "Les services ont répondu à %(availability)s des appels et contrôles (objectif "
-        "99,9\u00a0%%) ; 95\u00a0%% des réponses sont arrivées en %(latency)s au plus, et "
+        "99,9\u00a0%%) ; 95\u00a0%% des réponses sont arrivées en %(latency)s au plus, et "
         "95\u00a0%% des pages ont été préparées en %(server)s au plus.",
         availability=percent(t.availability),
         latency=milliseconds(t.latency_p95_ms),
@@ -453,15 +453,15 @@ def satisfaction_section(report: Report) -> Section:
     t = report.total
     if t.satisfaction is None:
         summary = _(
-            "%(n)s réponses au questionnaire de satisfaction : les notes restent masquées "
+            "%(n)s réponses au questionnaire de satisfaction : les notes restent masquées "
             "tant qu'il y a moins de %(min)s réponses.",
             n=count(t.answers),
             min=count(MIN_ANSWERS),
         )
     else:
         summary = _(
-            "%(n)s réponses : satisfaction %(satisfaction)s, clarté du langage %(clarity)s "
-            "(période précédente : %(before)s).",
+            "%(n)s réponses : satisfaction %(satisfaction)s, clarté du langage %(clarity)s "
+            "(période précédente : %(before)s).",
             n=count(t.answers),
             satisfaction=score(t.satisfaction),
             clarity=_score_cell(t.clarity, t.clarity_answers),
@@ -496,7 +496,7 @@ def satisfaction_section(report: Report) -> Section:
 def assisted_section(report: Report) -> Section:
     t = report.total
     summary = _(
-        "%(share)s des %(actions)s actions ont été faites avec l'aide d'un conseiller ; "
+        "%(share)s des %(actions)s actions ont été faites avec l'aide d'un conseiller ; "
         "%(web)s en ligne, %(desk)s au guichet, %(phone)s par téléphone.",
         share=percent(t.assisted_share),
         actions=count(t.actions),
@@ -523,7 +523,7 @@ def assisted_section(report: Report) -> Section:
         "accompagnement",
         _("Accompagnement et canaux"),
         summary,
-        _("Actions par période : part faite avec un conseiller et canal utilisé"),
+        _("Actions par période : part faite avec un conseiller et canal utilisé"),
         columns,
         lambda f: f.assisted_share,
     )
@@ -534,7 +534,7 @@ def goals_section(report: Report) -> Section:
     reached = sum(1 for g in goals if g.reached)
     measured = sum(1 for g in goals if g.reached is not None)
     summary = _(
-        "%(reached)s objectifs de l'observatoire atteints sur %(measured)s mesurés ; tous les "
+        "%(reached)s objectifs de l'observatoire atteints sur %(measured)s mesurés ; tous les "
         "habitants se connectent avec FranceConnect.",
         reached=count(reached),
         measured=count(measured),
@@ -563,8 +563,8 @@ def services_section(report: Report) -> Section:
     services = report.services
     shares = {share.key: share for share in report.shares}
     summary = _(
-        "%(n)s services ; part des services qui atteignent l'objectif de satisfaction : "
-        "%(satisfaction)s, de disponibilité : %(uptime)s, de temps de chargement : %(load)s.",
+        "%(n)s services ; part des services qui atteignent l'objectif de satisfaction : "
+        "%(satisfaction)s, de disponibilité : %(uptime)s, de temps de chargement : %(load)s.",
         n=count(len(services)),
         satisfaction=percent(shares["satisfaction"].share),
         uptime=percent(shares["uptime"].share),
@@ -627,7 +627,7 @@ def services_section(report: Report) -> Section:
         ],
         csv_rows=csv_rows,
         note=_(
-            "Objectifs : satisfaction d'au moins %(sat)s sur 10, clarté d'au moins %(clarity)s "
+            "Objectifs : satisfaction d'au moins %(sat)s sur 10, clarté d'au moins %(clarity)s "
             "sur 10, disponibilité d'au moins %(uptime)s, temps de chargement moyen des pages "
             "d'au plus %(load)s seconde.",
             sat=format_decimal(GOAL_SATISFACTION),
@@ -655,7 +655,7 @@ def kinds_section(report: Report) -> Section:
     busiest = max(report.kinds, key=lambda item: item[1].visits, default=None)
     summary = (
         _(
-            "Le type de service le plus consulté : %(kind)s, avec %(visits)s pages vues.",
+            "Le type de service le plus consulté : %(kind)s, avec %(visits)s pages vues.",
             kind=category_label(busiest[0]),
             visits=count(busiest[1].visits),
         )
@@ -694,7 +694,7 @@ def kinds_section(report: Report) -> Section:
 
 def sections(report: Report, *, territory: bool, several_services: bool) -> list[Section]:
     unique_note = _(
-        "Un visiteur unique est compté une fois par jour : pour une semaine ou un mois, le "
+        "Un visiteur unique est compté une fois par jour : pour une semaine ou un mois, le "
         "nombre montré est la somme des visiteurs uniques de chaque jour."
     )
     if territory and several_services:
