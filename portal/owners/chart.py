@@ -1,7 +1,7 @@
 """One indicator's trend, drawn on the server as SVG: bars per period, the matching
 period of the previous range beside each, in grey.
 
-Like the water consumption chart, it uses presentation attributes only (no ``style``,
+Like the residents' consumption chart, it uses presentation attributes only (no ``style``,
 so the strict CSP needs no exception) and scales to the page's width. Unlike it, the
 image has a name of its own: ``role="img"`` with a ``<title>`` (the indicator) and a
 ``<desc>`` (the one-line summary), beside a table holding every figure it shows.
