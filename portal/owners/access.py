@@ -48,6 +48,12 @@ def configured() -> dict[str, str]:
     return {slug: instance.title for slug, instance in registry().instances.items()}
 
 
+def categories() -> dict[str, str]:
+    """Slug → kind of service (its connector's category) of every configured instance."""
+    reg = registry()
+    return {slug: reg.category(slug) for slug in reg.instances}
+
+
 def scope_of(agent: Agent) -> Scope | None:
     """None: the agent is neither a service owner nor a territory administrator."""
     known = configured()

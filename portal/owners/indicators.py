@@ -314,21 +314,31 @@ def read_figures(
     instances: Sequence[str] | None,
     by: str = "period",
 ) -> dict[Any, Figures]:
-    """Figures per period start (``by="period"``) or per instance slug (``by="instance"``,
-    summed over the range), for the roll-ups of ``instances`` (None: every row, the
-    portal's own pages included)."""
+    """Figures per period start (``by="period"``), per instance slug (``by="instance"``,
+    summed over the range) or per (period start, instance) (``by="grid"``), for the
+    roll-ups of ``instances`` (None: every row, the portal's own pages included)."""
     R = MeasureRollup
-    group = _period_sql(R.day, granularity) if by == "period" else R.instance
     found: dict[Any, Figures] = defaultdict(Figures)
 
-    def key_of(value: Any) -> Any:
-        return _key(value) if by == "period" else value
+    def columns(model: Any) -> list[Any]:
+        period = _period_sql(model.day, granularity)
+        return {"period": [period], "instance": [model.instance]}.get(by, [period, model.instance])
+
+    def key_of(*values: Any) -> Any:
+        if by == "period":
+            return _key(values[0])
+        if by == "instance":
+            return values[0]
+        return (_key(values[0]), values[1])
+
+    width = 1 if by in ("period", "instance") else 2
+    group = columns(R)
 
     in_range = sa.and_(R.day >= start, R.day <= end)
 
     counts = _scoped(
         sa.select(
-            group,
+            *group,
             R.kind,
             R.outcome,
             R.failure,
@@ -338,52 +348,53 @@ def read_figures(
             sa.func.sum(R.value_sum),
         )
         .where(in_range)
-        .group_by(group, R.kind, R.outcome, R.failure, R.channel, R.assisted),
+        .group_by(*group, R.kind, R.outcome, R.failure, R.channel, R.assisted),
         R,
         instances,
     )
-    for key, kind, outcome, failure, channel, assisted, count, value_sum in db.session.execute(
-        counts
-    ):
-        _apply_rollup(found[key_of(key)], kind, outcome, failure, channel, bool(assisted),
-                      int(count or 0), int(value_sum or 0))  # fmt: skip
+    for row in db.session.execute(counts):
+        kind, outcome, failure, channel, assisted, count, value_sum = row[width:]
+        _apply_rollup(found[key_of(*row[:width])], kind, outcome, failure, channel,
+                      bool(assisted), int(count or 0), int(value_sum or 0))  # fmt: skip
 
     histograms = _scoped(
-        sa.select(group, R.kind, *_histogram_columns())
+        sa.select(*group, R.kind, *_histogram_columns())
         .where(in_range, R.kind.in_(("page_view", "connector_call")), R.histogram.is_not(None))
-        .group_by(group, R.kind),
+        .group_by(*group, R.kind),
         R,
         instances,
     )
-    for key, kind, *buckets in db.session.execute(histograms):
-        figures = found[key_of(key)]
-        summed = [int(n or 0) for n in buckets]
+    for row in db.session.execute(histograms):
+        figures = found[key_of(*row[:width])]
+        kind = row[width]
+        summed = [int(n or 0) for n in row[width + 1 :]]
         if kind == "page_view":
             figures.server_histogram = add_histograms([figures.server_histogram, summed])
         else:
             figures.latency_histogram = add_histograms([figures.latency_histogram, summed])
 
     V = DailyVisitors
-    vgroup = _period_sql(V.day, granularity) if by == "period" else V.instance
-    visitors = sa.select(vgroup, sa.func.sum(V.visitors)).where(V.day >= start, V.day <= end)
+    vgroup = columns(V)
+    visitors = sa.select(*vgroup, sa.func.sum(V.visitors)).where(V.day >= start, V.day <= end)
     if instances is None and by == "period":
         visitors = visitors.where(V.instance == "")  # the portal's own distinct count
     else:
         visitors = _scoped(visitors, V, instances)
-    for key, n in db.session.execute(visitors.group_by(vgroup)):
-        found[key_of(key)].visitors += int(n or 0)
+    for row in db.session.execute(visitors.group_by(*vgroup)):
+        found[key_of(*row[:width])].visitors += int(row[width] or 0)
 
     S = SatisfactionAnswer
-    sgroup = _period_sql(S.day, granularity) if by == "period" else S.instance
+    sgroup = columns(S)
     answers = _scoped(
-        sa.select(sgroup, S.satisfaction, S.clarity, sa.func.count())
+        sa.select(*sgroup, S.satisfaction, S.clarity, sa.func.count())
         .where(S.day >= start, S.day <= end)
-        .group_by(sgroup, S.satisfaction, S.clarity),
+        .group_by(*sgroup, S.satisfaction, S.clarity),
         S,
         instances,
     )
-    for key, satisfaction, clarity, n in db.session.execute(answers):
-        figures = found[key_of(key)]
+    for row in db.session.execute(answers):
+        satisfaction, clarity, n = row[width:]
+        figures = found[key_of(*row[:width])]
         if satisfaction in SATISFACTION_SCORES:
             figures.answers += n
             figures.satisfaction_points += SATISFACTION_SCORES[satisfaction] * n
@@ -545,28 +556,32 @@ def build_report(
     instances: Sequence[str] | None,
     titles: dict[str, str] | None = None,
     per_service: bool = False,
+    categories: dict[str, str] | None = None,
 ) -> Report:
     """The figures of the selection and of the previous range, for ``instances`` (None:
     the whole portal); with ``per_service``, one row per service of ``titles`` too."""
     previous = selection.previous
-    per_period = read_figures(previous.start, selection.end, selection.granularity, instances)
-
-    def series(periods: list[date]) -> list[tuple[date, Figures]]:
-        return [(start, per_period.get(start, Figures())) for start in periods]
-
-    rows, previous_rows = series(selection.periods), series(previous.periods)
-    total, previous_total = Figures(), Figures()
-    for _, figures in rows:
-        total.add(figures)
-    for _, figures in previous_rows:
-        previous_total.add(figures)
     services: list[ServiceRow] = []
     kinds: list[tuple[str, Figures]] = []
     shares: list[GoalShare] = []
     if per_service and titles:
-        slugs = sorted(titles) if instances is None else list(instances)
-        by_instance = read_figures(selection.start, selection.end, "day", slugs, by="instance")
-        categories = read_categories(selection.start, selection.end, slugs)
+        # One pass over the roll-ups, per period and instance: the periods' totals and
+        # the services' rows both come from it.
+        grid = read_figures(previous.start, selection.end, selection.granularity, instances,
+                            by="grid")  # fmt: skip
+        per_period: dict[Any, Figures] = defaultdict(Figures)
+        by_instance: dict[str, Figures] = defaultdict(Figures)
+        for (start, slug), figures in grid.items():
+            total_of_period = per_period[start]
+            total_of_period.add(figures)
+            if instances is None and slug != "":
+                # The whole portal's distinct visitors are its own count ('').
+                total_of_period.visitors -= figures.visitors
+            if start >= selection.start:
+                by_instance[slug].add(figures)
+        slugs = list(titles) if instances is None else list(instances)
+        if categories is None:
+            categories = read_categories(selection.start, selection.end, slugs)
         for slug in slugs:
             figures = by_instance.get(slug, Figures())
             services.append(
@@ -583,6 +598,18 @@ def build_report(
             grouped[service.category].add(service.figures)
         kinds = sorted(grouped.items())
         shares = goal_shares(service.goals for service in services)
+    else:
+        per_period = read_figures(previous.start, selection.end, selection.granularity, instances)
+
+    def series(periods: list[date]) -> list[tuple[date, Figures]]:
+        return [(start, per_period.get(start, Figures())) for start in periods]
+
+    rows, previous_rows = series(selection.periods), series(previous.periods)
+    total, previous_total = Figures(), Figures()
+    for _, figures in rows:
+        total.add(figures)
+    for _, figures in previous_rows:
+        previous_total.add(figures)
     return Report(
         selection=selection,
         rows=rows,

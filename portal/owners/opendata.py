@@ -24,7 +24,7 @@ from portal.config import PROJECT_ROOT, current_settings
 from portal.journeys import journey
 from portal.measure import MIN_ANSWERS, MIN_PUBLISHED_COUNT
 from portal.owners import chart
-from portal.owners.access import configured
+from portal.owners.access import categories, configured
 from portal.owners.export import csv_text
 from portal.owners.indicators import Figures, build_report, period_end, previous_period
 from portal.owners.routes import today
@@ -157,7 +157,7 @@ def month_rows(month: date) -> list[list[str]]:
     """The CSV rows of one month (``month``: its first day), service by service."""
     end = period_end(month, "month")
     titles = configured()
-    report = build_report(_month_selection(month, month), list(titles), titles, per_service=True)
+    report = build_report(_month_selection(month, month), list(titles), titles, True, categories())
     from portal.integrations import registry
 
     instances = registry().instances

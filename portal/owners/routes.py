@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from portal.agents import bp
 from portal.journeys import journey
 from portal.owners import export
-from portal.owners.access import Scope, configured, owner_required
+from portal.owners.access import Scope, categories, configured, owner_required
 from portal.owners.indicators import (
     GRANULARITIES,
     MAX_PERIODS,
@@ -86,7 +86,9 @@ def _report(scope: Scope, slug: str | None, selection: Selection) -> Report:
     if slug is not None:
         return build_report(selection, [slug])
     visible = {s: titles[s] for s in scope.slugs}
-    return build_report(selection, scope.instances, visible, per_service=True)
+    return build_report(
+        selection, scope.instances, visible, per_service=True, categories=categories()
+    )
 
 
 def _sections(scope: Scope, slug: str | None, report: Report) -> list[Section]:
