@@ -187,6 +187,9 @@ def configure_blueprints(app: Flask) -> None:
     from portal.linking import bp as linking_bp
     from portal.main import bp as main_bp
     from portal.mandates.resident import bp as my_mandates_bp
+    from portal.owners import routes as owners_routes  # noqa: F401  (on the agents' bp)
+    from portal.owners.api import bp as statistics_bp
+    from portal.owners.opendata import bp as opendata_bp
     from portal.payments import bp as payments_bp
     from portal.services.routes import bp as services_bp
     from portal.status import bp as status_bp
@@ -203,6 +206,8 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(my_mandates_bp)
     app.register_blueprint(calendar_feed_bp)
     app.register_blueprint(agents_bp)
+    app.register_blueprint(statistics_bp)
+    app.register_blueprint(opendata_bp)
 
 
 def configure_measure(app: Flask) -> None:

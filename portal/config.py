@@ -137,6 +137,9 @@ class Settings:
     mail_url: str = ""
     #: The notices' sender address.
     mail_from: str = ""
+    #: The key that signs the statistics API's URLs (``flask statistics sign-url``); empty:
+    #: a key derived from ``secret_key``. Changing it voids every URL signed before.
+    statistics_key: str = ""
     territory_name: str = ""
     territory_address: str = ""
     publication_director: str = ""
@@ -259,6 +262,8 @@ class Settings:
             problems.append("PORTAL_MAIL_URL must read like smtp://user:password@host:587")
         if self.mail_from and "@" not in self.mail_from:
             problems.append(f"PORTAL_MAIL_FROM must be an e-mail address, got {self.mail_from!r}")
+        if self.statistics_key and len(self.statistics_key) < 32:
+            problems.append("PORTAL_STATISTICS_KEY must be 32 characters or more when set")
         if self.probe_interval_s < 0:
             problems.append("PORTAL_PROBE_INTERVAL_S must be 0 or more")
         if self.is_production and self.demo_links_file:
@@ -327,6 +332,7 @@ _ENV_NAMES = {
     "mail_url": "PORTAL_MAIL_URL",
     "mail_from": "PORTAL_MAIL_FROM",
     "measure_enabled": "PORTAL_MEASURE_ENABLED",
+    "statistics_key": "PORTAL_STATISTICS_KEY",
     **IDENTITY_SETTINGS,
 }
 
