@@ -284,7 +284,8 @@ def _apply_rollup(figures: Figures, kind: str, outcome: str, failure: str, chann
         figures.started += count
     elif kind == "journey_completed":
         figures.completed += count
-    elif kind == "journey_failed":
+    elif kind == "journey_failed" and failure != "given_up":
+        # The roll-up writes "given up" rows too; ``given_up`` recomputes the same figure.
         name = failure if failure in JOURNEY_FAILURES else "invalid"
         figures.failed[name] += count
     elif kind == "link_attempt":
@@ -444,7 +445,7 @@ def read_funnel(start: date, end: date, instances: Sequence[str] | None) -> list
             row["started"] += int(n)
         elif kind == "journey_completed":
             row["completed"] += int(n)
-        else:
+        elif failure != "given_up":  # recomputed by ``FunnelRow.given_up``
             name = failure if failure in JOURNEY_FAILURES else "invalid"
             row["failed"][name] += int(n)
     return [
