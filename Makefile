@@ -17,22 +17,25 @@ run: install translations migrate  ## portal on :5000 and sandbox on :5001
 	@echo "Agents:  http://127.0.0.1:5000/agents/connexion   (Claire or Karim, demo desks)"
 	$(BIN)/honcho start -f Procfile.dev
 
-# With TEST_DATABASE_URL set, the PostgreSQL run goes on beside the SQLite one (most of a
-# run is spent waiting on loopback servers and the browser, so two runs share the cores well);
-# its report is printed after the SQLite one, and either failing fails the target. The
-# browser tests, which check what a person sees, run once, on SQLite; every test that
-# exercises the database underneath (unit, contract, sandbox, integration) runs on both.
+# With TEST_DATABASE_URL set, three runs go on side by side (most of a run is spent
+# waiting on loopback servers and the browser, so they share the cores well): the browser
+# tests, which check what a person sees, once, on SQLite; and every other test (unit,
+# contract, sandbox, integration: the database underneath) on SQLite and on PostgreSQL.
+# The two background reports are printed after the browser one; any failing fails the target.
 test: install-test translations browser lint  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
 	@if [ -z "$$TEST_DATABASE_URL" ]; then exec $(BIN)/pytest; fi; \
 	mkdir -p test-results; \
-	echo "--- SQLite, with PostgreSQL ($$TEST_DATABASE_URL) running beside it"; \
+	echo "--- browser tests (SQLite), with SQLite and PostgreSQL ($$TEST_DATABASE_URL) running beside them"; \
 	( $(BIN)/pytest -p no:cacheprovider -m 'not browser' >test-results/postgresql.log 2>&1; \
 	  echo $$? >test-results/postgresql.rc ) & \
-	env -u TEST_DATABASE_URL $(BIN)/pytest; sqlite=$$?; wait; \
+	( env -u TEST_DATABASE_URL $(BIN)/pytest -p no:cacheprovider -m 'not browser' \
+	  >test-results/sqlite.log 2>&1; echo $$? >test-results/sqlite.rc ) & \
+	env -u TEST_DATABASE_URL $(BIN)/pytest -m browser; browser=$$?; wait; \
+	echo "--- SQLite"; cat test-results/sqlite.log; \
 	echo "--- PostgreSQL ($$TEST_DATABASE_URL)"; cat test-results/postgresql.log; \
-	postgresql=$$(cat test-results/postgresql.rc); \
-	echo "--- SQLite: exit $$sqlite, PostgreSQL: exit $$postgresql"; \
-	[ "$$sqlite" = 0 ] && [ "$$postgresql" = 0 ]
+	sqlite=$$(cat test-results/sqlite.rc); postgresql=$$(cat test-results/postgresql.rc); \
+	echo "--- browser: exit $$browser, SQLite: exit $$sqlite, PostgreSQL: exit $$postgresql"; \
+	[ "$$browser" = 0 ] && [ "$$sqlite" = 0 ] && [ "$$postgresql" = 0 ]
 
 # The inner loop: everything but the browser tests, on SQLite only, without lint.
 test-fast: install-test translations  ## the suite without the browser tests, on SQLite
