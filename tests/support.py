@@ -284,10 +284,12 @@ def provision_agent(app: Flask, agent: str, *, client_id: str = "compte-territor
 
 
 def as_answered(page: str, address_part: str) -> str:
-    """What a page says, but for the address it is at (``address_part`` replaced) and its
-    CSRF tokens, which carry their second of signing: two "not found" pages compared
-    this way must be equal, so that neither tells anything the other does not."""
+    """What a page says, but for the address it is at (``address_part`` replaced), its
+    CSRF tokens, which carry their second of signing, and the seconds the session has
+    left, which tick between two requests: two "not found" pages compared this way must
+    be equal, so that neither tells anything the other does not."""
     page = page.replace(address_part, "X")
+    page = re.sub(r'data-remaining-s="\d+"', 'data-remaining-s=""', page)
     return re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token" value=""', page)
 
 

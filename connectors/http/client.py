@@ -739,7 +739,9 @@ class ResilientHTTP:
             call.method,
             call.route,
             status,
-            duration * 1000,
+            # Whole milliseconds, as printed: a raw float's digits, kept in the record's
+            # args, could read like part of an account number to a log scanner.
+            round(duration * 1000),
             attempt,
             ctx.request_id,
             extra={
