@@ -19,14 +19,17 @@ run: install translations migrate  ## portal on :5000 and sandbox on :5001
 
 # With TEST_DATABASE_URL set, three runs go on side by side (most of a run is spent
 # waiting on loopback servers and the browser, so they share the cores well): the browser
-# tests, which check what a person sees, once, on SQLite; and every other test (unit,
-# contract, sandbox, integration: the database underneath) on SQLite and on PostgreSQL.
+# tests, which check what a person sees, once, on SQLite; every other test on SQLite; and
+# on PostgreSQL, every test that can reach the portal's database (unit, integration). The
+# sandbox's and the connectors' contract tests never open it: running them twice would
+# only cost time.
 # The two background reports are printed after the browser one; any failing fails the target.
 test: install-test translations browser lint  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
 	@if [ -z "$$TEST_DATABASE_URL" ]; then exec $(BIN)/pytest; fi; \
 	mkdir -p test-results; \
 	echo "--- browser tests (SQLite), with SQLite and PostgreSQL ($$TEST_DATABASE_URL) running beside them"; \
-	( $(BIN)/pytest -p no:cacheprovider -m 'not browser' >test-results/postgresql.log 2>&1; \
+	( $(BIN)/pytest -p no:cacheprovider -m 'not browser' tests/unit tests/integration \
+	  >test-results/postgresql.log 2>&1; \
 	  echo $$? >test-results/postgresql.rc ) & \
 	( env -u TEST_DATABASE_URL $(BIN)/pytest -p no:cacheprovider -m 'not browser' \
 	  >test-results/sqlite.log 2>&1; echo $$? >test-results/sqlite.rc ) & \

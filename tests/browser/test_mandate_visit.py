@@ -98,8 +98,11 @@ def both_confirm(person: Person) -> None:
     expect(page.locator("main")).to_contain_text("Le mandat est ouvert")
 
 
-@pytest.mark.parametrize("keyboard", [False, True], ids=["mouse", "keyboard"])
-@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
+@pytest.mark.parametrize(
+    ("javascript", "keyboard"),
+    [(True, False), (False, True)],
+    ids=["mouse-with-javascript", "keyboard-alone-without-javascript"],
+)
 def test_the_whole_desk_visit(
     new_context: Callable[..., BrowserContext],
     portal: LivePortal,
