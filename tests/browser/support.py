@@ -623,3 +623,49 @@ def _origin_of(load: PageLoad) -> str:
         return ""
     match = re.match(r"https?://[^/]+", pages[0].url)
     return match.group(0) if match else ""
+
+
+def page_checks(
+    page: Page,
+    portal: LivePortal,
+    lang: str,
+    show: Callable[[], None],
+    *,
+    budget: Budget = PAGE_BUDGET,
+    reload: bool = False,
+    max_presses: int = 80,
+) -> list[str]:
+    """Every check of one page: ``show`` is its one navigation, measured against
+    ``budget``; then axe and the page's own problems, a visible focus at every keyboard
+    stop, and no sideways scrolling at 320 px. With ``reload``, the page is reached by
+    ``show`` and measured by loading it again (a page at the end of a chain of redirects
+    through another site, whose figures the browser does not always give for the last
+    one alone)."""
+    if reload:
+        show()
+
+        def show_again() -> None:
+            page.reload()
+            expect(page.locator("main h1")).to_be_visible()
+
+        show = show_again
+    clear_browser_cache(page)
+    load = measure_page_load(page, show, budget)
+    found = budget_problems(page, load)
+    if found:
+        found.append(load.figures(page.url, origin=portal.url))
+    found += page_problems(page, portal, lang)
+    stops = keyboard_stops(page, max_presses=max_presses)
+    if not stops:
+        found.append("nothing takes the keyboard focus")
+    found += [f"focus is invisible: {s}" for s in stops if not focus_is_visible(s)]
+    wide = page.viewport_size
+    page.set_viewport_size(NARROW)
+    try:
+        sideways = sideways_scrolling(page)
+        if sideways:
+            found.append(sideways)
+    finally:
+        if wide is not None:
+            page.set_viewport_size(wide)
+    return found

@@ -15,15 +15,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.support import (
-    NARROW,
     LivePortal,
-    budget_problems,
-    clear_browser_cache,
-    focus_is_visible,
-    keyboard_stops,
-    measure_page_load,
-    page_problems,
-    sideways_scrolling,
+    page_checks,
 )
 from tests.integration.test_desks import add_desk, grant
 from tests.support import provision_agent
@@ -46,38 +39,8 @@ def choose(page: Page, agent: str) -> None:
 def check(
     page: Page, portal: LivePortal, lang: str, show: Callable[[], None], *, reload: bool = False
 ) -> list[str]:
-    """Every check of one page: ``show`` is its one navigation, measured; or, with
-    ``reload``, the page is reached by ``show`` and measured by loading it again (a page
-    at the end of a chain of redirects through another site, whose figures the browser
-    does not always give for the last one alone)."""
-    if reload:
-        show()
-
-        def show_again() -> None:
-            page.reload()
-            expect(page.locator("main h1")).to_be_visible()
-
-        show = show_again
-    clear_browser_cache(page)
-    load = measure_page_load(page, show)
-    found = budget_problems(page, load)
-    if found:
-        found.append(load.figures(page.url, origin=portal.url))
-    found += page_problems(page, portal, lang)
-    stops = keyboard_stops(page, max_presses=80)
-    if not stops:
-        found.append("nothing takes the keyboard focus")
-    found += [f"focus is invisible: {s}" for s in stops if not focus_is_visible(s)]
-    wide = page.viewport_size
-    page.set_viewport_size(NARROW)
-    try:
-        sideways = sideways_scrolling(page)
-        if sideways:
-            found.append(sideways)
-    finally:
-        if wide is not None:
-            page.set_viewport_size(wide)
-    return found
+    """Every check of an agents' page (``page_checks``), within the default budget."""
+    return page_checks(page, portal, lang, show, reload=reload)
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

@@ -17,16 +17,9 @@ from pypdf import PdfReader
 from portal.extensions import db
 from portal.models import Citizen
 from tests.browser.support import (
-    NARROW,
     SERVICES_BUDGET,
     LivePortal,
-    budget_problems,
-    clear_browser_cache,
-    focus_is_visible,
-    keyboard_stops,
-    measure_page_load,
-    page_problems,
-    sideways_scrolling,
+    page_checks,
     tab_to,
 )
 from tests.browser.test_agents import LOCALES, choose, to_proconnect
@@ -72,26 +65,7 @@ def sign_in(page: Page) -> None:
 
 
 def check(page: Page, portal: LivePortal, lang: str, show: Callable[[], None]) -> list[str]:
-    clear_browser_cache(page)
-    load = measure_page_load(page, show, SERVICES_BUDGET)
-    found = budget_problems(page, load)
-    if found:
-        found.append(load.figures(page.url, origin=portal.url))
-    found += page_problems(page, portal, lang)
-    stops = keyboard_stops(page, max_presses=80)
-    if not stops:
-        found.append("nothing takes the keyboard focus")
-    found += [f"focus is invisible: {s}" for s in stops if not focus_is_visible(s)]
-    wide = page.viewport_size
-    page.set_viewport_size(NARROW)
-    try:
-        sideways = sideways_scrolling(page)
-        if sideways:
-            found.append(sideways)
-    finally:
-        if wide is not None:
-            page.set_viewport_size(wide)
-    return found
+    return page_checks(page, portal, lang, show, budget=SERVICES_BUDGET)
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
