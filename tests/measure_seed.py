@@ -1,5 +1,6 @@
-"""Roll-ups written directly, as ``flask measure rollup`` would leave them: the owners'
-pages, the statistics API and the open data read only these tables."""
+"""Roll-ups written directly, as ``flask measure rollup`` would leave them, and summed
+into their daily summaries by the same code as the command: the owners' pages, the
+statistics API and the open data read only these tables."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import Flask
 
 from portal.extensions import db
 from portal.measure import bucket_of, empty_histogram
+from portal.measure.daily import summarise_day
 from portal.models.measure import DailyVisitors, MeasureRollup, SatisfactionAnswer
 
 
@@ -86,8 +88,13 @@ def answers(
 
 
 def seed(app: Flask, rows: Sequence[object]) -> None:
+    """Add the rows, then sum the roll-ups' days into their summaries, as ``flask measure
+    rollup`` does after rolling a day up."""
     with app.app_context():
         db.session.add_all(list(rows))
+        db.session.flush()
+        for day in {row.day for row in rows if isinstance(row, MeasureRollup)}:
+            summarise_day(day)
         db.session.commit()
 
 

@@ -10,10 +10,13 @@ Journeys given up are computed here, per journey and dimensions, as
 ``max(0, started - completed - failed)``, and written as ``journey_failed`` rows of
 failure ``given_up``; raw events never hold that class.
 
+Each day's roll-ups are then summed into the summaries the owners' pages read
+(``portal.measure.daily``).
+
 ``flask --app portal measure rollup`` rolls up every complete day not rolled up yet (or
-``--day``), then deletes the visitor keys of past days and the raw events older than
-``RAW_EVENT_RETENTION``. Owners' pages, the statistics API and open data read roll-ups,
-never raw events.
+``--day``), summarises any day rolled up without a summary, then deletes the visitor
+keys of past days and the raw events older than ``RAW_EVENT_RETENTION``. Owners' pages,
+the statistics API and open data read roll-ups and summaries, never raw events.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy.engine import CursorResult
 
 from portal.extensions import db
 from portal.measure import bucket_of, empty_histogram
+from portal.measure.daily import days_to_summarise, summarise_day
 from portal.measure.events import paris_day, recorder
 from portal.models import DailyVisitors, MeasureEvent, MeasureRollup, VisitorKey
 from portal.models.measure import RAW_EVENT_RETENTION
@@ -111,6 +115,7 @@ def rollup_day(day: date) -> RolledUp:
     ]
     if daily:
         db.session.execute(sa.insert(DailyVisitors), daily)
+    summarise_day(day)
     db.session.commit()
     return RolledUp(day, events, len(values), len(portal_visitors))
 
@@ -196,6 +201,10 @@ def rollup_command(day_text: str | None) -> None:
             f"{done.day.isoformat()}: {done.events} event(s), {done.rows} roll-up row(s), "
             f"{done.visitors} visitor(s)"
         )
+    for day in days_to_summarise():
+        rows = summarise_day(day)
+        db.session.commit()
+        click.echo(f"{day.isoformat()}: {rows} summary row(s) from its roll-ups")
     keys = delete_past_keys()
     events = delete_old_events()
     db.session.commit()

@@ -15,10 +15,22 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import Model
+from portal.measure import BUCKETS_MS
 from portal.models._types import UTCDateTime, utcnow
 
 RAW_EVENT_RETENTION = timedelta(days=396)  # 13 months
@@ -148,3 +160,73 @@ class SatisfactionAnswer(Model):
     clarity: Mapped[int | None] = mapped_column(Integer, default=None)
     help: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+#: ``measure_daily``'s counters, besides the histograms' buckets.
+DAILY_COUNTERS = (
+    "visits",  # page views
+    "server_ms_sum",  # their server time, summed
+    "started",
+    "completed",
+    "failed_refused",
+    "failed_unavailable",
+    "failed_invalid",
+    "link_success",
+    "link_refused",
+    "link_unavailable",
+    "link_invalid",
+    "link_blocked",
+    "calls",  # probes and calls to the back-end
+    "calls_ok",
+    "actions",
+    "actions_ok",
+    "assisted",
+    "channel_web",
+    "channel_desk",
+    "channel_phone",
+)
+#: Pages' server time and back-ends' latency, one column per bucket of ``BUCKETS_MS``.
+SERVER_BUCKETS = tuple(f"server_{i}" for i in range(len(BUCKETS_MS) + 1))
+LATENCY_BUCKETS = tuple(f"latency_{i}" for i in range(len(BUCKETS_MS) + 1))
+
+#: One row per day, instance and category: every figure the owners' pages show, summed
+#: from that day's ``measure_rollup`` rows by ``portal.measure.daily`` (plain integer
+#: columns: a year of the territory is a few thousand rows, summed without reading JSON).
+measure_daily = Table(
+    "measure_daily",
+    Model.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("instance", String(64), nullable=False, default=""),
+    Column("category", String(32), nullable=False, default=""),
+    *(
+        Column(name, Integer, nullable=False, default=0)
+        for name in (*DAILY_COUNTERS, *SERVER_BUCKETS, *LATENCY_BUCKETS)
+    ),
+    UniqueConstraint("day", "instance", "category", name="uq_measure_daily"),
+    Index("ix_measure_daily_instance_day", "instance", "day"),
+)
+
+#: One row per day, instance and journey: the funnel (started, completed, failed by class;
+#: given up is computed from them).
+measure_journey_daily = Table(
+    "measure_journey_daily",
+    Model.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("instance", String(64), nullable=False, default=""),
+    Column("category", String(32), nullable=False, default=""),
+    Column("journey", String(48), nullable=False, default=""),
+    *(
+        Column(name, Integer, nullable=False, default=0)
+        for name in (
+            "started",
+            "completed",
+            "failed_refused",
+            "failed_unavailable",
+            "failed_invalid",
+        )
+    ),
+    UniqueConstraint("day", "instance", "category", "journey", name="uq_measure_journey_daily"),
+    Index("ix_measure_journey_daily_day", "day"),
+)

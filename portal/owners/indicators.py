@@ -1,10 +1,11 @@
-"""The owners' indicators, computed from the daily roll-ups (never from raw events).
+"""The owners' indicators, computed from the daily summaries (never from raw events).
 
 Every figure comes from a few grouped queries (``SUM(...) ... GROUP BY period``) over
-``measure_rollup``, ``daily_visitors`` and ``satisfaction_answer``: the work grows with
-the number of roll-up rows in the range (days × combinations of dimensions), not with the
-number of events they count. Histograms are summed bucket by bucket in SQL too, so that a
-period's p95 comes from the sum of its days' histograms.
+``measure_daily`` and ``measure_journey_daily`` (the day's roll-ups summed per instance,
+``portal.measure.daily``), ``daily_visitors`` and ``satisfaction_answer``: the work grows
+with days × instances, not with the number of events counted nor with the combinations of
+dimensions the roll-ups keep. Histograms are integer columns, one per bucket, summed in
+SQL, so that a period's p95 comes from the sum of its days' histograms.
 
 A ``Selection`` is a granularity (day, week or month) and a range of whole periods; the
 previous range of the same number of periods is read in the same queries, for comparison.
@@ -23,7 +24,6 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.measure import (
-    BUCKETS_MS,
     FIVE_LEVEL_SCORES,
     GOAL_CLARITY,
     GOAL_LOAD_TIME_S,
@@ -35,13 +35,23 @@ from portal.measure import (
     empty_histogram,
     percentile_ms,
 )
-from portal.models.measure import CHANNELS, DailyVisitors, MeasureRollup, SatisfactionAnswer
+from portal.measure.daily import JOURNEY_FAILURES as JOURNEY_FAILURES
+from portal.measure.daily import LINK_OUTCOMES as LINK_OUTCOMES
+from portal.measure.daily import histogram_of
+from portal.models.measure import (
+    CHANNELS,
+    DAILY_COUNTERS,
+    LATENCY_BUCKETS,
+    SERVER_BUCKETS,
+    DailyVisitors,
+    SatisfactionAnswer,
+    measure_daily,
+    measure_journey_daily,
+)
 
 GRANULARITIES = ("day", "week", "month")
 #: At most this many periods on one page (and as many again for the comparison).
 MAX_PERIODS = 62
-JOURNEY_FAILURES = ("refused", "unavailable", "invalid")
-LINK_OUTCOMES = ("success", "refused", "unavailable", "invalid", "blocked")
 
 
 class SelectionError(ValueError):
@@ -261,47 +271,34 @@ def _period_sql(column: Any, granularity: str) -> Any:
     return sa.func.date(column)
 
 
-def _scoped(statement: Any, model: Any, instances: Sequence[str] | None) -> Any:
+def _scoped(statement: Any, column: Any, instances: Sequence[str] | None) -> Any:
     if instances is not None:
-        statement = statement.where(model.instance.in_(list(instances)))
+        statement = statement.where(column.in_(list(instances)))
     return statement
 
 
-def _histogram_columns() -> list[Any]:
-    """One ``SUM`` per bucket of the roll-ups' histograms."""
-    return [
-        sa.func.sum(sa.func.coalesce(MeasureRollup.histogram[i].as_integer(), 0))
-        for i in range(len(BUCKETS_MS) + 1)
-    ]
+def _figures_of(row: Any) -> Figures:
+    """A summed ``measure_daily`` row as figures."""
 
+    def n(name: str) -> int:
+        return int(getattr(row, name) or 0)
 
-def _apply_rollup(figures: Figures, kind: str, outcome: str, failure: str, channel: str,
-                  assisted: bool, count: int, value_sum: int) -> None:  # fmt: skip
-    if kind == "page_view":
-        figures.visits += count
-        figures.server_ms_sum += value_sum
-    elif kind == "journey_started":
-        figures.started += count
-    elif kind == "journey_completed":
-        figures.completed += count
-    elif kind == "journey_failed" and failure != "given_up":
-        # The roll-up writes "given up" rows too; ``given_up`` recomputes the same figure.
-        name = failure if failure in JOURNEY_FAILURES else "invalid"
-        figures.failed[name] += count
-    elif kind == "link_attempt":
-        name = outcome if outcome in LINK_OUTCOMES else "invalid"
-        figures.links[name] += count
-    elif kind == "connector_call":
-        figures.calls += count
-        if outcome == "ok":
-            figures.calls_ok += count
-    elif kind == "action":
-        figures.actions += count
-        if outcome == "success":
-            figures.actions_ok += count
-        if assisted:
-            figures.assisted += count
-        figures.channels[channel] = figures.channels.get(channel, 0) + count
+    return Figures(
+        visits=n("visits"),
+        started=n("started"),
+        completed=n("completed"),
+        failed={name: n(f"failed_{name}") for name in JOURNEY_FAILURES},
+        links={name: n(f"link_{name}") for name in LINK_OUTCOMES},
+        calls=n("calls"),
+        calls_ok=n("calls_ok"),
+        actions=n("actions"),
+        actions_ok=n("actions_ok"),
+        assisted=n("assisted"),
+        channels={name: n(f"channel_{name}") for name in CHANNELS},
+        server_ms_sum=n("server_ms_sum"),
+        server_histogram=histogram_of(row, SERVER_BUCKETS),
+        latency_histogram=histogram_of(row, LATENCY_BUCKETS),
+    )
 
 
 def _key(value: Any) -> Any:
@@ -318,7 +315,7 @@ def read_figures(
     """Figures per period start (``by="period"``), per instance slug (``by="instance"``,
     summed over the range) or per (period start, instance) (``by="grid"``), for the
     roll-ups of ``instances`` (None: every row, the portal's own pages included)."""
-    R = MeasureRollup
+    D = measure_daily.c
     found: dict[Any, Figures] = defaultdict(Figures)
 
     def columns(model: Any) -> list[Any]:
@@ -333,46 +330,18 @@ def read_figures(
         return (_key(values[0]), values[1])
 
     width = 1 if by in ("period", "instance") else 2
-    group = columns(R)
-
-    in_range = sa.and_(R.day >= start, R.day <= end)
-
-    counts = _scoped(
-        sa.select(
-            *group,
-            R.kind,
-            R.outcome,
-            R.failure,
-            R.channel,
-            R.assisted,
-            sa.func.sum(R.count),
-            sa.func.sum(R.value_sum),
-        )
-        .where(in_range)
-        .group_by(*group, R.kind, R.outcome, R.failure, R.channel, R.assisted),
-        R,
+    group = columns(D)
+    sums = [
+        sa.func.sum(D[name]).label(name)
+        for name in (*DAILY_COUNTERS, *SERVER_BUCKETS, *LATENCY_BUCKETS)
+    ]
+    summed = _scoped(
+        sa.select(*group, *sums).where(D.day >= start, D.day <= end).group_by(*group),
+        D.instance,
         instances,
     )
-    for row in db.session.execute(counts):
-        kind, outcome, failure, channel, assisted, count, value_sum = row[width:]
-        _apply_rollup(found[key_of(*row[:width])], kind, outcome, failure, channel,
-                      bool(assisted), int(count or 0), int(value_sum or 0))  # fmt: skip
-
-    histograms = _scoped(
-        sa.select(*group, R.kind, *_histogram_columns())
-        .where(in_range, R.kind.in_(("page_view", "connector_call")), R.histogram.is_not(None))
-        .group_by(*group, R.kind),
-        R,
-        instances,
-    )
-    for row in db.session.execute(histograms):
-        figures = found[key_of(*row[:width])]
-        kind = row[width]
-        summed = [int(n or 0) for n in row[width + 1 :]]
-        if kind == "page_view":
-            figures.server_histogram = add_histograms([figures.server_histogram, summed])
-        else:
-            figures.latency_histogram = add_histograms([figures.latency_histogram, summed])
+    for row in db.session.execute(summed):
+        found[key_of(*row[:width])] = _figures_of(row)
 
     V = DailyVisitors
     vgroup = columns(V)
@@ -380,7 +349,7 @@ def read_figures(
     if instances is None and by == "period":
         visitors = visitors.where(V.instance == "")  # the portal's own distinct count
     else:
-        visitors = _scoped(visitors, V, instances)
+        visitors = _scoped(visitors, V.instance, instances)
     for row in db.session.execute(visitors.group_by(*vgroup)):
         found[key_of(*row[:width])].visitors += int(row[width] or 0)
 
@@ -390,7 +359,7 @@ def read_figures(
         sa.select(*sgroup, S.satisfaction, S.clarity, sa.func.count())
         .where(S.day >= start, S.day <= end)
         .group_by(*sgroup, S.satisfaction, S.clarity),
-        S,
+        S.instance,
         instances,
     )
     for row in db.session.execute(answers):
@@ -426,42 +395,32 @@ class FunnelRow:
 
 
 def read_funnel(start: date, end: date, instances: Sequence[str] | None) -> list[FunnelRow]:
-    R = MeasureRollup
+    J = measure_journey_daily.c
+    failures = [sa.func.sum(J[f"failed_{name}"]) for name in JOURNEY_FAILURES]
     statement = _scoped(
-        sa.select(R.category, R.step, R.kind, R.failure, sa.func.sum(R.count))
-        .where(R.day >= start, R.day <= end)
-        .where(R.kind.in_(("journey_started", "journey_completed", "journey_failed")))
-        .group_by(R.category, R.step, R.kind, R.failure),
-        R,
+        sa.select(J.category, J.journey, sa.func.sum(J.started), sa.func.sum(J.completed),
+                  *failures)
+        .where(J.day >= start, J.day <= end)
+        .group_by(J.category, J.journey),
+        J.instance,
         instances,
-    )
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for category, step, kind, failure, n in db.session.execute(statement):
-        row = rows.setdefault(
-            (category, step),
-            {"started": 0, "completed": 0, "failed": dict.fromkeys(JOURNEY_FAILURES, 0)},
-        )
-        if kind == "journey_started":
-            row["started"] += int(n)
-        elif kind == "journey_completed":
-            row["completed"] += int(n)
-        elif failure != "given_up":  # recomputed by ``FunnelRow.given_up``
-            name = failure if failure in JOURNEY_FAILURES else "invalid"
-            row["failed"][name] += int(n)
-    return [
-        FunnelRow(category, journey, r["started"], r["completed"], r["failed"])
-        for (category, journey), r in sorted(rows.items(), key=lambda item: -item[1]["started"])
-    ]
+    )  # fmt: skip
+    rows = [
+        FunnelRow(category, journey, int(started or 0), int(completed or 0),
+                  {name: int(n or 0) for name, n in zip(JOURNEY_FAILURES, failed, strict=True)})
+        for category, journey, started, completed, *failed in db.session.execute(statement)
+    ]  # fmt: skip
+    return sorted(rows, key=lambda row: -row.started)
 
 
 def read_categories(start: date, end: date, instances: Sequence[str] | None) -> dict[str, str]:
     """The kind of service (category) each instance's roll-ups carry."""
-    R = MeasureRollup
+    D = measure_daily.c
     statement = _scoped(
-        sa.select(R.instance, R.category)
-        .where(R.day >= start, R.day <= end, R.instance != "")
-        .group_by(R.instance, R.category),
-        R,
+        sa.select(D.instance, D.category)
+        .where(D.day >= start, D.day <= end, D.instance != "")
+        .group_by(D.instance, D.category),
+        D.instance,
         instances,
     )
     return {instance: category for instance, category in db.session.execute(statement)}

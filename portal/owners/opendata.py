@@ -63,13 +63,36 @@ FIELDS = [
 PUBLISHED_MONTHS = 12
 SOURCE = "script (mesure d'audience anonyme, agrégée par jour)"
 
-#: INSEE codes of the communes named in the connectors' file. An instance serving one
-#: commune publishes its code; one serving several publishes none.
+#: INSEE codes of the territory's 28 communes (Bordeaux Métropole), as the connectors'
+#: file names them. An instance serving one commune publishes its code; one serving
+#: several publishes none (the indicator is then not per commune).
 INSEE_CODES = {
-    "Bordeaux": "33063",
+    "Ambarès-et-Lagrave": "33003",
+    "Ambès": "33004",
+    "Artigues-près-Bordeaux": "33013",
+    "Bassens": "33032",
     "Bègles": "33039",
+    "Blanquefort": "33056",
+    "Bordeaux": "33063",
+    "Bouliac": "33065",
+    "Le Bouscat": "33069",
+    "Bruges": "33075",
+    "Carbon-Blanc": "33096",
+    "Cenon": "33119",
+    "Eysines": "33162",
+    "Floirac": "33167",
+    "Gradignan": "33192",
+    "Le Haillan": "33200",
+    "Lormont": "33249",
+    "Martignas-sur-Jalle": "33273",
     "Mérignac": "33281",
+    "Parempuyre": "33312",
     "Pessac": "33318",
+    "Saint-Aubin-de-Médoc": "33376",
+    "Saint-Louis-de-Montferrand": "33434",
+    "Saint-Médard-en-Jalles": "33449",
+    "Saint-Vincent-de-Paul": "33487",
+    "Le Taillan-Médoc": "33519",
     "Talence": "33522",
     "Villenave-d'Ornon": "33550",
 }

@@ -24,6 +24,7 @@ from portal.models import (
     SatisfactionAnswer,
     VisitorKey,
 )
+from portal.models.measure import measure_daily, measure_journey_daily
 from tests.integration.test_actions import (
     CHLOE,
     MEALS,
@@ -297,12 +298,45 @@ def test_rolling_up_twice_changes_nothing(services_app: Flask, fc_sandbox: Sandb
                 (v.day, v.instance, v.visitors)
                 for v in db.session.execute(sa.select(DailyVisitors)).scalars()
             ]
-            return sorted(rollups, key=str) + sorted(visitors)
+            return sorted(rollups, key=str) + sorted(visitors) + summaries(services_app)
 
     rollup(services_app, paris_day())
     first = snapshot()
     rollup(services_app, paris_day())
     assert snapshot() == first and first
+
+
+def summaries(app: Flask) -> list[tuple]:
+    """Every row of the daily summaries, without their ids."""
+    with app.app_context():
+        found = []
+        for table in (measure_daily, measure_journey_daily):
+            columns = [c for c in table.c if c.name != "id"]
+            found += sorted(tuple(row) for row in db.session.execute(sa.select(*columns)))
+        return found
+
+
+def test_a_day_rolled_up_without_its_summaries_is_summarised_by_the_next_run(
+    services_app: Flask, fc_sandbox: Sandbox
+) -> None:
+    marie = client_of(services_app)
+    sign_in(marie, "marie-therese")
+    renew(marie)
+    eloise = client_of(services_app)
+    sign_in(eloise, "eloise")
+    refused_proof(eloise)
+    rollup(services_app, paris_day())
+    written = summaries(services_app)
+    assert any(row[1] == "bib-merignac" for row in written)
+    with services_app.app_context():
+        db.session.execute(sa.delete(measure_daily))
+        db.session.execute(sa.delete(measure_journey_daily))
+        db.session.commit()
+    assert summaries(services_app) == []
+    output = rollup(services_app)  # no --day: the day is rolled up, only its summary lacks
+    assert f"{paris_day().isoformat()}: " in output and "summary row(s)" in output
+    assert summaries(services_app) == written
+    assert "summary row(s)" not in rollup(services_app)
 
 
 # -- objection --------------------------------------------------------------------------------
@@ -382,11 +416,14 @@ def test_no_stored_value_names_a_resident_or_their_browser(
                     secrets_.add(str(value))
         stored: list[str] = []
         for table in ("measure_event", "measure_rollup", "daily_visitors",
-                      "satisfaction_answer", "visitor_key"):  # fmt: skip
+                      "satisfaction_answer", "visitor_key", "measure_daily",
+                      "measure_journey_daily"):  # fmt: skip
             for row in db.session.execute(sa.text(f"select * from {table}")).mappings():  # noqa: S608
                 for name, value in row.items():
                     if name in ("id", "count", "visitors", "value_sum", "value_ms", "clarity"):
                         continue
+                    if table.endswith("_daily") and isinstance(value, int):
+                        continue  # the summaries' counters
                     stored.append(
                         value if isinstance(value, str) else json.dumps(value, default=str)
                     )

@@ -8,10 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import re
 import time
 import zipfile
 from datetime import date, timedelta
+from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
@@ -168,6 +170,85 @@ def test_the_indicators_computed_from_roll_ups(services_app: Flask) -> None:
         assert figures.satisfaction == pytest.approx((60 * 10 + 39 * 5 + 0) / 100)
         assert figures.clarity == pytest.approx((60 * 10 + 39 * 5 + 0) / 100)
         assert Figures().given_up == 0
+
+
+def test_the_summaries_the_pages_read_add_up_to_the_roll_ups(services_app: Flask) -> None:
+    """Random roll-ups over three instances and ten days: every figure of a week's and a
+    month's report equals the same sums taken straight from the roll-up rows."""
+    rng = random.Random(20261203)
+    kinds = {
+        "page_view": ("", ""), "journey_started": ("", ""), "journey_completed": ("", ""),
+        "journey_failed": ("", "refused unavailable invalid given_up odd"),
+        "link_attempt": ("success refused unavailable invalid blocked", ""),
+        "connector_call": ("ok error", ""), "action": ("success failure", ""),
+    }  # fmt: skip
+    slugs = ("bib-merignac", "bib-pessac", "")
+    rows, seen = [], set()
+    for _ in range(400):
+        kind = rng.choice(list(kinds))
+        outcomes, failures = (choices.split() or [""] for choices in kinds[kind])
+        values = [rng.choice((5, 40, 120, 450, 2500, 20000)) for _ in range(rng.randint(1, 9))]
+        rows.append(rollup(
+            DAY + timedelta(days=rng.randrange(10)), kind, rng.randint(1, 50),
+            instance=rng.choice(slugs), category=rng.choice(("library", "account")),
+            step=rng.choice(("renew", "page", "link")), outcome=rng.choice(outcomes),
+            failure=rng.choice(failures), channel=rng.choice(("web", "desk", "phone")),
+            assisted=rng.random() < 0.3,
+            values_ms=values if kind in ("page_view", "connector_call") else None))  # fmt: skip
+        r = rows[-1]
+        dims = (r.day, r.kind, r.category, r.instance, r.step, r.outcome, r.failure,
+                r.channel, r.assisted)  # fmt: skip
+        if dims in seen:
+            rows.pop()
+        seen.add(dims)
+    names = ("day", "kind", "instance", "step", "outcome", "failure", "channel", "assisted",
+             "count", "value_sum", "histogram")  # fmt: skip
+    plain = [SimpleNamespace(**{n: getattr(r, n) for n in names}) for r in rows]
+    seed(services_app, rows)
+    rows = plain
+
+    def expected(chosen: list) -> dict[str, object]:
+        def total(kind: str, **where: object) -> int:
+            return sum(r.count for r in chosen if r.kind == kind
+                       and all(getattr(r, k) == v for k, v in where.items()))  # fmt: skip
+
+        def histogram(kind: str) -> list[int]:
+            return [sum(h) for h in zip(*(r.histogram for r in chosen if r.kind == kind),
+                                        strict=True)]  # fmt: skip
+
+        failed = {f: total("journey_failed", failure=f) for f in ("refused", "unavailable")}
+        failed["invalid"] = total("journey_failed", failure="invalid") + total(
+            "journey_failed", failure="odd"
+        )
+        return {
+            "visits": total("page_view"), "started": total("journey_started"),
+            "completed": total("journey_completed"), "failed": failed,
+            "links": {o: total("link_attempt", outcome=o) for o in
+                      ("success", "refused", "unavailable", "invalid", "blocked")},
+            "calls": total("connector_call"), "calls_ok": total("connector_call", outcome="ok"),
+            "actions": total("action"), "actions_ok": total("action", outcome="success"),
+            "assisted": total("action", assisted=True),
+            "channels": {c: total("action", channel=c) for c in ("web", "desk", "phone")},
+            "server_ms_sum": sum(r.value_sum for r in chosen if r.kind == "page_view"),
+            "server_histogram": histogram("page_view"),
+            "latency_histogram": histogram("connector_call"),
+        }  # fmt: skip
+
+    with services_app.app_context():
+        for scope in ([slugs[0]], list(slugs[:2]), None):
+            chosen = [r for r in rows if scope is None or r.instance in scope]
+            report = build_report(Selection.of("month", DAY, DAY), scope)
+            got = {name: getattr(report.total, name) for name in expected(chosen)}
+            assert got == expected(chosen), scope
+            week = build_report(Selection.of("week", DAY, DAY), scope)
+            monday = DAY - timedelta(days=DAY.weekday())
+            in_week = [r for r in chosen if monday <= r.day <= monday + timedelta(days=6)]
+            assert week.total.visits == expected(in_week)["visits"] > 0
+            for journey in ("renew", "page", "link"):
+                started = sum(r.count for r in chosen
+                              if r.kind == "journey_started" and r.step == journey)  # fmt: skip
+                shown = sum(row.started for row in report.funnel if row.journey == journey)
+                assert shown == started
 
 
 def test_periods_are_whole_and_compared_with_the_previous_range() -> None:

@@ -258,3 +258,17 @@ def test_old_raw_events_go_and_recent_ones_stay(app: Flask) -> None:
         assert delete_old_events(now) == 1
         db.session.commit()
     assert len(stored(app)) == 2
+
+
+def test_every_commune_of_the_territory_and_of_the_connectors_has_its_insee_code() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from portal.owners.opendata import INSEE_CODES
+
+    assert len(INSEE_CODES) == 28
+    assert len(set(INSEE_CODES.values())) == 28
+    assert all(code.startswith("33") and len(code) == 5 for code in INSEE_CODES.values())
+    config = tomllib.loads(Path("connectors.toml").read_text(encoding="utf-8"))
+    named = {c for instance in config["instances"].values() for c in instance["communes"]}
+    assert named and named <= set(INSEE_CODES)
