@@ -213,11 +213,12 @@ def main() -> None:
                 break
     except OSError:
         pass
+    database = "PostgreSQL" if args.database_url else "SQLite"
     print(f"""### Owners' dashboard — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
 
 Machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()};
-gunicorn 2 workers × 4 threads; {"PostgreSQL" if args.database_url else "SQLite"}. Seeded: {rollups:,} roll-up rows for {events:,}
-events ({len(slugs)} instances × {DAYS} days), in {seeded_s:.0f} s.
+gunicorn 2 workers × 4 threads; {database}. Seeded: {rollups:,} roll-up rows for
+{events:,} events ({len(slugs)} instances × {DAYS} days), in {seeded_s:.0f} s.
 
 | page ({args.requests} sequential requests each) | median | p95 |
 |---|---|---|""")

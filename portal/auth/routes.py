@@ -220,13 +220,10 @@ def logout() -> Response:
     return end_franceconnect_session(auth.id_token if auth is not None else "")
 
 
-def end_franceconnect_session(id_token: str) -> Response:
-    """After the portal's session has ended: send the browser to FranceConnect's logout,
-    which comes back to ``logged_out``; straight there when that is not possible."""
-    if not id_token:
-        return see_other(url_for("auth.logged_out"))
+def franceconnect_logout_url(id_token: str, why: str = "") -> tuple[str | None, str]:
+    """FranceConnect's logout address for ``id_token`` and the state it carries back to
+    the logged-out page; None when it cannot be had (logged, with ``why``)."""
     state = new_state_or_nonce()
-    session["fc_logout_state"] = state
     try:
         url = fc_client().end_session_url(
             id_token_hint=id_token,
@@ -234,12 +231,22 @@ def end_franceconnect_session(id_token: str) -> Response:
             post_logout_uri=current_settings().post_logout_redirect_uri,
         )
     except OIDCError as exc:
-        log.warning("FranceConnect logout unavailable: %s", exc)
+        log.warning("FranceConnect logout unavailable%s: %s", why, exc)
         url = None
+    return url, state
+
+
+def end_franceconnect_session(id_token: str) -> Response:
+    """After the portal's session has ended: send the browser to FranceConnect's logout,
+    which comes back to ``logged_out``; straight there when that is not possible."""
+    if not id_token:
+        return see_other(url_for("auth.logged_out"))
+    url, state = franceconnect_logout_url(id_token)
     if url is None:
         session.pop("fc_logout_state", None)
         session["fc_logout_incomplete"] = True
         return see_other(url_for("auth.logged_out"))
+    session["fc_logout_state"] = state
     return see_other(url)
 
 

@@ -43,8 +43,8 @@ from portal.agents.session import (
 )
 from portal.auth import fc_client
 from portal.auth.oidc import OIDCError, new_state_or_nonce
+from portal.auth.routes import franceconnect_logout_url
 from portal.auth.session import see_other
-from portal.config import current_settings
 from portal.demo import link_demo_accounts
 from portal.errors import render_error
 from portal.extensions import db
@@ -300,16 +300,7 @@ def _desk_callback() -> Response | tuple[str, int]:
 def _end_franceconnect(visit: DeskVisit, id_token: str) -> Response:
     """Send the browser through FranceConnect's logout, which comes back to the
     residents' logged-out address; that hands over to the recap (``after_logout``)."""
-    state = new_state_or_nonce()
-    try:
-        url = fc_client().end_session_url(
-            id_token_hint=id_token,
-            state=state,
-            post_logout_uri=current_settings().post_logout_redirect_uri,
-        )
-    except OIDCError as exc:
-        log.warning("FranceConnect logout unavailable at the desk: %s", exc)
-        url = None
+    url, state = franceconnect_logout_url(id_token, " at the desk")
     if url is None:
         change_cookie(desk_logout={"visit": visit.id, "state": "", "incomplete": True})
         return see_other(url_for("agents.visit_recap", visit_id=visit.id))
