@@ -625,6 +625,18 @@ def _origin_of(load: PageLoad) -> str:
     return match.group(0) if match else ""
 
 
+def narrow_problems(page: Page) -> list[str]:
+    """Sideways scrolling at 320 px, if any; the viewport is put back after."""
+    wide = page.viewport_size
+    page.set_viewport_size(NARROW)
+    try:
+        sideways = sideways_scrolling(page)
+    finally:
+        if wide is not None:
+            page.set_viewport_size(wide)
+    return [sideways] if sideways else []
+
+
 def page_checks(
     page: Page,
     portal: LivePortal,
@@ -659,13 +671,5 @@ def page_checks(
     if not stops:
         found.append("nothing takes the keyboard focus")
     found += [f"focus is invisible: {s}" for s in stops if not focus_is_visible(s)]
-    wide = page.viewport_size
-    page.set_viewport_size(NARROW)
-    try:
-        sideways = sideways_scrolling(page)
-        if sideways:
-            found.append(sideways)
-    finally:
-        if wide is not None:
-            page.set_viewport_size(wide)
+    found += narrow_problems(page)
     return found

@@ -29,7 +29,6 @@ from sandbox.idp.identities import IDENTITIES_BY_KEY
 from tests.browser.support import (
     FC_BUTTON,
     LANGUAGES,
-    NARROW,
     SERVICES_BUDGET,
     ConsoleWatch,
     LivePortal,
@@ -40,8 +39,8 @@ from tests.browser.support import (
     identity_button_name,
     keyboard_stops,
     measure_page_load,
+    narrow_problems,
     page_problems,
-    sideways_scrolling,
 )
 
 pytestmark = pytest.mark.browser
@@ -458,15 +457,7 @@ def test_each_journey_page_passes_every_check_in_each_language(
             invisible = [s for s in stops if not focus_is_visible(s)]
             if invisible:
                 found.append(f"focus is invisible: {invisible}")
-        wide = page.viewport_size
-        page.set_viewport_size(NARROW)
-        try:
-            sideways = sideways_scrolling(page)
-            if sideways:
-                found.append(sideways)
-        finally:
-            if wide is not None:
-                page.set_viewport_size(wide)
+        found += narrow_problems(page)
         if found:
             problems[f"{key} ({page.url})"] = found
 

@@ -13,12 +13,11 @@ from portal.actor import Actor
 from portal.extensions import db
 from portal.models import Agent, Citizen, JournalEntry, Mandate
 from tests.browser.support import (
-    NARROW,
     LivePortal,
     focus_is_visible,
     keyboard_stops,
+    narrow_problems,
     page_problems,
-    sideways_scrolling,
     sign_in_by_clicking,
 )
 from tests.integration.test_desks import SIRET_A, add_desk
@@ -64,15 +63,7 @@ def problems_of(page: Page, portal: LivePortal, lang: str) -> list[str]:
     found = page_problems(page, portal, lang)
     stops = keyboard_stops(page, max_presses=80)
     found += [f"focus is invisible: {s}" for s in stops if not focus_is_visible(s)]
-    wide = page.viewport_size
-    page.set_viewport_size(NARROW)
-    try:
-        sideways = sideways_scrolling(page)
-        if sideways:
-            found.append(sideways)
-    finally:
-        if wide is not None:
-            page.set_viewport_size(wide)
+    found += narrow_problems(page)
     return found
 
 
