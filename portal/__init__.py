@@ -228,7 +228,9 @@ def configure_templates(app: Flask) -> None:
     from portal.formatting import init_formatting
     from portal.htmx import init_htmx
     from portal.journeys import init_journeys
+    from portal.template_cache import TEMPLATES
 
+    app.jinja_env.bytecode_cache = TEMPLATES
     init_formatting(app)
     init_htmx(app)
     init_journeys(app)

@@ -615,9 +615,8 @@ def test_a_hanging_back_end_is_named_and_the_list_still_comes(
     r = services_client.get("/account/todo", headers=HX)
     elapsed = time.monotonic() - started
     assert r.status_code == 200
-    assert elapsed < TODO_DEADLINE_S + 2.5, (
-        f"the list waited {elapsed:.1f} s for a hanging back-end"
-    )
+    # Well under the 10 s hang, with room for a busy runner's other back-ends.
+    assert elapsed < TODO_DEADLINE_S + 5, f"the list waited {elapsed:.1f} s for a hanging back-end"
     html = text(r)
     assert "Ce service n'a pas pu être consulté : Médiathèque de Mérignac." in html
     assert "Certains services n'ont pas pu être consultés." in html
