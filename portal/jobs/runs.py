@@ -25,6 +25,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 
+from portal.config import PROJECT_ROOT
 from portal.extensions import db
 from portal.jobs import Job, jobs
 from portal.models import JobRun
@@ -153,10 +154,8 @@ def error_text(exc: BaseException) -> str:
     where = ""
     for frame in traceback.extract_tb(exc.__traceback__):
         path = Path(frame.filename)
-        if "portal" in path.parts or "connectors" in path.parts:
-            parts = path.parts
-            top = max(i for i, part in enumerate(parts) if part in {"portal", "connectors"})
-            where = f"{'/'.join(parts[top:])}:{frame.lineno}"
+        if path.is_relative_to(PROJECT_ROOT) and "site-packages" not in path.parts:
+            where = f"{path.relative_to(PROJECT_ROOT).as_posix()}:{frame.lineno}"
     name = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
     return f"{name} at {where}" if where else name
 
