@@ -2,9 +2,9 @@
 
 A job is one line of ``portal.jobs.schedule.JOBS``: a name, a schedule and the dotted
 path of a function the worker calls inside an application context. The worker
-(``flask --app portal jobs worker``, Huey's consumer) looks every minute at each job's
-current period; a period not run yet is queued, and the run first *claims* the period
-with a ``job_run`` row (``portal.jobs.runs``). Two workers, or a job queued twice, never
+(``flask --app portal jobs worker``, Huey's consumer) queues every minute each job for
+its current period, and the run first *claims* the period with a ``job_run`` row
+(``portal.jobs.runs``). Two workers, or a job queued twice, never
 run one period twice: the second insert fails and that run is skipped. A failed run is
 tried again after a growing delay, up to the job's attempts, then stays listed by
 ``flask jobs failed`` until an operator retries it or the next period comes.

@@ -3,9 +3,9 @@
 Every statement here runs in its own short transaction on the engine, never in the
 job's session: a job that rolls back cannot take its claim or its failure with it.
 
-- First attempt: ``INSERT`` the (job, period) row as ``running``. The unique key lets
-  one insert win; any other run of that period (a second worker, the same tick queued
-  twice) finds the row and is skipped.
+- First attempt: ``INSERT … ON CONFLICT DO NOTHING`` the (job, period) row as
+  ``running``. The unique key lets one insert win; any other run of that period (a
+  second worker, the next minute's tick) inserts nothing and is skipped.
 - A later attempt (after a failure, queued with a delay) claims the row back with an
   ``UPDATE … WHERE state = 'failed' AND attempts = <the attempt before>``: only one
   retry of a given attempt can win.
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 
 from portal.config import PROJECT_ROOT
@@ -106,10 +108,11 @@ def claim(name: str, period: str, attempt: int = 1, now: datetime | None = None)
         return _take_back(
             (_table.c.state == "failed") & (_table.c.attempts == attempt - 1), where, now
         )
-    try:
-        with db.engine.begin() as conn:
+    with db.engine.begin() as conn:
+        insert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(_table)
+        inserted = _rowcount(
             conn.execute(
-                sa.insert(_table).values(
+                insert.values(
                     name=name,
                     period=period,
                     state="running",
@@ -119,11 +122,12 @@ def claim(name: str, period: str, attempt: int = 1, now: datetime | None = None)
                     started_at=now,
                     created_at=now,
                     updated_at=now,
-                )
+                ).on_conflict_do_nothing(index_elements=["name", "period"])
             )
+        )
+        if inserted:
             return _claimed(conn, where)
-    except sa.exc.IntegrityError:
-        return _take_back(_stale(now), where, now)
+    return _take_back(_stale(now), where, now)
 
 
 def claim_again(run_id: int, now: datetime | None = None) -> Claim | None:
@@ -208,24 +212,11 @@ def execute(job: Job, period: str, attempt: int = 1, taken: Claim | None = None)
 
 
 def due(now: datetime | None = None) -> list[tuple[Job, str]]:
-    """Each job whose current period has not been claimed (or whose run went stale)."""
+    """Each job with its current period. Every tick queues them all: a period already
+    taken costs its run one insert that does nothing, and a period missed (a worker
+    started late in the day, a tick delayed) is caught up."""
     now = now or utcnow()
-    current = {name: job.schedule.period(now) for name, job in jobs().items()}
-    if not current:
-        return []
-    taken = {
-        (row.name, row.period)
-        for row in db.session.execute(
-            sa.select(_table.c.name, _table.c.period).where(
-                sa.tuple_(_table.c.name, _table.c.period).in_(list(current.items())),
-                ~_stale(now),
-            )
-        )
-    }
-    db.session.rollback()
-    return [
-        (jobs()[name], period) for name, period in current.items() if (name, period) not in taken
-    ]
+    return [(job, job.schedule.period(now)) for job in jobs().values()]
 
 
 def failed_runs(now: datetime | None = None) -> list[JobRun]:

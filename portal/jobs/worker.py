@@ -1,7 +1,7 @@
 """The worker: Huey's consumer, with two tasks.
 
 - ``tick``, a Huey periodic task that every consumer runs each minute (and once as it
-  starts): it queues ``run_job`` for each job whose current period has no run yet;
+  starts): it queues ``run_job`` for each job and its current period;
 - ``run_job(name, period, attempt)``: claims the period (``portal.jobs.runs``), runs the
   job in an application context, and after a failure queues the next attempt with a
   delay that doubles (Huey's scheduled tasks).
@@ -73,8 +73,7 @@ def make_huey(app: Flask) -> Huey:
 
     @huey.periodic_task(crontab(), name="tick")
     def tick() -> None:
-        with app.app_context():
-            queued = due()
+        queued = due()
         for job, period in queued:
             run_job(job.name, period)
         log.info("tick: %d job(s) queued", len(queued))

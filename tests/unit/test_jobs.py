@@ -117,14 +117,11 @@ def test_a_run_left_running_by_a_dead_worker_is_claimed_again(app: Flask) -> Non
         assert claim("counted", "p") is None
 
 
-def test_due_lists_the_current_periods_not_claimed_yet(app: Flask) -> None:
-    with app.app_context():
-        now = datetime.now(UTC)
-        names = {job.name for job, _ in due(now)}
-        assert names == set(jobs())
-        probe = jobs()["probe-instances"]
-        claim(probe.name, probe.schedule.period(now), now=now)
-        assert probe.name not in {job.name for job, _ in due(now)}
+def test_each_tick_queues_every_job_for_its_current_period() -> None:
+    at = datetime(2026, 12, 4, 14, 27, 31, tzinfo=UTC)
+    assert {job.name: period for job, period in due(at)} == {
+        job.name: job.schedule.period(at) for job in jobs().values()
+    }
 
 
 def test_old_runs_are_purged_running_ones_kept(app: Flask) -> None:
