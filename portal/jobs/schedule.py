@@ -14,4 +14,5 @@ JOBS: tuple[Job, ...] = (
     Job("purge-expired", every(hours=1), "portal.retention:purge_expired"),
     Job("measure-rollup", daily("01:30"), "portal.measure.rollup:roll_up_pending"),
     Job("mandate-notices", daily("09:00"), "portal.jobs.tasks:mandate_notices"),
+    Job("agents-expire", daily("06:00"), "portal.jobs.tasks:agents_expire"),
 )

@@ -18,3 +18,10 @@ def mandate_notices() -> str:
 
     sent, skipped = notify_ending()
     return f"{sent} notice(s) sent, {skipped} resident(s) without an address or not reached"
+
+
+def agents_expire() -> str:
+    from portal.agents import access
+
+    deactivated, warned, cleared = access.expire_inactive()
+    return f"{deactivated} agent(s) deactivated, {warned} warned, {cleared} warning(s) cleared"

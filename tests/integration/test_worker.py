@@ -103,7 +103,7 @@ def test_two_workers_run_each_periods_job_once(
     assert {run.name for run in runs} == set(jobs())
     assert all(run.state == "succeeded" and run.attempts == 1 for run in runs), runs
     done = {name: sum(1 for run in runs if run.name == name) for name in jobs()}
-    for name in ("purge-expired", "measure-rollup", "mandate-notices"):
+    for name in ("purge-expired", "measure-rollup", "mandate-notices", "agents-expire"):
         assert done[name] == 1, (name, done)
     # The probe's effect counts its runs: one row per instance per run, never two.
     instances = len(services_app.extensions["connectors"].instances)
