@@ -110,22 +110,23 @@ def claim(name: str, period: str, attempt: int = 1, now: datetime | None = None)
         )
     with db.engine.begin() as conn:
         insert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(_table)
-        inserted = _rowcount(
-            conn.execute(
-                insert.values(
-                    name=name,
-                    period=period,
-                    state="running",
-                    attempts=1,
-                    last_error="",
-                    summary="",
-                    started_at=now,
-                    created_at=now,
-                    updated_at=now,
-                ).on_conflict_do_nothing(index_elements=["name", "period"])
+        # RETURNING, not the row count: psycopg reports -1 for an INSERT … ON CONFLICT.
+        inserted = conn.execute(
+            insert.values(
+                name=name,
+                period=period,
+                state="running",
+                attempts=1,
+                last_error="",
+                summary="",
+                started_at=now,
+                created_at=now,
+                updated_at=now,
             )
-        )
-        if inserted:
+            .on_conflict_do_nothing(index_elements=["name", "period"])
+            .returning(_table.c.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
             return _claimed(conn, where)
     return _take_back(_stale(now), where, now)
 

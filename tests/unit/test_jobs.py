@@ -162,3 +162,73 @@ def test_two_workers_claiming_at_once_on_postgresql_run_it_once(app: Flask) -> N
         thread.join()
     assert sum(1 for w in winners if w is not None) == 1
     assert len(runs(app)) == 1
+
+
+def _redis_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+REDIS_URL = "redis://127.0.0.1:6379/1"
+QUEUES = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "redis", id="redis", marks=pytest.mark.skipif(not _redis_reachable(), reason="no Redis")
+    ),
+    pytest.param(
+        "postgresql",
+        id="postgresql",
+        marks=pytest.mark.skipif(
+            not os.environ.get("TEST_DATABASE_URL"), reason="TEST_DATABASE_URL unset"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("store", QUEUES)
+def test_the_queue_lives_where_the_settings_say(store: str, tmp_path) -> None:
+    from portal.config import load_settings, normalise_database_url
+    from portal.jobs.worker import jobs_url, queue_for
+
+    database_url = f"sqlite:///{tmp_path}/portal.sqlite3"
+    extra: dict[str, object] = {}
+    if store == "redis":
+        extra = {"redis_url": REDIS_URL, "redis_prefix": f"test-{os.getpid()}:"}
+    elif store == "postgresql":
+        database_url = normalise_database_url(os.environ["TEST_DATABASE_URL"])
+    settings = load_settings({}, database_url=database_url, testing=True, **extra)
+    url = jobs_url(settings)
+    assert url.startswith(store) and (store != "sqlite" or url.endswith("instance/jobs.sqlite3"))
+    if store == "sqlite":
+        settings = load_settings(
+            {}, database_url=database_url, testing=True, jobs_url=f"sqlite:///{tmp_path}/q.db"
+        )
+    huey = queue_for(settings)
+    done: list[int] = []
+
+    @huey.task()
+    def add(n: int) -> None:
+        done.append(n)
+
+    try:
+        add(2)
+        task = huey.dequeue()
+        assert task is not None
+        huey.execute(task)
+        assert done == [2] and huey.dequeue() is None
+    finally:
+        huey.flush()
+
+
+def test_a_queue_url_of_another_kind_is_refused() -> None:
+    from portal.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="PORTAL_JOBS_URL"):
+        load_settings({"PORTAL_JOBS_URL": "amqp://rabbit/"})
+    with pytest.raises(ConfigError, match="PORTAL_JOBS_URL"):
+        load_settings({"PORTAL_JOBS_URL": "sqlite://relative.db"})
+    assert load_settings({"PORTAL_JOBS_URL": "redis://cache:6379/2"}).jobs_url
