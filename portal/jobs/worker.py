@@ -82,7 +82,10 @@ def make_huey(app: Flask) -> Huey:
 
 
 def run_consumer(app: Flask, workers: int) -> None:
-    """Consume until SIGINT or SIGTERM (a graceful stop: running jobs finish)."""
+    """Consume until stopped. SIGTERM, which platforms and honcho send, stops gracefully:
+    running jobs finish (a second SIGTERM, or SIGINT, stops at once)."""
     huey = make_huey(app)
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+    consumer = huey.create_consumer(
+        workers=workers, worker_type="thread", periodic=True, graceful_signal="TERM"
+    )
     consumer.run()

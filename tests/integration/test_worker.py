@@ -69,7 +69,7 @@ def consumers(
     ]
     yield started
     for process in started:
-        process.send_signal(signal.SIGINT)  # graceful: running jobs finish
+        process.send_signal(signal.SIGTERM)  # graceful: running jobs finish
     for process in started:
         try:
             process.wait(timeout=20)
