@@ -15,7 +15,9 @@ a SQLite file under ``instance/`` (``make run``, nothing to install).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -54,7 +56,15 @@ def queue_for(settings: Settings) -> Huey:
     return SqliteHuey(name, filename=str(path), results=False)
 
 
-def make_huey(app: Flask) -> Huey:
+@dataclass(frozen=True)
+class Worker:
+    huey: Huey
+    #: Huey's task wrappers: calling one queues it.
+    run_job: Any
+    tick: Any
+
+
+def make_worker(app: Flask) -> Worker:
     """The queue and the worker's two tasks, bound to ``app``."""
     huey = queue_for(app.extensions["portal_settings"])
 
@@ -78,14 +88,13 @@ def make_huey(app: Flask) -> Huey:
             run_job(job.name, period)
         log.info("tick: %d job(s) queued", len(queued))
 
-    return huey
+    return Worker(huey, run_job, tick)
 
 
 def run_consumer(app: Flask, workers: int) -> None:
     """Consume until stopped. SIGTERM, which platforms and honcho send, stops gracefully:
     running jobs finish (a second SIGTERM, or SIGINT, stops at once)."""
-    huey = make_huey(app)
-    consumer = huey.create_consumer(
+    consumer = make_worker(app).huey.create_consumer(
         workers=workers, worker_type="thread", periodic=True, graceful_signal="TERM"
     )
     consumer.run()

@@ -232,3 +232,40 @@ def test_a_queue_url_of_another_kind_is_refused() -> None:
     with pytest.raises(ConfigError, match="PORTAL_JOBS_URL"):
         load_settings({"PORTAL_JOBS_URL": "sqlite://relative.db"})
     assert load_settings({"PORTAL_JOBS_URL": "redis://cache:6379/2"}).jobs_url
+
+
+def test_the_worker_queues_the_next_attempt_with_a_delay_until_none_is_left(
+    database_url: str, fc_sandbox, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal import create_app
+    from portal.jobs.worker import make_worker
+    from tests.support import empty_tables, portal_settings
+
+    monkeypatch.setattr("portal.jobs.schedule.JOBS", (BROKEN, COUNTED))
+    app = create_app(
+        portal_settings(database_url, fc_sandbox.issuer, jobs_url=f"sqlite:///{tmp_path}/q.db")
+    )
+    worker = make_worker(app)
+    huey = worker.huey
+    try:
+        worker.tick()  # queues tick, then the worker runs it
+        huey.execute(huey.dequeue())
+        queued = [huey.dequeue(), huey.dequeue()]
+        assert sorted(task.args[0] for task in queued) == ["broken", "counted"]
+        for task in queued:
+            huey.execute(task)
+        # Queued with its time to run: a consumer keeps it aside until then.
+        retry = huey.dequeue()
+        assert retry is not None and not huey.ready_to_run(retry)
+        assert retry.args == ("broken", BROKEN.schedule.period(datetime.now(UTC)), 2)
+        delay = (retry.eta - datetime.now(UTC).replace(tzinfo=None)).total_seconds()
+        assert 25 < delay <= 30
+        retry.eta = None  # its time has come: the last attempt fails too
+        huey.execute(retry)
+        assert huey.dequeue() is None and huey.scheduled() == []
+        assert CALLS.count("broke") == 2 and CALLS.count("ran") == 1
+        (failed,) = [run for run in runs(app) if run.state != "succeeded"]
+        assert (failed.name, failed.state, failed.attempts) == ("broken", "failed", 2)
+    finally:
+        huey.flush()
+        empty_tables(app)
