@@ -76,6 +76,12 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_name(name, type_, parent_names):
+    """The worker's queue may live in the portal's PostgreSQL database: Huey creates and
+    keeps its own ``huey_*`` tables, which no migration describes."""
+    return not (type_ == "table" and name.startswith("huey_"))
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -105,6 +111,7 @@ def run_migrations_online():
             connection=connection,
             target_metadata=get_metadata(),
             render_item=render_item,
+            include_name=include_name,
             **conf_args,
         )
 

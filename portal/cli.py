@@ -12,12 +12,14 @@ from portal.models import ServiceLink
 
 def init_cli(app: Flask) -> None:
     from portal.agents.cli import agents, desks
+    from portal.jobs.cli import jobs_cli
     from portal.mandates.cli import mandates
     from portal.measure.rollup import measure_cli
     from portal.owners.cli import statistics
 
     app.cli.add_command(agents)
     app.cli.add_command(desks)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(mandates)
     app.cli.add_command(measure_cli)
     app.cli.add_command(statistics)

@@ -125,8 +125,13 @@ class Settings:
     #: calendar), in seconds; 0 reads again every time. Cards, service pages and writes
     #: always ask the back-end.
     read_cache_s: float = 30.0
-    #: Seconds between two background probes of every instance (0: no probe thread).
-    probe_interval_s: int = 60
+    #: Seconds between two probes of every instance by each web process itself: a
+    #: fallback for a portal run without its worker, which probes every minute (0: none).
+    probe_interval_s: int = 0
+    #: Where the worker's queue lives: ``redis://…``, ``postgresql://…`` or
+    #: ``sqlite:///path``; empty: PORTAL_REDIS_URL, else the portal's PostgreSQL
+    #: database, else ``instance/jobs.sqlite3`` (``portal.jobs.worker``).
+    jobs_url: str = ""
     #: Anonymous audience measurement (``portal.measure``); off: nothing is recorded.
     measure_enabled: bool = True
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
@@ -266,6 +271,17 @@ class Settings:
             problems.append("PORTAL_STATISTICS_KEY must be 32 characters or more when set")
         if self.probe_interval_s < 0:
             problems.append("PORTAL_PROBE_INTERVAL_S must be 0 or more")
+        jobs_scheme = urlsplit(self.jobs_url).scheme
+        if self.jobs_url and (
+            jobs_scheme not in {"redis", "rediss", "sqlite", "postgres", "postgresql"}
+            and not jobs_scheme.startswith("postgresql+")
+        ):
+            problems.append(
+                "PORTAL_JOBS_URL must be a redis://, postgresql:// or sqlite:/// URL, "
+                f"got {jobs_scheme or self.jobs_url!r}"
+            )
+        elif jobs_scheme == "sqlite" and not self.jobs_url.startswith("sqlite:///"):
+            problems.append("PORTAL_JOBS_URL must read sqlite:///path/to/jobs.sqlite3")
         if self.is_production and self.demo_links_file:
             problems.append("PORTAL_DEMO_LINKS_FILE is for sandbox demos, not production")
         if self.is_production:
@@ -329,6 +345,7 @@ _ENV_NAMES = {
     "page_deadline_s": "PORTAL_PAGE_DEADLINE_S",
     "read_cache_s": "PORTAL_READ_CACHE_S",
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
+    "jobs_url": "PORTAL_JOBS_URL",
     "mail_url": "PORTAL_MAIL_URL",
     "mail_from": "PORTAL_MAIL_FROM",
     "measure_enabled": "PORTAL_MEASURE_ENABLED",

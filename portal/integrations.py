@@ -1,8 +1,12 @@
 """The portal's side of the connectors: the registry built from ``connectors.toml``, the
-database-backed snapshot store, and the availability seen from recent calls.
+database-backed snapshot store, and the probes that tell availability.
 
 Views never import a concrete connector type: they ask ``registry()`` for an instance's
 connector by slug, and the category protocol says what they may call.
+
+Availability is what the probes of every instance say (``probe_all``, run by the worker
+each minute, or by each web process with ``PORTAL_PROBE_INTERVAL_S``), read from the
+database: the same on every server.
 """
 
 from __future__ import annotations
@@ -11,14 +15,14 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict, deque
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from typing import cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app
+from sqlalchemy.engine import CursorResult
 
 from connectors.base import CallContext, ConnectorError, InstanceConfig
 from connectors.http import RedisBreakerStore
@@ -27,12 +31,18 @@ from portal.config import ConfigError, Settings
 from portal.demo import load_demo_links
 from portal.extensions import db
 from portal.measure.events import connector_outcome_hook
-from portal.models import ConnectorSnapshot, ServiceLink
+from portal.models import ConnectorSnapshot, InstanceProbe, ServiceLink
+from portal.models._types import utcnow
 
 log = logging.getLogger(__name__)
 
-#: Availability is computed over this window of recent calls.
+#: Availability is computed over this window of probes.
 AVAILABILITY_WINDOW_S = 15 * 60
+#: One probe's deadline, and how many instances are probed side by side.
+PROBE_TIMEOUT_S = 3.0
+PROBE_CONCURRENCY = 8
+#: Probes are kept two days (the status page reads the last 15 minutes).
+PROBE_RETENTION = timedelta(days=2)
 
 
 class DatabaseSnapshotStore:
@@ -118,61 +128,19 @@ class DatabaseSnapshotStore:
 
 @dataclass(frozen=True, slots=True)
 class Availability:
-    calls: int
+    """What the probes of the last ``AVAILABILITY_WINDOW_S`` say about one instance."""
+
+    probes: int
     successes: int
-    last_ok_at: float | None
-    last_failure_at: float | None
-    last_probe_at: float | None
+    last_probe_at: datetime | None
     last_probe_ok: bool | None
 
     @property
     def ratio(self) -> float | None:
-        return self.successes / self.calls if self.calls else None
+        return self.successes / self.probes if self.probes else None
 
 
-class AvailabilityTracker:
-    """Outcomes of recent calls per instance, in this process.
-
-    Each ``web`` process sees its own share of the traffic, which is a fair sample; the
-    circuit breaker, which must agree across processes, lives in Redis when configured.
-    """
-
-    def __init__(self, window_s: int = AVAILABILITY_WINDOW_S) -> None:
-        self.window_s = window_s
-        self._lock = threading.Lock()
-        self._calls: dict[str, deque[tuple[float, bool]]] = defaultdict(deque)
-        self._probes: dict[str, tuple[float, bool]] = {}
-
-    def record(self, slug: str, ok: bool, duration_s: float = 0.0) -> None:
-        now = time.time()
-        with self._lock:
-            calls = self._calls[slug]
-            calls.append((now, ok))
-            while calls and calls[0][0] < now - self.window_s:
-                calls.popleft()
-
-    def record_probe(self, slug: str, ok: bool) -> None:
-        with self._lock:
-            self._probes[slug] = (time.time(), ok)
-
-    def availability(self, slug: str) -> Availability:
-        now = time.time()
-        with self._lock:
-            calls = [c for c in self._calls.get(slug, ()) if c[0] >= now - self.window_s]
-            probe = self._probes.get(slug)
-        oks = [t for t, ok in calls if ok]
-        fails = [t for t, ok in calls if not ok]
-        return Availability(
-            calls=len(calls),
-            successes=len(oks),
-            last_ok_at=max(oks) if oks else None,
-            last_failure_at=max(fails) if fails else None,
-            last_probe_at=probe[0] if probe else None,
-            last_probe_ok=probe[1] if probe else None,
-        )
-
-
-def build_registry(app: Flask, settings: Settings, tracker: AvailabilityTracker) -> Registry:
+def build_registry(app: Flask, settings: Settings) -> Registry:
     instances: list[InstanceConfig] = []
     if settings.connectors_file:
         try:
@@ -189,28 +157,14 @@ def build_registry(app: Flask, settings: Settings, tracker: AvailabilityTracker)
             else None
         ),
         snapshot_store=DatabaseSnapshotStore(app),
-        on_outcome=_outcome_hooks(tracker, connector_outcome_hook(app)),
+        # Each call's outcome and latency, to the anonymous measurement (``connector_call``).
+        on_outcome=connector_outcome_hook(app),
     )
-
-
-def _outcome_hooks(
-    tracker: AvailabilityTracker, measure: Callable[[str, bool, float], None]
-) -> Callable[[str, bool, float], None]:
-    """Each connector call's outcome and latency, to the availability seen by the status
-    page and to the anonymous measurement (``connector_call``)."""
-
-    def on_outcome(slug: str, ok: bool, duration_s: float = 0.0) -> None:
-        tracker.record(slug, ok, duration_s)
-        measure(slug, ok, duration_s)
-
-    return on_outcome
 
 
 def init_connectors(app: Flask) -> None:
     settings: Settings = app.extensions["portal_settings"]
-    tracker = AvailabilityTracker()
-    app.extensions["availability"] = tracker
-    app.extensions["connectors"] = build_registry(app, settings, tracker)
+    app.extensions["connectors"] = build_registry(app, settings)
     app.extensions["demo_links"] = load_demo_links(settings.demo_links_file)
     if settings.probe_interval_s and not settings.testing:
         start_prober(app, settings.probe_interval_s)
@@ -220,32 +174,92 @@ def registry() -> Registry:
     return current_app.extensions["connectors"]
 
 
-def availability() -> AvailabilityTracker:
-    return current_app.extensions["availability"]
-
-
-def probe_all(app: Flask) -> None:
-    """Ask every instance a cheap question, so the status page knows about instances
-    nobody used lately."""
+def probe_all(app: Flask) -> tuple[int, int]:
+    """Ask every instance a cheap question, side by side, and keep each answer as an
+    ``instance_probe`` row: the status page reads them, so every web server shows the
+    same. Returns (instances probed, probes failed)."""
     reg: Registry = app.extensions["connectors"]
-    tracker: AvailabilityTracker = app.extensions["availability"]
-    for slug in reg.instances:
+    slugs = list(reg.instances)
+    if not slugs:
+        return 0, 0
+
+    def probe(slug: str) -> dict[str, object]:
+        started = time.monotonic()
         ok = True
         try:
-            reg.probe(slug, CallContext.with_timeout(3.0, actor="probe"))
+            reg.probe(slug, CallContext.with_timeout(PROBE_TIMEOUT_S, actor="probe"))
         except ConnectorError:
             ok = False
-        except Exception:  # a probe must never kill its thread
+        except Exception:  # one crashing probe must not hide the others'
             log.exception("probe of %s crashed", slug)
             ok = False
-        tracker.record_probe(slug, ok)
+        duration_ms = round((time.monotonic() - started) * 1000)
+        return {"instance_slug": slug, "checked_at": utcnow(), "ok": ok, "duration_ms": duration_ms}
+
+    with ThreadPoolExecutor(min(PROBE_CONCURRENCY, len(slugs)), "probe") as pool:
+        rows = list(pool.map(probe, slugs))
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.insert(cast(sa.Table, InstanceProbe.__table__)), rows)
+    return len(rows), sum(1 for row in rows if not row["ok"])
+
+
+def probe_availability(now: datetime | None = None) -> dict[str, Availability]:
+    """Per instance slug, the probes of the last ``AVAILABILITY_WINDOW_S``: two queries,
+    whatever the number of instances."""
+    now = now or utcnow()
+    table = cast(sa.Table, InstanceProbe.__table__)
+    since = now - timedelta(seconds=AVAILABILITY_WINDOW_S)
+    recent = table.c.checked_at >= since
+    counts = db.session.execute(
+        sa.select(
+            table.c.instance_slug,
+            sa.func.count(),
+            sa.func.sum(sa.case((table.c.ok, 1), else_=0)),
+        )
+        .where(recent)
+        .group_by(table.c.instance_slug)
+    ).all()
+    latest = (
+        sa.select(table.c.instance_slug, sa.func.max(table.c.checked_at).label("at"))
+        .where(recent)
+        .group_by(table.c.instance_slug)
+        .subquery()
+    )
+    last = {
+        row.instance_slug: (row.checked_at, row.ok)
+        for row in db.session.execute(
+            sa.select(table.c.instance_slug, table.c.checked_at, table.c.ok).join(
+                latest,
+                (latest.c.instance_slug == table.c.instance_slug)
+                & (latest.c.at == table.c.checked_at),
+            )
+        )
+    }
+    return {
+        slug: Availability(int(probes), int(oks or 0), *last.get(slug, (None, None)))
+        for slug, probes, oks in counts
+    }
+
+
+def delete_old_probes(now: datetime | None = None) -> int:
+    """Probes older than ``PROBE_RETENTION``. Not committed."""
+    now = now or utcnow()
+    table = cast(sa.Table, InstanceProbe.__table__)
+    result = db.session.execute(sa.delete(table).where(table.c.checked_at < now - PROBE_RETENTION))
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 def start_prober(app: Flask, interval_s: int) -> None:
+    """The fallback without a worker (``PORTAL_PROBE_INTERVAL_S``): each web process
+    probes on its own, writing the same rows the worker does."""
+
     def loop() -> None:
         time.sleep(min(5, interval_s))  # let the back-ends and the app finish starting
         while True:
-            probe_all(app)
+            try:
+                probe_all(app)
+            except Exception:  # the database may be away for a while: try next time
+                log.exception("probing the instances failed")
             time.sleep(interval_s)
 
     thread = threading.Thread(target=loop, name="connector-prober", daemon=True)

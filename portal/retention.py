@@ -20,11 +20,14 @@
   (triggers, see the mandates' migration), the purge comes a day later than that.
 - anonymous measurement's raw events older than ``RAW_EVENT_RETENTION`` (13 months),
   and the visitor keys of days already over (``portal.measure.rollup``; the daily
-  roll-ups are kept).
+  roll-ups are kept);
+- connector probes older than ``PROBE_RETENTION`` (2 days; the status page reads the
+  last 15 minutes), and the worker's job runs past theirs (succeeded: 7 days, failed:
+  30 days; ``portal.jobs.runs``).
 
 Payments and the activity journal stay as long as the account (they are the resident's
-record of what was done); deleting the account deletes them. Scheduling the command
-(cron, a platform scheduler) is the operator's: see ``docs/operations.md``.
+record of what was done); deleting the account deletes them. The worker runs the purge
+every hour (``portal.jobs.schedule``); see ``docs/operations.md``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from sqlalchemy.engine import CursorResult
 
 from portal.config import current_settings
 from portal.extensions import db
+from portal.integrations import PROBE_RETENTION, delete_old_probes
+from portal.jobs.runs import delete_old_runs
 from portal.measure.events import paris_day
 from portal.measure.rollup import delete_old_events, delete_past_keys
 from portal.models import (
@@ -90,6 +95,8 @@ class Purged:
     desk_journal_lines: int = 0
     measure_events: int = 0
     visitor_keys: int = 0
+    probes: int = 0
+    job_runs: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -110,6 +117,8 @@ class Purged:
             f"{self.measure_events} measurement event(s) older than "
             f"{RAW_EVENT_RETENTION.days} days deleted",
             f"{self.visitor_keys} past day(s)' visitor key(s) deleted",
+            f"{self.probes} connector probe(s) older than {PROBE_RETENTION.days} days deleted",
+            f"{self.job_runs} old job run(s) deleted",
         ]
 
 
@@ -173,6 +182,8 @@ def purge_expired(now: datetime | None = None) -> Purged:
     )
     measure_events = delete_old_events(now)
     visitor_keys = delete_past_keys(paris_day(now))
+    probes = delete_old_probes(now)
+    job_runs = delete_old_runs(now)
     db.session.commit()
     return Purged(
         sessions,
@@ -187,6 +198,8 @@ def purge_expired(now: datetime | None = None) -> Purged:
         desk_journal_lines,
         measure_events,
         visitor_keys,
+        probes,
+        job_runs,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -113,6 +114,22 @@ def empty_tables(app: Flask) -> None:
         # the reads run side by side, each app may hold several, and PostgreSQL has a
         # limit (a portal in use reconnects on its next request).
         db.engine.dispose()
+
+
+def count_calls(app: Flask) -> Counter[str]:
+    """Count, per instance, each call this portal makes to a back-end from now on (through
+    the connectors' outcome hook, which measurement also uses)."""
+    calls: Counter[str] = Counter()
+    for http in app.extensions["connectors"]._http.values():
+        hook = http._on_outcome
+
+        def counted(slug: str, ok: bool, duration_s: float = 0.0, hook: object = hook) -> None:
+            calls[slug] += 1
+            if callable(hook):
+                hook(slug, ok, duration_s)
+
+        http._on_outcome = counted
+    return calls
 
 
 def portal_settings(database_url: str, issuer: str, **overrides: object) -> Settings:

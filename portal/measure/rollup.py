@@ -194,22 +194,48 @@ def rollup_command(day_text: str | None) -> None:
         except ValueError:
             raise click.BadParameter("YYYY-MM-DD", param_hint="--day") from None
     else:
-        days = days_to_roll_up()
-    for day in days:
-        done = rollup_day(day)
-        click.echo(
-            f"{done.day.isoformat()}: {done.events} event(s), {done.rows} roll-up row(s), "
-            f"{done.visitors} visitor(s)"
-        )
+        days = None
+    for line in roll_up_pending(days).lines():
+        click.echo(line)
+
+
+@dataclass(frozen=True)
+class Pending:
+    rolled_up: list[RolledUp]
+    summarised: list[tuple[date, int]]
+    visitor_keys: int
+    raw_events: int
+
+    def lines(self) -> list[str]:
+        return [
+            *(
+                f"{done.day.isoformat()}: {done.events} event(s), {done.rows} roll-up row(s), "
+                f"{done.visitors} visitor(s)"
+                for done in self.rolled_up
+            ),
+            *(
+                f"{day.isoformat()}: {rows} summary row(s) from its roll-ups"
+                for day, rows in self.summarised
+            ),
+            f"{self.visitor_keys} past visitor key(s) deleted",
+            f"{self.raw_events} raw event(s) older than {RAW_EVENT_RETENTION.days} days deleted",
+        ]
+
+
+def roll_up_pending(days: list[date] | None = None) -> Pending:
+    """Roll up ``days`` (default: every complete day not rolled up yet), summarise any
+    day rolled up without a summary, then delete past days' visitor keys and raw events
+    past retention; commit. What the worker runs each night and ``flask measure rollup``
+    runs by hand: running it again changes nothing."""
+    rolled_up = [rollup_day(day) for day in (days_to_roll_up() if days is None else days)]
+    summarised = []
     for day in days_to_summarise():
-        rows = summarise_day(day)
+        summarised.append((day, summarise_day(day)))
         db.session.commit()
-        click.echo(f"{day.isoformat()}: {rows} summary row(s) from its roll-ups")
     keys = delete_past_keys()
     events = delete_old_events()
     db.session.commit()
-    click.echo(f"{keys} past visitor key(s) deleted")
-    click.echo(f"{events} raw event(s) older than {RAW_EVENT_RETENTION.days} days deleted")
+    return Pending(rolled_up, summarised, keys, events)
 
 
 def rollup_up_to(today: date) -> list[RolledUp]:

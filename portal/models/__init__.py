@@ -3,6 +3,7 @@
 from portal.models.agent import Agent, AgentSession
 from portal.models.citizen import Citizen
 from portal.models.desk import AgentAccessRequest, AgentRole, Desk
+from portal.models.jobs import InstanceProbe, JobRun
 from portal.models.journal import JournalEntry
 from portal.models.limits import LinkAttempt, RateCounter
 from portal.models.link import ConnectorSnapshot, ServiceLink
@@ -38,6 +39,8 @@ __all__ = [
     "Desk",
     "DeskJournalEntry",
     "DeskVisit",
+    "InstanceProbe",
+    "JobRun",
     "JournalEntry",
     "LinkAttempt",
     "Mandate",

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, render_template
 
 from portal.extensions import db
-from portal.integrations import Availability, availability, registry
+from portal.integrations import Availability, probe_availability, registry
 from portal.journeys import journey
 
 bp = Blueprint("status", __name__)
@@ -38,15 +38,21 @@ class InstanceStatus:
         return "down"
 
 
+#: An instance no probe has reached lately.
+NOT_PROBED = Availability(0, 0, None, None)
+
+
 def instance_statuses() -> list[InstanceStatus]:
+    """From the probes' rows and the breakers (shared in Redis when configured): what
+    every web server answers alike."""
     reg = registry()
-    tracker = availability()
+    probes = probe_availability()
     return [
         InstanceStatus(
             slug=slug,
             title=instance.title,
             communes=list(instance.communes),
-            availability=tracker.availability(slug),
+            availability=probes.get(slug, NOT_PROBED),
             breaker=reg.breaker_state(slug).state,
         )
         for slug, instance in reg.instances.items()

@@ -26,7 +26,7 @@ from tests.integration.test_payments import (
 )
 from tests.integration.test_payments import browser as browser
 from tests.integration.test_payments import portal as portal
-from tests.support import Sandbox, as_answered, sign_in
+from tests.support import Sandbox, as_answered, count_calls, sign_in
 
 BORDEAUX = "/services/eau-bordeaux"
 PESSAC = "/services/eau-pessac"
@@ -514,12 +514,12 @@ def test_the_page_in_english_is_english_and_marks_the_operators_words(
 def test_an_htmx_declaration_the_operator_refuses_reads_the_contract_once(
     services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
 ) -> None:
-    tracker = services_app.extensions["availability"]
+    calls = count_calls(services_app)
     sign_in(services_client, "dartagnan")
     last = last_trusted(fc_sandbox, "ctr-bdx-6630")
     days = (date.today() - date.fromisoformat(last["taken_on"])).days or 1
     form = reading_form(services_client)
-    before = tracker.availability("eau-bordeaux").calls
+    before = calls["eau-bordeaux"]
     r = services_client.post(
         BORDEAUX + "/reading",
         data={**form, "index_m3": str(last["index_m3"] + 5 * days), "taken_on": date.today()},
@@ -528,4 +528,4 @@ def test_an_htmx_declaration_the_operator_refuses_reads_the_contract_once(
     assert r.status_code == 200 and "bien supérieure" in text(r)
     # One read of the contract (its five parts, side by side) and the refused declaration:
     # the section shown after it is that read, since nothing changed.
-    assert tracker.availability("eau-bordeaux").calls - before == 5 + 1
+    assert calls["eau-bordeaux"] - before == 5 + 1
