@@ -15,7 +15,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -133,8 +133,9 @@ class Availability:
 class AvailabilityTracker:
     """Outcomes of recent calls per instance, in this process.
 
-    Each ``web`` process sees its own share of the traffic, which is a fair sample; the
-    circuit breaker, which must agree across processes, lives in Redis when configured.
+    Alone (no Redis: one process on one server), it is what ``/status`` shows. With
+    Redis, ``SharedAvailabilityTracker`` counts every process's calls, so that every
+    server shows the same page, and falls back on this one when Redis does not answer.
     """
 
     def __init__(self, window_s: int = AVAILABILITY_WINDOW_S) -> None:
@@ -169,6 +170,98 @@ class AvailabilityTracker:
             last_failure_at=max(fails) if fails else None,
             last_probe_at=probe[0] if probe else None,
             last_probe_ok=probe[1] if probe else None,
+        )
+
+
+class SharedAvailabilityTracker(AvailabilityTracker):
+    """Outcomes of recent calls per instance, counted in Redis by every process.
+
+    One hash per instance and minute (``<prefix>availability:<slug>:<minute>``: calls,
+    successes, last success and failure times), kept a little longer than the window;
+    the last probe of each instance in one hash (``<prefix>availability:probes``). The
+    window is whole minutes: the last 15 and the current one. Recording is one pipelined
+    round trip after each call. When Redis fails, this process's own counts (kept
+    alongside) answer, as they would without Redis, and the call is never failed.
+    """
+
+    def __init__(self, client: Any, prefix: str, window_s: int = AVAILABILITY_WINDOW_S) -> None:
+        super().__init__(window_s)
+        self._redis = client
+        self._prefix = f"{prefix}availability:"
+        self._minutes = window_s // 60 + 1
+
+    @classmethod
+    def from_url(
+        cls, url: str, prefix: str, *, timeout_s: float = 0.25
+    ) -> SharedAvailabilityTracker:
+        """Short socket timeouts, as for the breakers: never eat a resident's deadline."""
+        import redis
+
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        return cls(client, prefix)
+
+    def _bucket(self, slug: str, minute: int) -> str:
+        return f"{self._prefix}{slug}:{minute}"
+
+    def record(self, slug: str, ok: bool, duration_s: float = 0.0) -> None:
+        import redis
+
+        super().record(slug, ok, duration_s)
+        now = time.time()
+        key = self._bucket(slug, int(now // 60))
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hincrby(key, "calls", 1)
+            pipe.hincrby(key, "successes", 1 if ok else 0)
+            pipe.hset(key, "last_ok_at" if ok else "last_failure_at", repr(now))
+            pipe.expire(key, self.window_s + 120)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("availability store unreachable, call to %s counted here: %s", slug, exc)
+
+    def record_probe(self, slug: str, ok: bool) -> None:
+        import redis
+
+        super().record_probe(slug, ok)
+        try:
+            self._redis.hset(self._prefix + "probes", slug, f"{time.time()!r} {int(ok)}")
+        except redis.RedisError as exc:
+            log.warning("availability store unreachable, probe of %s kept here: %s", slug, exc)
+
+    def availability(self, slug: str) -> Availability:
+        import redis
+
+        minute = int(time.time() // 60)
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for n in range(self._minutes):
+                pipe.hgetall(self._bucket(slug, minute - n))
+            pipe.hget(self._prefix + "probes", slug)
+            *buckets, probe = pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("availability store unreachable, %s as seen here: %s", slug, exc)
+            return super().availability(slug)
+        calls = successes = 0
+        last_ok: list[float] = []
+        last_failure: list[float] = []
+        for bucket in buckets:
+            fields = {k.decode(): v.decode() for k, v in bucket.items()}
+            calls += int(fields.get("calls", 0))
+            successes += int(fields.get("successes", 0))
+            if "last_ok_at" in fields:
+                last_ok.append(float(fields["last_ok_at"]))
+            if "last_failure_at" in fields:
+                last_failure.append(float(fields["last_failure_at"]))
+        probe_at, probe_ok = probe.decode().split() if probe else (None, None)
+        return Availability(
+            calls=calls,
+            successes=successes,
+            last_ok_at=max(last_ok, default=None),
+            last_failure_at=max(last_failure, default=None),
+            last_probe_at=float(probe_at) if probe_at else None,
+            last_probe_ok=probe_ok == "1" if probe_ok else None,
         )
 
 
@@ -208,7 +301,11 @@ def _outcome_hooks(
 
 def init_connectors(app: Flask) -> None:
     settings: Settings = app.extensions["portal_settings"]
-    tracker = AvailabilityTracker()
+    tracker = (
+        SharedAvailabilityTracker.from_url(settings.redis_url, settings.redis_prefix)
+        if settings.redis_url
+        else AvailabilityTracker()
+    )
     app.extensions["availability"] = tracker
     app.extensions["connectors"] = build_registry(app, settings, tracker)
     app.extensions["demo_links"] = load_demo_links(settings.demo_links_file)

@@ -3,8 +3,14 @@ person's side of a FranceConnect sign-in."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -48,6 +54,62 @@ class ServerThread:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """``gunicorn -w N --threads T 'portal:create_app()'`` as the Procfile runs it, from
+    the repository's root (so ``gunicorn.conf.py`` is read), on a free loopback port."""
+
+    def __init__(self, workers: int, env: dict[str, str], log: Path, threads: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log
+        self.log = log.open("w")
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "portal:create_app()",
+            ],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError("gunicorn stopped:\n" + self.log_path.read_text())
+            try:
+                httpx.get(self.url + "/healthz", timeout=2)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("gunicorn did not start")
+
+    def stop(self) -> None:
+        # SIGQUIT, gunicorn's quick shutdown: a test does not wait for open connections.
+        self.process.send_signal(signal.SIGQUIT)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
 
 
 @dataclass
