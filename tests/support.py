@@ -103,8 +103,15 @@ class Gunicorn:
         raise AssertionError("gunicorn did not start")
 
     def stop(self) -> None:
-        # SIGQUIT, gunicorn's quick shutdown: a test does not wait for open connections.
+        self.quit()
+        self.wait_stopped()
+
+    def quit(self) -> None:
+        """SIGQUIT, gunicorn's quick shutdown: a test does not wait for open connections
+        (``quit`` several servers, then wait for each: they stop side by side)."""
         self.process.send_signal(signal.SIGQUIT)
+
+    def wait_stopped(self) -> None:
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
