@@ -11,8 +11,12 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -117,6 +121,33 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+def redis_or_skip(url: str) -> Any:
+    """A client of the Redis at ``url``, or the test skipped, saying none answers there."""
+    import pytest
+
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {url}: nothing to share the state through")
+    return client
+
+
+@contextmanager
+def redis_keyspace(url: str, label: str) -> Iterator[str]:
+    """A key prefix of its own in the Redis at ``url`` (the test is skipped without one),
+    and every key under it deleted afterwards: never a FLUSHDB of a shared database."""
+    client = redis_or_skip(url)
+    prefix = f"test-{label}-{uuid.uuid4().hex[:8]}:"
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+        client.close()
 
 
 @dataclass

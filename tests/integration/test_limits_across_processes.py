@@ -18,7 +18,7 @@ from flask_migrate import upgrade
 from portal import create_app
 from portal.config import load_settings
 from portal.ratelimit import DatabaseStorage, storage_settings
-from tests.support import Gunicorn, Sandbox
+from tests.support import Gunicorn, Sandbox, redis_keyspace
 
 SIGNIN_LIMIT = 10
 REQUESTS = 40
@@ -83,17 +83,8 @@ def test_the_sign_in_limit_holds_across_gunicorn_workers_without_redis(
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    prefix = f"test-limits-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with redis_keyspace(REDIS_URL, "limits") as prefix:
+        yield prefix
 
 
 def test_the_sign_in_limit_holds_across_servers_sharing_redis(

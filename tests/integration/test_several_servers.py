@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -38,6 +37,8 @@ from tests.support import (
     empty_tables,
     free_port,
     portal_settings,
+    redis_keyspace,
+    redis_or_skip,
 )
 
 REDIS_URL = "redis://127.0.0.1:6379/3"
@@ -107,16 +108,6 @@ class Cluster:
     redis_prefix: str
 
 
-def redis_client():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis at {REDIS_URL}: the servers would share nothing")
-    return client
-
-
 @pytest.fixture(scope="module")
 def cluster(
     database_url: str,
@@ -124,9 +115,20 @@ def cluster(
     connectors_file: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
-    redis = redis_client()
+    with redis_keyspace(REDIS_URL, "servers") as prefix:
+        yield from start_cluster(
+            database_url, sandbox_server, connectors_file, tmp_path_factory, prefix
+        )
+
+
+def start_cluster(
+    database_url: str,
+    sandbox_server,
+    connectors_file: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    prefix: str,
+) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("servers")
-    prefix = f"test-servers-{uuid.uuid4().hex[:8]}:"
     ports = {name: free_port() for name in ("both", "a", "b")}
     sandbox = Sandbox(sandbox_server.url)
     env = {
@@ -174,9 +176,6 @@ def cluster(
         a.wait_stopped()
         b.wait_stopped()
         sandbox.http.close()
-        for key in redis.scan_iter(match=prefix + "*"):
-            redis.delete(key)
-        redis.close()
 
 
 def wait_for_nginx(nginx: subprocess.Popen, url: str, error_log: Path) -> None:
@@ -199,7 +198,7 @@ def servers(cluster: Cluster, database_url: str) -> Iterator[Cluster]:
     cluster.sandbox.reset()
     yield cluster
     cluster.sandbox.reset()
-    redis = redis_client()
+    redis = redis_or_skip(REDIS_URL)
     for key in redis.scan_iter(match=cluster.redis_prefix + "limits*"):
         redis.delete(key)
     redis.close()
@@ -320,7 +319,7 @@ def test_the_sign_in_limit_is_counted_across_both_servers_and_not_escaped_by_spo
         timeout=10,
     )
     assert direct.status_code == 302
-    redis = redis_client()
+    redis = redis_or_skip(REDIS_URL)
     keys = [key.decode() for key in redis.scan_iter(match=servers.redis_prefix + "limits*")]
     redis.close()
     assert not [key for key in keys if "203.0.113." in key], keys

@@ -3,7 +3,6 @@ each does alone while Redis does not answer: count for itself, never fail a page
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from flask_migrate import upgrade
 from portal import create_app
 from portal.config import load_settings
 from portal.integrations import SharedAvailabilityTracker
+from tests.support import redis_keyspace
 
 REDIS_URL = "redis://127.0.0.1:6379/3"
 #: Nothing listens there: Redis "down", refused at once.
@@ -21,17 +21,8 @@ NO_REDIS_URL = "redis://127.0.0.1:1/0"
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    prefix = f"test-stores-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with redis_keyspace(REDIS_URL, "stores") as prefix:
+        yield prefix
 
 
 def test_two_processes_see_the_same_availability(prefix: str) -> None:
