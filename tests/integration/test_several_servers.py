@@ -1,7 +1,7 @@
 """Two portal servers behind a real nginx behave as one: a resident signs in through one
-and goes on through the other, a rate limit is counted across both, ``/status`` is the
-same on both, and an ``X-Forwarded-For`` written by the client does not move the address
-the limits count.
+and goes on through the other, a rate limit is counted across both, a breaker one opens
+is open on the other, ``/status`` is the same on both, and an ``X-Forwarded-For``
+written by the client does not move the address the limits count.
 
 Two gunicorn instances (1 worker × 2 threads each) share the test database (PostgreSQL
 with ``TEST_DATABASE_URL``, else one SQLite file) and one Redis, behind Debian's nginx
@@ -49,6 +49,7 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 IDEM_RE = re.compile(r'name="idem" value="([0-9a-f]{32})"')
 MERIGNAC_LOANS = "/library/merignac/v1/patrons/mer-p-0417/loans"
 MERIGNAC_KEY = {"X-Api-Key": "sandbox-library-merignac-key"}
+HX = {"HX-Request": "true"}
 
 pytestmark = pytest.mark.skipif(
     not Path(NGINX).is_file(), reason="nginx is not installed (Debian package nginx)"
@@ -198,8 +199,8 @@ def servers(cluster: Cluster, database_url: str) -> Iterator[Cluster]:
     cluster.sandbox.reset()
     yield cluster
     cluster.sandbox.reset()
-    redis = redis_or_skip(REDIS_URL)
-    for key in redis.scan_iter(match=cluster.redis_prefix + "limits*"):
+    redis = redis_or_skip(REDIS_URL)  # limits, breakers and availability forgotten
+    for key in redis.scan_iter(match=cluster.redis_prefix + "*"):
         redis.delete(key)
     redis.close()
     app = create_app(portal_settings(database_url, cluster.sandbox.issuer))
@@ -250,7 +251,7 @@ def test_a_resident_signs_in_on_one_server_and_goes_on_through_the_other(
         dashboard = http.get(servers.b + "/")
         assert dashboard.status_code == 200 and served_by(servers, dashboard) == "b"
         assert "Bonjour Marie-Thérèse" in dashboard.text
-        card = http.get(servers.b + "/services/bib-merignac/card", headers={"HX-Request": "true"})
+        card = http.get(servers.b + "/services/bib-merignac/card", headers=HX)
         assert card.status_code == 200 and "card--ok" in card.text
         assert re.search(r"\d+ prêts en cours", card.text), card.text
 
@@ -279,6 +280,29 @@ def test_a_resident_signs_in_on_one_server_and_goes_on_through_the_other(
         logout = http.post(servers.b + "/auth/logout", data={"csrf_token": fields["csrf_token"]})
         assert logout.status_code in (302, 303)
         assert http.get(servers.a + "/").status_code == 302
+
+
+def sign_in_through(http: httpx.Client, through: str, identity: str) -> None:
+    """The browser's resident signs in through ``through`` (A's or B's door)."""
+    start = http.get(through + "/auth/franceconnect/login")
+    auth = Authorize(start.headers["Location"], {})
+    assert http.get(through + choose_identity(auth, identity)).status_code == 303
+
+
+def test_a_breaker_one_server_opens_is_open_on_the_other(servers: Cluster) -> None:
+    servers.sandbox.fault("library", "merignac", "error500")
+    card = "/services/bib-merignac/card"
+    with browser() as http:
+        sign_in_through(http, servers.a, "amina")
+        for _ in range(6):
+            assert http.get(servers.a + card, headers=HX).status_code == 200
+        # B never called the failing back-end, yet says it is down and does not call it.
+        servers.sandbox.fault("library", "merignac", None)
+        on_b = html.unescape(http.get(servers.b + card, headers=HX).text)
+        assert "Ce service est temporairement indisponible." in on_b
+    status = html.unescape(httpx.get(servers.b + "/status", timeout=10).text)
+    merignac = status[status.index("Médiathèque de Mérignac") :]
+    assert "indisponible" in merignac[: merignac.index("</tr>")]
 
 
 def sign_in_starts(url: str, count: int, **headers: str) -> list[tuple[int, str]]:
@@ -335,10 +359,8 @@ def without_form_tokens(page: str) -> str:
 def test_status_is_the_same_on_both_servers(servers: Cluster) -> None:
     # Calls made through B only: a card, whose outcome B records in the shared store.
     with browser() as http:
-        start = http.get(servers.b + "/auth/franceconnect/login")
-        auth = Authorize(start.headers["Location"], {})
-        assert http.get(servers.b + choose_identity(auth, "marie-therese")).status_code == 303
-        card = http.get(servers.b + "/services/bib-merignac/card", headers={"HX-Request": "true"})
+        sign_in_through(http, servers.b, "marie-therese")
+        card = http.get(servers.b + "/services/bib-merignac/card", headers=HX)
         assert card.status_code == 200
     on_a = httpx.get(servers.a + "/status", timeout=10)
     on_b = httpx.get(servers.b + "/status", timeout=10)
