@@ -60,6 +60,24 @@ class ServerThread:
         self.server.server_close()
 
 
+#: A complete production configuration (no real credentials): what an operator sets.
+PRODUCTION = {
+    "PORTAL_ENV": "production",
+    "PORTAL_SECRET_KEY": "k" * 48,
+    "PORTAL_BASE_URL": "https://compte.example.fr/",
+    "PORTAL_FC_ISSUER": "https://fcp-low.sbx.dev-franceconnect.fr/api/v2",
+    "PORTAL_FC_CLIENT_ID": "a-client-id",
+    "PORTAL_FC_CLIENT_SECRET": "a-client-secret",
+    "PORTAL_AGENT_ISSUER": "https://auth.agentconnect.gouv.fr/api/v2",
+    "PORTAL_AGENT_CLIENT_ID": "an-agent-client-id",
+    "PORTAL_AGENT_CLIENT_SECRET": "an-agent-client-secret",
+    "PORTAL_DATABASE_URL": "postgresql://portal@db/portal",
+    "PORTAL_ENCRYPTION_KEYS": "tmtwPrbwQLQ9PQi2Qq1SJmfcMKEXGp0DCkmOQ5ITcnw=",
+    # One process on one server: what these tests build (several need PORTAL_REDIS_URL).
+    "PORTAL_SINGLE_PROCESS": "1",
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -18,7 +18,7 @@ from flask_migrate import upgrade
 from portal import create_app
 from portal.config import load_settings
 from portal.ratelimit import DatabaseStorage, storage_settings
-from tests.support import Gunicorn, Sandbox, redis_keyspace
+from tests.support import PRODUCTION, Gunicorn, Sandbox, redis_keyspace
 
 SIGNIN_LIMIT = 10
 REQUESTS = 40
@@ -143,3 +143,19 @@ def test_the_database_store_counts_concurrent_hits_once_each(database_url: str) 
     assert storage.get(key) == 0
     with storage.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM rate_counter"))
+
+
+def test_gunicorn_refuses_two_workers_when_told_the_portal_is_one_process(
+    tmp_path: Path,
+) -> None:
+    """``gunicorn.conf.py`` is read from the repository's root, as the Procfile starts
+    gunicorn, and stops the master before any worker starts."""
+    env = {**PRODUCTION, "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path}/portal.sqlite3"}
+    server = Gunicorn(2, env, tmp_path / "gunicorn.log")
+    try:
+        assert server.process.wait(30) == 1
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    assert "PORTAL_SINGLE_PROCESS=1 says one process, but 2 worker processes" in log
+    assert "Booting worker" not in log

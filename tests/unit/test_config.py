@@ -6,22 +6,7 @@ import pytest
 
 from portal import create_app
 from portal.config import _ENV_NAMES, PROJECT_ROOT, ConfigError, load_settings
-
-PRODUCTION = {
-    "PORTAL_ENV": "production",
-    "PORTAL_SECRET_KEY": "k" * 48,
-    "PORTAL_BASE_URL": "https://compte.example.fr/",
-    "PORTAL_FC_ISSUER": "https://fcp-low.sbx.dev-franceconnect.fr/api/v2",
-    "PORTAL_FC_CLIENT_ID": "a-client-id",
-    "PORTAL_FC_CLIENT_SECRET": "a-client-secret",
-    "PORTAL_AGENT_ISSUER": "https://auth.agentconnect.gouv.fr/api/v2",
-    "PORTAL_AGENT_CLIENT_ID": "an-agent-client-id",
-    "PORTAL_AGENT_CLIENT_SECRET": "an-agent-client-secret",
-    "PORTAL_DATABASE_URL": "postgresql://portal@db/portal",
-    "PORTAL_ENCRYPTION_KEYS": "tmtwPrbwQLQ9PQi2Qq1SJmfcMKEXGp0DCkmOQ5ITcnw=",
-    # One process on one server: what these tests build (several need PORTAL_REDIS_URL).
-    "PORTAL_SINGLE_PROCESS": "1",
-}
+from tests.support import PRODUCTION
 
 
 def test_development_needs_no_configuration_at_all() -> None:
