@@ -45,7 +45,7 @@ def configure_settings(app: Flask, settings: Settings) -> None:
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",
@@ -72,6 +72,16 @@ def configure_settings(app: Flask, settings: Settings) -> None:
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
+
+
+def engine_options(settings: Settings) -> dict[str, object]:
+    """The database pool of each process: its size is budgeted against PostgreSQL's
+    ``max_connections`` (docs/operations.md). SQLite, one file on one server, keeps
+    SQLAlchemy's own pool for it."""
+    options: dict[str, object] = {"pool_pre_ping": settings.db_pool_pre_ping}
+    if not settings.database_url.startswith("sqlite"):
+        options.update(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    return options
 
 
 def configure_logging(app: Flask) -> None:

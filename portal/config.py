@@ -89,6 +89,21 @@ class Settings:
     agent_session_idle_minutes: int = 15
     agent_session_absolute_hours: int = 12
     redis_url: str = ""
+    #: The operator's word that the portal runs as one process on one server (one
+    #: instance, one gunicorn worker). Production needs it, or ``redis_url``: several
+    #: processes without Redis would each keep breakers and availability of their own.
+    single_process: bool = False
+    #: Worker processes asked of gunicorn by the ``Procfile`` (``WEB_CONCURRENCY``, not a
+    #: ``PORTAL_*`` variable: platforms set it); 0 when unset.
+    web_concurrency: int = 0
+    #: Database connections each process keeps open (SQLAlchemy ``pool_size``), and how
+    #: many more it may open at a peak (``max_overflow``); see docs/operations.md for the
+    #: budget against PostgreSQL's ``max_connections``. Not used with SQLite.
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    #: Test each pooled connection with a round trip when it is taken from the pool, so
+    #: a connection PostgreSQL (or a proxy) closed is replaced instead of failing a request.
+    db_pool_pre_ping: bool = True
     #: Prepended to every key the portal writes in Redis (several portals, one Redis).
     redis_prefix: str = "compte-territorial:"
     session_idle_minutes: int = 30
@@ -206,6 +221,32 @@ class Settings:
             missing.append("PORTAL_HELP_PHONE, PORTAL_HELP_EMAIL or PORTAL_HELP_URL")
         return missing
 
+    def shared_store_problems(self, workers: int) -> list[str]:
+        """Why production cannot run ``workers`` processes per server with this store.
+
+        Rate limits live in the database without Redis, shared by every process; the
+        connectors' circuit breakers and the availability ``/status`` shows do not: each
+        process would open its own breakers and count its own calls. Production
+        therefore needs ``PORTAL_REDIS_URL``, unless the operator says the portal runs
+        as one process on one server, which is then checked against the workers asked.
+        """
+        if self.redis_url:
+            return []
+        if not self.single_process:
+            return [
+                "PORTAL_REDIS_URL must be set in production: several web processes or "
+                "servers share circuit breakers, availability and rate limits through it "
+                "(or set PORTAL_SINGLE_PROCESS=1 if the portal runs as one process on "
+                "one server)"
+            ]
+        if workers > 1:
+            return [
+                f"PORTAL_SINGLE_PROCESS=1 says one process, but {workers} worker processes "
+                "were asked (WEB_CONCURRENCY or gunicorn --workers): set PORTAL_REDIS_URL, "
+                "or run one worker"
+            ]
+        return []
+
     def validate(self) -> Settings:
         """Fail fast with a message an operator can act on."""
         problems: list[str] = []
@@ -269,6 +310,12 @@ class Settings:
             problems.append(f"PORTAL_MAIL_FROM must be an e-mail address, got {self.mail_from!r}")
         if self.statistics_key and len(self.statistics_key) < 32:
             problems.append("PORTAL_STATISTICS_KEY must be 32 characters or more when set")
+        if self.db_pool_size < 1 or self.db_max_overflow < 0:
+            problems.append(
+                "PORTAL_DB_POOL_SIZE must be 1 or more and PORTAL_DB_MAX_OVERFLOW 0 or more"
+            )
+        if self.is_production:
+            problems.extend(self.shared_store_problems(self.web_concurrency))
         if self.probe_interval_s < 0:
             problems.append("PORTAL_PROBE_INTERVAL_S must be 0 or more")
         jobs_scheme = urlsplit(self.jobs_url).scheme
@@ -330,6 +377,11 @@ _ENV_NAMES = {
     "agent_session_absolute_hours": "PORTAL_AGENT_SESSION_ABSOLUTE_HOURS",
     "redis_url": "PORTAL_REDIS_URL",
     "redis_prefix": "PORTAL_REDIS_PREFIX",
+    "single_process": "PORTAL_SINGLE_PROCESS",
+    "web_concurrency": "WEB_CONCURRENCY",
+    "db_pool_size": "PORTAL_DB_POOL_SIZE",
+    "db_max_overflow": "PORTAL_DB_MAX_OVERFLOW",
+    "db_pool_pre_ping": "PORTAL_DB_POOL_PRE_PING",
     "session_idle_minutes": "PORTAL_SESSION_IDLE_MINUTES",
     "session_absolute_hours": "PORTAL_SESSION_ABSOLUTE_HOURS",
     "signin_rate_limit": "PORTAL_SIGNIN_RATE_LIMIT",

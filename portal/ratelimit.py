@@ -131,10 +131,20 @@ class DatabaseStorage(Storage):
 
 def storage_settings(database_url: str, redis_url: str, redis_prefix: str) -> dict[str, object]:
     """Flask-Limiter's storage configuration: Redis when configured (shared by several
-    servers), the portal's database otherwise (shared by the processes of one server)."""
+    servers), the portal's database otherwise (shared by the processes of one server).
+
+    If Redis stops answering, each process counts in its own memory until it answers
+    again (Flask-Limiter checks): limits per process for a while, rather than every
+    limited page (sign-in among them) failing. Short socket timeouts, as for the
+    breakers, so a slow Redis does not hold a resident's request."""
     if redis_url:
         return {
             "RATELIMIT_STORAGE_URI": redis_url,
-            "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": redis_prefix + "limits"},
+            "RATELIMIT_STORAGE_OPTIONS": {
+                "key_prefix": redis_prefix + "limits",
+                "socket_timeout": 0.25,
+                "socket_connect_timeout": 0.25,
+            },
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         }
     return {"RATELIMIT_STORAGE_URI": f"{SCHEME}://?url={quote(database_url, safe='')}"}

@@ -3,11 +3,21 @@ person's side of a FranceConnect sign-in."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -49,6 +59,114 @@ class ServerThread:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+#: A complete production configuration (no real credentials): what an operator sets.
+PRODUCTION = {
+    "PORTAL_ENV": "production",
+    "PORTAL_SECRET_KEY": "k" * 48,
+    "PORTAL_BASE_URL": "https://compte.example.fr/",
+    "PORTAL_FC_ISSUER": "https://fcp-low.sbx.dev-franceconnect.fr/api/v2",
+    "PORTAL_FC_CLIENT_ID": "a-client-id",
+    "PORTAL_FC_CLIENT_SECRET": "a-client-secret",
+    "PORTAL_AGENT_ISSUER": "https://auth.agentconnect.gouv.fr/api/v2",
+    "PORTAL_AGENT_CLIENT_ID": "an-agent-client-id",
+    "PORTAL_AGENT_CLIENT_SECRET": "an-agent-client-secret",
+    "PORTAL_DATABASE_URL": "postgresql://portal@db/portal",
+    "PORTAL_ENCRYPTION_KEYS": "tmtwPrbwQLQ9PQi2Qq1SJmfcMKEXGp0DCkmOQ5ITcnw=",
+    # One process on one server: what these tests build (several need PORTAL_REDIS_URL).
+    "PORTAL_SINGLE_PROCESS": "1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """``gunicorn -w N --threads T 'portal:create_app()'`` as the Procfile runs it, from
+    the repository's root (so ``gunicorn.conf.py`` is read), on a free loopback port."""
+
+    def __init__(self, workers: int, env: dict[str, str], log: Path, threads: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log
+        self.log = log.open("w")
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "portal:create_app()",
+            ],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError("gunicorn stopped:\n" + self.log_path.read_text())
+            try:
+                httpx.get(self.url + "/healthz", timeout=2)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("gunicorn did not start")
+
+    def stop(self) -> None:
+        self.quit()
+        self.wait_stopped()
+
+    def quit(self) -> None:
+        """SIGQUIT, gunicorn's quick shutdown: a test does not wait for open connections
+        (``quit`` several servers, then wait for each: they stop side by side)."""
+        self.process.send_signal(signal.SIGQUIT)
+
+    def wait_stopped(self) -> None:
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def redis_or_skip(url: str) -> Any:
+    """A client of the Redis at ``url``, or the test skipped, saying none answers there."""
+    import pytest
+
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {url}: nothing to share the state through")
+    return client
+
+
+@contextmanager
+def redis_keyspace(url: str, label: str) -> Iterator[str]:
+    """A key prefix of its own in the Redis at ``url`` (the test is skipped without one),
+    and every key under it deleted afterwards: never a FLUSHDB of a shared database."""
+    client = redis_or_skip(url)
+    prefix = f"test-{label}-{uuid.uuid4().hex[:8]}:"
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+        client.close()
 
 
 @dataclass

@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 from portal.extensions import db
 from portal.models import JournalEntry, ServiceLink, WriteRecord
 from portal.writes import new_key
-from tests.support import Sandbox, sign_in
+from tests.support import Sandbox, count_calls, sign_in
 
 HX = {"HX-Request": "true"}
 MEALS = "/services/cantine-bordeaux/meals"
@@ -293,10 +293,6 @@ def test_a_refused_renewal_shows_the_librarys_reason(
     assert entry.params["reason_code"] == "loan_overdue"
 
 
-def library_calls(app: Flask, slug: str = "bib-merignac") -> int:
-    return app.extensions["availability"].availability(slug).calls
-
-
 def test_an_htmx_renewal_reads_the_loans_once_unless_it_changed_them(
     services_client: FlaskClient, services_app: Flask, fc_sandbox: Sandbox
 ) -> None:
@@ -307,16 +303,17 @@ def test_an_htmx_renewal_reads_the_loans_once_unless_it_changed_them(
     sign_in(services_client, "marie-therese")
     before = date.fromisoformat(due_dates(fc_sandbox)["mer-l-0417-5"])
     token = csrf(services_client, "/services/bib-merignac")
+    counted = count_calls(services_app)
 
     def renew(loan_id: str, key: str) -> tuple[str, int]:
-        calls = library_calls(services_app)
+        calls = counted["bib-merignac"]
         r = services_client.post(
             f"/services/bib-merignac/loans/{loan_id}/renew",
             data={"csrf_token": token, "idem": key},
             headers=HX,
         )
         assert r.status_code == 200
-        return text(r), library_calls(services_app) - calls
+        return text(r), counted["bib-merignac"] - calls
 
     # An unusable form: nothing looked up or sent; the loans are read once, to be shown.
     shown, one_read = renew("mer-l-0417-5", "not-a-key")

@@ -136,6 +136,7 @@ def test_production_warns_at_start_naming_each_missing_setting(
             "PORTAL_AGENT_CLIENT_ID": "agents",
             "PORTAL_AGENT_CLIENT_SECRET": "agents-secret",
             "PORTAL_ENCRYPTION_KEYS": "A" * 43 + "=",
+            "PORTAL_SINGLE_PROCESS": "1",
             "PORTAL_TERRITORY_NAME": "Métropole de Garonne",
             "PORTAL_HELP_EMAIL": "aide@garonne.example",
         },

@@ -4,10 +4,6 @@ HTTP, the sign-in limit as the example."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,61 +18,11 @@ from flask_migrate import upgrade
 from portal import create_app
 from portal.config import load_settings
 from portal.ratelimit import DatabaseStorage, storage_settings
-from tests.support import PROJECT_ROOT, Sandbox
+from tests.support import PRODUCTION, Gunicorn, Sandbox, redis_keyspace
 
 SIGNIN_LIMIT = 10
 REQUESTS = 40
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gunicorn:
-    """``gunicorn -w N 'portal:create_app()'`` as the Procfile runs it."""
-
-    def __init__(self, workers: int, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log.open("w")
-        self.process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                "portal:create_app()",
-            ],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "gunicorn stopped"
-            try:
-                httpx.get(self.url + "/auth/login", timeout=2)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError("gunicorn did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 def portal_env(fc_sandbox: Sandbox, database_url: str, **extra: str) -> dict[str, str]:
@@ -137,17 +83,8 @@ def test_the_sign_in_limit_holds_across_gunicorn_workers_without_redis(
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    prefix = f"test-limits-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with redis_keyspace(REDIS_URL, "limits") as prefix:
+        yield prefix
 
 
 def test_the_sign_in_limit_holds_across_servers_sharing_redis(
@@ -206,3 +143,19 @@ def test_the_database_store_counts_concurrent_hits_once_each(database_url: str) 
     assert storage.get(key) == 0
     with storage.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM rate_counter"))
+
+
+def test_gunicorn_refuses_two_workers_when_told_the_portal_is_one_process(
+    tmp_path: Path,
+) -> None:
+    """``gunicorn.conf.py`` is read from the repository's root, as the Procfile starts
+    gunicorn, and stops the master before any worker starts."""
+    env = {**PRODUCTION, "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path}/portal.sqlite3"}
+    server = Gunicorn(2, env, tmp_path / "gunicorn.log")
+    try:
+        assert server.process.wait(30) == 1
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    assert "PORTAL_SINGLE_PROCESS=1 says one process, but 2 worker processes" in log
+    assert "Booting worker" not in log

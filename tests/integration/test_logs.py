@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,9 @@ from portal.dashboard.calendar import create_feed
 from portal.extensions import db
 from portal.logmask import MASK, mask
 from portal.models import Citizen
-from tests.support import PROJECT_ROOT, ServerThread, portal_settings
+from tests.support import PROJECT_ROOT, ServerThread, free_port, portal_settings
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def procfile_web_command(port: int) -> list[str]:

@@ -6,20 +6,7 @@ import pytest
 
 from portal import create_app
 from portal.config import _ENV_NAMES, PROJECT_ROOT, ConfigError, load_settings
-
-PRODUCTION = {
-    "PORTAL_ENV": "production",
-    "PORTAL_SECRET_KEY": "k" * 48,
-    "PORTAL_BASE_URL": "https://compte.example.fr/",
-    "PORTAL_FC_ISSUER": "https://fcp-low.sbx.dev-franceconnect.fr/api/v2",
-    "PORTAL_FC_CLIENT_ID": "a-client-id",
-    "PORTAL_FC_CLIENT_SECRET": "a-client-secret",
-    "PORTAL_AGENT_ISSUER": "https://auth.agentconnect.gouv.fr/api/v2",
-    "PORTAL_AGENT_CLIENT_ID": "an-agent-client-id",
-    "PORTAL_AGENT_CLIENT_SECRET": "an-agent-client-secret",
-    "PORTAL_DATABASE_URL": "postgresql://portal@db/portal",
-    "PORTAL_ENCRYPTION_KEYS": "tmtwPrbwQLQ9PQi2Qq1SJmfcMKEXGp0DCkmOQ5ITcnw=",
-}
+from tests.support import PRODUCTION
 
 
 def test_development_needs_no_configuration_at_all() -> None:
@@ -145,6 +132,107 @@ def test_development_has_no_hsts(tmp_path) -> None:
     assert "Strict-Transport-Security" not in r.headers
     assert "Content-Security-Policy" in r.headers
     assert "HX-Request" in r.headers["Vary"]
+
+
+# -- several processes, one store --------------------------------------------------------
+
+SEVERAL_NEED_REDIS = "PORTAL_REDIS_URL must be set in production: several web processes"
+
+
+def test_production_without_redis_refuses_to_start_unless_told_it_is_one_process() -> None:
+    several = {k: v for k, v in PRODUCTION.items() if k != "PORTAL_SINGLE_PROCESS"}
+    with pytest.raises(ConfigError, match=SEVERAL_NEED_REDIS) as refused:
+        load_settings(several)
+    assert "PORTAL_SINGLE_PROCESS=1" in str(refused.value)  # the way out is named
+    assert load_settings({**several, "PORTAL_REDIS_URL": "redis://redis:6379/0"}).redis_url
+    assert load_settings({**several, "PORTAL_SINGLE_PROCESS": "1"}).single_process
+    # Development runs without Redis whatever the processes (the database holds limits).
+    assert load_settings({"WEB_CONCURRENCY": "4"}).redis_url == ""
+
+
+def test_one_process_said_but_several_workers_asked_is_refused() -> None:
+    with pytest.raises(ConfigError, match="PORTAL_SINGLE_PROCESS=1 says one process, but 3"):
+        load_settings({**PRODUCTION, "WEB_CONCURRENCY": "3"})
+    assert load_settings({**PRODUCTION, "WEB_CONCURRENCY": "1"}).web_concurrency == 1
+    redis = {**PRODUCTION, "WEB_CONCURRENCY": "3", "PORTAL_REDIS_URL": "redis://redis:6379/0"}
+    assert load_settings(redis).web_concurrency == 3
+
+
+class FakeArbiter:
+    """What gunicorn's ``on_starting`` hook reads of its arbiter: the config and a log."""
+
+    def __init__(self, workers: int) -> None:
+        self.cfg = type("Config", (), {"workers": workers})()
+        self.errors: list[str] = []
+        self.log = self
+
+    def error(self, message: str, *args: object) -> None:
+        self.errors.append(message % args)
+
+
+def gunicorn_hook():
+    import runpy
+
+    return runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))["on_starting"]
+
+
+def test_gunicorn_refuses_several_workers_in_production_without_redis(monkeypatch) -> None:
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    on_starting = gunicorn_hook()
+    arbiter = FakeArbiter(workers=2)
+    with pytest.raises(SystemExit) as stopped:
+        on_starting(arbiter)
+    assert stopped.value.code == 1
+    [message] = arbiter.errors
+    assert "PORTAL_SINGLE_PROCESS=1 says one process, but 2 worker processes" in message
+    on_starting(FakeArbiter(workers=1))  # one worker: starts
+    monkeypatch.setenv("PORTAL_REDIS_URL", "redis://redis:6379/0")
+    on_starting(FakeArbiter(workers=4))  # a shared store: starts
+
+
+def test_gunicorn_development_starts_any_number_of_workers(monkeypatch) -> None:
+    for name in PRODUCTION:
+        monkeypatch.delenv(name, raising=False)
+    gunicorn_hook()(FakeArbiter(workers=4))
+
+
+def test_gunicorn_stops_at_once_on_a_configuration_error(monkeypatch) -> None:
+    monkeypatch.setenv("PORTAL_ENV", "staging")
+    arbiter = FakeArbiter(workers=1)
+    with pytest.raises(SystemExit):
+        gunicorn_hook()(arbiter)
+    assert "PORTAL_ENV must be" in arbiter.errors[0]
+
+
+# -- the database pool --------------------------------------------------------------------
+
+
+def test_the_database_pool_is_sized_from_the_settings() -> None:
+    env = {
+        **PRODUCTION,
+        "PORTAL_DB_POOL_SIZE": "3",
+        "PORTAL_DB_MAX_OVERFLOW": "2",
+        "PORTAL_DB_POOL_PRE_PING": "false",
+    }
+    app = create_app(load_settings(env))
+    from portal.extensions import db
+
+    with app.app_context():
+        pool = db.engine.pool
+        assert (pool.size(), pool._max_overflow, pool._pre_ping) == (3, 2, False)  # type: ignore[attr-defined]
+    with create_app(load_settings(PRODUCTION)).app_context():
+        pool = db.engine.pool
+        assert (pool.size(), pool._max_overflow, pool._pre_ping) == (5, 10, True)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("PORTAL_DB_POOL_SIZE", "0"), ("PORTAL_DB_MAX_OVERFLOW", "-1")]
+)
+def test_a_pool_that_cannot_serve_is_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})
 
 
 def test_every_setting_is_in_the_configuration_reference() -> None:
