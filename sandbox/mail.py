@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--outbox", default=config["SANDBOX_OUTBOX"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    # aiosmtpd logs each envelope's addresses at INFO: personal data, even in a sandbox.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # aiosmtpd logs each envelope's addresses at INFO (personal data, even in a sandbox),
+    # and warns at each AUTH of a deprecation in its own code.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     outbox = Outbox(args.outbox or DEFAULT_OUTBOX)
     sink = MailSink(outbox, args.host, args.port).start()
     log.info("Sandbox SMTP sink on %s, messages kept in %s", sink.url, outbox.path)
