@@ -414,3 +414,12 @@ def test_the_sms_kept_are_bounded_too(tmp_path: Path) -> None:
     for n in range(5):
         outbox.add_sms("+33612345678", f"n° {n}")
     assert [s.text for s in outbox.sms()] == ["n° 4", "n° 3", "n° 2"]
+
+
+def test_the_shared_fixture_sinks_mail_where_the_session_sandbox_lists_it(
+    sandbox_mail: MailSink, sandbox_server
+) -> None:
+    send(sandbox_mail, reminder(to="karim.benali@example.org"))
+    listing = httpx.get(f"{sandbox_server.url}/sandbox/mail.json").json()
+    assert [m["rcpt_tos"] for m in listing["messages"]] == [["karim.benali@example.org"]]
+    assert sandbox_mail.url.startswith("smtp://127.0.0.1:")
