@@ -423,3 +423,28 @@ def test_the_shared_fixture_sinks_mail_where_the_session_sandbox_lists_it(
     listing = httpx.get(f"{sandbox_server.url}/sandbox/mail.json").json()
     assert [m["rcpt_tos"] for m in listing["messages"]] == [["karim.benali@example.org"]]
     assert sandbox_mail.url.startswith("smtp://127.0.0.1:")
+
+
+def test_a_malformed_message_is_still_listed_never_a_500(
+    sink: MailSink, http: httpx.Client
+) -> None:
+    raw = (
+        b"Subject: =?unknown-8bit?q?R=E9sum=E9?= \xe9t\xe9\r\n"
+        b"To: <pas une adresse\r\n"
+        b"Content-Type: text/plain; charset=x-inconnu\r\n"
+        b"List-Unsubscribe: pas-un-lien, <ftp://example.org/x>\r\n"
+        b"Date: hier\r\n"
+        b"\r\n"
+        b"Corps en latin-1 : \xe9t\xe9\r\n"
+    )
+    with smtplib.SMTP(sink.host, sink.port, timeout=5) as smtp:
+        smtp.sendmail("robot@example.org", ["amina.benali@example.org"], raw)
+    [mail] = http.get("/sandbox/mail.json").json()["messages"]
+    assert "Corps en latin-1" in mail["text"]
+    assert mail["list_unsubscribe"] == [] and mail["date"] is None
+    for path in (
+        "/sandbox/mail",
+        f"/sandbox/mail/{mail['id']}",
+        f"/sandbox/mail/{mail['id']}/source",
+    ):
+        assert http.get(path).status_code == 200, path
