@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from html.parser import HTMLParser
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -40,7 +39,7 @@ from flask import (
 
 from sandbox.admin import admin_enabled, register_reset_hook
 from sandbox.backends.records import MONTHS_FR
-from sandbox.outbox import DEFAULT_OUTBOX, Outbox
+from sandbox.outbox import DEFAULT_OUTBOX, Mail, Outbox
 
 bp = Blueprint("messages", __name__, url_prefix="/sandbox")
 
@@ -123,7 +122,7 @@ def mail_json() -> Response:
     return jsonify(count=len(mails), keep=outbox.keep, messages=[mail.as_json() for mail in mails])
 
 
-def _mail_or_404(mail_id: int) -> Any:
+def _mail_or_404(mail_id: int) -> Mail:
     mail = _outbox().mail(mail_id)
     if mail is None:
         abort(404)
