@@ -52,7 +52,7 @@ def fc_sandbox(sandbox_server: ServerThread) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def sandbox_mail(sandbox_server: ServerThread) -> Iterator[MailSink]:
-    """The sandbox's SMTP sink on a free port, keeping what it receives where the session's
+    """The sandbox's SMTP sink on a free port, keeping what it receives where the shared
     sandbox lists it (``<sandbox_server.url>/sandbox/mail.json``); emptied afterwards.
     Point the portal at it with ``mail_url=sandbox_mail.url``."""
     app = sandbox_server.server.app

@@ -416,7 +416,7 @@ def test_the_sms_kept_are_bounded_too(tmp_path: Path) -> None:
     assert [s.text for s in outbox.sms()] == ["n° 4", "n° 3", "n° 2"]
 
 
-def test_the_shared_fixture_sinks_mail_where_the_session_sandbox_lists_it(
+def test_the_shared_fixture_sinks_mail_where_the_shared_sandbox_lists_it(
     sandbox_mail: MailSink, sandbox_server
 ) -> None:
     send(sandbox_mail, reminder(to="karim.benali@example.org"))
