@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     configure_kinds(app)
     configure_blueprints(app)
     configure_templates(app)
+    configure_metrics(app)
     configure_measure(app)
     configure_cli(app)
     return app
@@ -218,6 +219,13 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(agents_bp)
     app.register_blueprint(statistics_bp)
     app.register_blueprint(opendata_bp)
+
+
+def configure_metrics(app: Flask) -> None:
+    """``/metrics`` for operators, and the counts of requests it shows."""
+    from portal.metrics import init_metrics
+
+    init_metrics(app)
 
 
 def configure_measure(app: Flask) -> None:
