@@ -55,7 +55,7 @@ CONNECTOR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0)
 BREAKER_STATES = ("closed", "open", "half_open")
 
 # ``*_created`` series (when each label set was first seen) say nothing an operator needs.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: What this process counts (in multiprocess mode, the values go to its files).
 PROCESS_REGISTRY = CollectorRegistry(auto_describe=True)
