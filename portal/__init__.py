@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     configure_extensions(app)
     configure_i18n(app)
     configure_security(app)
+    configure_request_ids(app)
     configure_auth(app)
     configure_secrets(app)
     configure_connectors(app)
@@ -94,9 +95,10 @@ def configure_logging(app: Flask) -> None:
 
     install_dev_server_mask()
     if not app.debug and not app.testing:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+        from portal.logformat import configure_root_logging
+
+        settings: Settings = app.extensions["portal_settings"]
+        configure_root_logging(settings.log_format)
 
 
 def configure_extensions(app: Flask) -> None:
@@ -145,6 +147,15 @@ def configure_security(app: Flask) -> None:
     from portal.security import init_security
 
     init_security(app)
+
+
+def configure_request_ids(app: Flask) -> None:
+    """Outside the proxy fix and the host check: every answer carries its id. An id
+    the proxy sent is kept only when a proxy is trusted."""
+    from portal.requestid import init_request_ids
+
+    settings: Settings = app.extensions["portal_settings"]
+    init_request_ids(app, trust_incoming=settings.trusted_proxies > 0)
 
 
 def configure_auth(app: Flask) -> None:
