@@ -45,6 +45,9 @@ def configure_settings(app: Flask, settings: Settings) -> None:
     app.extensions["portal_settings"] = settings
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        # Rotation: cookies and form tokens signed with a previous key still verify.
+        SECRET_KEY_FALLBACKS=settings.secret_key_fallback_list,
+        WTF_CSRF_SECRET_KEY=settings.secret_keys_oldest_first,
         TESTING=settings.testing,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),

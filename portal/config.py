@@ -70,6 +70,9 @@ class ConfigError(ValueError):
 class Settings:
     env: str = "development"
     secret_key: str = DEV_SECRET_KEY
+    #: Previous secret keys, comma-separated: what they signed (session cookies, form
+    #: tokens) is still accepted while ``secret_key`` signs everything new (rotation).
+    secret_key_fallbacks: str = ""
     base_url: str = "http://127.0.0.1:5000"
     database_url: str = ""
     fc_issuer: str = DEV_FC_ISSUER
@@ -205,6 +208,16 @@ class Settings:
     @property
     def agent_acr_list(self) -> list[str]:
         return self.agent_acr_values.split()
+
+    @property
+    def secret_key_fallback_list(self) -> list[str]:
+        return [k.strip() for k in self.secret_key_fallbacks.split(",") if k.strip()]
+
+    @property
+    def secret_keys_oldest_first(self) -> list[str]:
+        """Every key that may have signed a cookie or a token, the signing key last
+        (itsdangerous's order for a list of keys)."""
+        return [*reversed(self.secret_key_fallback_list), self.secret_key]
 
     @property
     def encryption_key_list(self) -> list[str]:
@@ -363,6 +376,8 @@ class Settings:
         if self.is_production:
             if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
                 problems.append("PORTAL_SECRET_KEY must be set to a random value of 32+ characters")
+            if any(len(key) < 32 for key in self.secret_key_fallback_list):
+                problems.append("PORTAL_SECRET_KEY_FALLBACKS must hold keys of 32+ characters")
             if not self.fc_client_id or self.fc_client_id == DEV_FC_CLIENT_ID:
                 problems.append("PORTAL_FC_CLIENT_ID must be set")
             if not self.fc_client_secret or self.fc_client_secret == DEV_FC_CLIENT_SECRET:
@@ -391,6 +406,7 @@ class Settings:
 _ENV_NAMES = {
     "env": "PORTAL_ENV",
     "secret_key": "PORTAL_SECRET_KEY",
+    "secret_key_fallbacks": "PORTAL_SECRET_KEY_FALLBACKS",
     "base_url": "PORTAL_BASE_URL",
     "database_url": "PORTAL_DATABASE_URL",
     "fc_issuer": "PORTAL_FC_ISSUER",
