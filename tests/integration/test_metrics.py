@@ -23,8 +23,6 @@ from tests.support import DEMO_LINKS_FILE, Gunicorn, Sandbox, empty_tables, port
 TOKEN = "metrics-token-for-the-tests-only-0123456789"
 #: The proxy's own network: what it forwards from there is an operator's scraper.
 OPERATORS = "10.20.0.0/16"
-#: Where the workers keep their counts (set by the fixture).
-METRICS_DIR = Path()
 SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
 
@@ -38,16 +36,19 @@ def samples(text: str) -> dict[str, float]:
     return found
 
 
+def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the workers keep their counts: one directory for the session."""
+    return tmp_path_factory.getbasetemp() / "prometheus-multiproc"
+
+
 @pytest.fixture(scope="module")
 def portal(
     database_url: str, sandbox_server, connectors_file: str, tmp_path_factory
 ) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("metrics")
-    global METRICS_DIR
-    METRICS_DIR = tmp / "prometheus"
     sandbox = Sandbox(sandbox_server.url)
-    stale = METRICS_DIR / "left-from-a-previous-run.db"
-    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    stale = metrics_dir(tmp_path_factory) / "left-from-a-previous-run.db"
+    stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"not a prometheus file")
     env = {
         "PORTAL_DATABASE_URL": database_url,
@@ -132,7 +133,9 @@ def test_an_operators_network_reads_it_without_a_token(portal: str) -> None:
     assert response.status_code == 404
 
 
-def test_requests_are_counted_across_both_workers(portal: str) -> None:
+def test_requests_are_counted_across_both_workers(
+    portal: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     key = 'portal_http_requests_total{endpoint="status.healthz",status_class="2xx"}'
     hist = 'portal_http_request_duration_seconds_count{endpoint="status.healthz"}'
     missing = 'portal_http_requests_total{endpoint="unmatched",status_class="4xx"}'
@@ -147,7 +150,9 @@ def test_requests_are_counted_across_both_workers(portal: str) -> None:
     # Never a path: an id in one would become a label.
     assert "12345" not in scrape(portal).text
     # Both workers counted some (each has its files): the scrape added them up.
-    pids = {path.stem.rpartition("_")[2] for path in METRICS_DIR.glob("counter_*.db")}
+    pids = {
+        path.stem.rpartition("_")[2] for path in metrics_dir(tmp_path_factory).glob("counter_*.db")
+    }
     assert len(pids) == 2, pids
 
 
