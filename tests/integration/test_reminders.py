@@ -1,0 +1,375 @@
+"""Residents who turn reminders on get one e-mail a day before their deadlines, read
+from the back-ends over real HTTP and sent to a real SMTP server; nobody else gets any.
+
+The SMTP server is ``aiosmtpd``'s, on loopback: the portal speaks SMTP to it exactly as
+to a relay. The job runs as the worker runs it (``flask jobs run send-reminders``), twice,
+in two threads at once, and in two processes at once.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import JobRun, ReminderDigest, ReminderSent, ReminderSettings
+from portal.reminders.digest import send_reminders
+from tests.integration.test_account import CSRF_RE, citizen_id, text
+from tests.support import (
+    DEMO_LINKS_FILE,
+    PROJECT_ROOT,
+    Sandbox,
+    empty_tables,
+    free_port,
+    portal_settings,
+    sign_in,
+)
+
+MARIE = "marie-therese.dubois@example.org"
+#: Marie-Thérèse's Koha loan due in 3 days (``sandbox/backends/koha_data.py``).
+LOAN_IN_3_DAYS = "L'Élégance du hérisson"
+SENDER = "rappels@demonstration.invalid"
+
+
+class Recorder:
+    """What the SMTP server was handed: one entry per message (envelope and parsed)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=default_policy)  # type: ignore[attr-defined]
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), parsed))  # type: ignore[attr-defined]
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [message for rcpt, message in self.messages if address in rcpt]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, int]]:
+    recorder = Recorder()
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield recorder, port
+    controller.stop()
+
+
+@pytest.fixture
+def mail_settings(
+    database_url: str, fc_sandbox: Sandbox, connectors_file: str, smtp: tuple[Recorder, int]
+) -> dict[str, object]:
+    return {
+        "database_url": database_url,
+        "issuer": fc_sandbox.issuer,
+        "connectors_file": connectors_file,
+        "demo_links_file": DEMO_LINKS_FILE,
+        "mail_url": f"smtp://127.0.0.1:{smtp[1]}",
+        "mail_from": SENDER,
+        "card_deadline_s": 3.0,
+        "page_deadline_s": 4.0,
+    }
+
+
+@pytest.fixture
+def mail_app(mail_settings: dict[str, object]) -> Iterator[Flask]:
+    values = dict(mail_settings)
+    app = create_app(
+        portal_settings(str(values.pop("database_url")), str(values.pop("issuer")), **values)
+    )
+    yield app
+    app.extensions["connectors"].close()
+    empty_tables(app)
+
+
+@pytest.fixture
+def recorder(smtp: tuple[Recorder, int]) -> Recorder:
+    return smtp[0]
+
+
+def form_token(client: FlaskClient, path: str) -> str:
+    match = CSRF_RE.search(text(client.get(path)))
+    assert match is not None
+    return match.group(1)
+
+
+def turn_on(client: FlaskClient, lang: str = "") -> None:
+    query = f"?lang={lang}" if lang else ""
+    home = text(client.get("/" + query))
+    assert "Rappels avant mes échéances" in home or "Reminders before" in home
+    token = CSRF_RE.search(home)
+    assert token is not None
+    r = client.post("/reminders/enable", data={"csrf_token": token.group(1)})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/reminders/")
+
+
+def marie_on(app: Flask, lang: str = "", kinds: dict[str, list[int]] | None = None) -> FlaskClient:
+    """Marie-Thérèse signed in, reminders turned on from the dashboard (only ``kinds``
+    when given)."""
+    marie = app.test_client()
+    sign_in(marie, "marie-therese")
+    turn_on(marie, lang)
+    if kinds is not None:
+        only(app, citizen_id(app, "Marie"), kinds)
+    return marie
+
+
+def marie_digest(app: Flask, recorder: Recorder, lang: str = "") -> EmailMessage:
+    """The one digest Marie-Thérèse gets once reminders are on and the job ran."""
+    marie_on(app, lang)
+    run_job(app)
+    [message] = recorder.to(MARIE)
+    return message
+
+
+def run_job(app: Flask) -> str:
+    """The job run as an operator runs it by hand; what its run row says it did."""
+    result = app.test_cli_runner().invoke(args=["jobs", "run", "send-reminders"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        return (
+            db.session.scalars(
+                db.select(JobRun.summary)
+                .filter_by(name="send-reminders")
+                .order_by(JobRun.id.desc())
+            ).first()
+            or ""
+        )
+
+
+def only(app: Flask, citizen: int, kinds: dict[str, list[int]]) -> None:
+    with app.app_context():
+        prefs = db.session.get(ReminderSettings, citizen)
+        assert prefs is not None
+        prefs.leads = kinds
+        db.session.commit()
+
+
+def body(message: EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None
+    return part.get_content()
+
+
+def test_resident_turns_reminders_on_and_gets_one_digest_even_when_the_job_runs_twice(
+    mail_app: Flask, recorder: Recorder
+) -> None:
+    marie = mail_app.test_client()
+    sign_in(marie, "marie-therese")
+    turn_on(marie)
+    settings = text(marie.get("/reminders/"))
+    assert f"Ils sont envoyés à {MARIE}" in settings
+
+    assert "1 digest(s) sent" in run_job(mail_app)
+    assert "0 digest(s) sent" in run_job(mail_app)  # the same day: nothing more
+
+    [message] = recorder.to(MARIE)
+    assert message["From"] == SENDER
+    assert "échéance" in message["Subject"]
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = body(message, "plain"), body(message, "html")
+    assert LOAN_IN_3_DAYS in plain and "dans 3 jours" in plain
+    assert "L&#39;Élégance du hérisson" in html or LOAN_IN_3_DAYS in html
+    # The loan's reminder carries the link to the page where it is renewed.
+    assert "Prolonger le prêt\u00a0: http://localhost/services/bib-bordeaux#loans" in plain
+    assert 'href="http://localhost/services/bib-bordeaux#loans">Prolonger le prêt</a>' in html
+    # One-click unsubscribe (RFC 8058).
+    assert re.fullmatch(
+        r"<http://localhost/reminders/unsubscribe/[A-Za-z0-9_.-]+>",
+        message["List-Unsubscribe"].strip(),  # folded: the line is long
+    )
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    with mail_app.app_context():
+        digests = db.session.scalars(db.select(ReminderDigest)).all()
+        assert [(d.state, d.channel) for d in digests] == [("sent", "email")]
+        assert digests[0].items == db.session.scalar(
+            db.select(db.func.count()).select_from(ReminderSent)
+        )
+
+
+def test_nothing_is_sent_to_residents_who_did_not_turn_reminders_on(
+    mail_app: Flask, recorder: Recorder
+) -> None:
+    sign_in(mail_app.test_client(), "marie-therese")
+    sign_in(mail_app.test_client(), "amina")
+    assert "0 digest(s) sent" in run_job(mail_app)
+    assert recorder.messages == []
+    with mail_app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(ReminderDigest)) == 0
+
+    # Turned on, then off: nothing either.
+    marie = mail_app.test_client()
+    sign_in(marie, "marie-therese")
+    turn_on(marie)
+    r = marie.post("/reminders/disable", data={"csrf_token": form_token(marie, "/reminders/")})
+    assert r.status_code == 303
+    assert "Activer les rappels" in text(marie.get("/reminders/"))
+    assert "0 digest(s) sent" in run_job(mail_app)
+    assert recorder.messages == []
+
+
+def test_two_runs_racing_send_one_digest(mail_app: Flask, recorder: Recorder) -> None:
+    marie_on(mail_app)
+    start = threading.Barrier(2)
+    results: list[str] = []
+
+    def run() -> None:
+        with mail_app.app_context():
+            start.wait()
+            results.append(send_reminders())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(r.split(" ")[0] for r in results) == ["0", "1"], results
+    assert len(recorder.to(MARIE)) == 1
+
+
+def test_two_worker_processes_at_once_send_one_digest(
+    mail_app: Flask, recorder: Recorder, mail_settings: dict[str, object], tmp_path: Path
+) -> None:
+    marie_on(mail_app)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PORTAL_DATABASE_URL": str(mail_settings["database_url"]),
+        "PORTAL_CONNECTORS_FILE": str(mail_settings["connectors_file"]),
+        "PORTAL_DEMO_LINKS_FILE": "",
+        "PORTAL_MAIL_URL": str(mail_settings["mail_url"]),
+        "PORTAL_MAIL_FROM": SENDER,
+        "PORTAL_BASE_URL": "http://localhost",
+        "PORTAL_MEASURE_ENABLED": "false",
+    }
+    command = [sys.executable, "-m", "flask", "--app", "portal", "jobs", "run", "send-reminders"]
+    workers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=120)[0].decode() for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    assert len(recorder.to(MARIE)) == 1, outputs
+
+
+def test_a_back_end_down_is_skipped_then_caught_up(
+    mail_app: Flask, recorder: Recorder, fc_sandbox: Sandbox
+) -> None:
+    marie_on(mail_app, kinds={"library_return": [3, 1]})
+    fc_sandbox.fault("koha", "bordeaux", "error500")
+    fc_sandbox.fault("library", "merignac", "error500")
+    output = run_job(mail_app)
+    assert "0 digest(s) sent" in output and "0 not sent" in output, output
+    assert "2 service(s) unreadable" in output, output
+    assert recorder.messages == []
+
+    fc_sandbox.fault("koha", "bordeaux", None)
+    fc_sandbox.fault("library", "merignac", None)
+    assert "1 digest(s) sent" in run_job(mail_app)
+    [message] = recorder.to(MARIE)
+    assert LOAN_IN_3_DAYS in body(message, "plain")
+
+
+def test_a_failed_send_is_tried_again(
+    mail_app: Flask, recorder: Recorder, smtp: tuple[Recorder, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marie_on(mail_app, kinds={"library_return": [3, 1]})
+    import portal.notify
+
+    refused = {"count": 0}
+
+    def refuse(*args: object, **kwargs: object) -> bool:
+        refused["count"] += 1
+        return False
+
+    monkeypatch.setattr("portal.reminders.notifiers.send_mail", refuse)
+    assert "1 not sent" in run_job(mail_app)
+    with mail_app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(ReminderSent)) == 0
+    monkeypatch.setattr("portal.reminders.notifiers.send_mail", portal.notify.send_mail)
+    assert "1 digest(s) sent" in run_job(mail_app)
+    assert refused["count"] == 1 and len(recorder.to(MARIE)) == 1
+
+
+def test_an_english_speaking_resident_gets_english(mail_app: Flask, recorder: Recorder) -> None:
+    message = marie_digest(mail_app, recorder, lang="en")
+    assert "upcoming" in message["Subject"]
+    plain = body(message, "plain")
+    assert "in 3 days" in plain and "Renew the loan" in plain
+    assert "Rendre" not in plain and "échéance" not in plain
+    assert '<html lang="en">' in body(message, "html")
+
+
+def unsubscribe_path(message: EmailMessage) -> str:
+    return urlsplit(message["List-Unsubscribe"].strip().strip("<>")).path
+
+
+def test_resident_unsubscribes_in_one_click_without_signing_in(
+    mail_app: Flask, recorder: Recorder
+) -> None:
+    marie = marie_on(mail_app)
+    run_job(mail_app)
+    [message] = recorder.to(MARIE)
+    path = unsubscribe_path(message)
+    stranger = mail_app.test_client()  # a mail client: no cookie, no form token
+
+    page = stranger.get(path)
+    assert page.status_code == 200
+    assert "Confirmer\u00a0: ne plus recevoir de rappels" in text(page)
+    with mail_app.app_context():
+        assert db.session.get(
+            ReminderSettings, citizen_id(mail_app, "Marie")
+        ).enabled  # GET changes nothing
+
+    for _ in range(2):  # idempotent
+        r = stranger.post(
+            path,
+            data="List-Unsubscribe=One-Click",
+            content_type="application/x-www-form-urlencoded",
+        )
+        assert r.status_code == 200
+        assert "vous ne recevrez plus de rappels" in text(r)
+    with mail_app.app_context():
+        assert not db.session.get(ReminderSettings, citizen_id(mail_app, "Marie")).enabled
+    assert "Activer les rappels" in text(marie.get("/reminders/"))
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        lambda token: "x" * 20,
+        lambda token: token + "." * 500,
+        lambda token: "%00%FF..",
+    ],
+)
+def test_a_tampered_unsubscribe_link_is_a_clear_404(
+    mail_app: Flask, recorder: Recorder, mangle: object
+) -> None:
+    message = marie_digest(mail_app, recorder)
+    token = unsubscribe_path(message).rsplit("/", 1)[1]
+    bad = "/reminders/unsubscribe/" + mangle(token)  # type: ignore[operator]
+    stranger = mail_app.test_client()
+    for response in (stranger.get(bad), stranger.post(bad, data="List-Unsubscribe=One-Click")):
+        assert response.status_code == 404
+        assert "Ce lien de désinscription n'est pas valable" in text(response)
+    with mail_app.app_context():
+        assert db.session.get(ReminderSettings, citizen_id(mail_app, "Marie")).enabled
