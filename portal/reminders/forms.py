@@ -65,6 +65,7 @@ def kind_form(kind: ReminderKind) -> type[Form]:
         lead = SelectField(
             _l("Quand"),
             choices=[(",".join(map(str, days)), "") for days in kind.choices],
+            default=",".join(map(str, kind.default)),
             validate_choice=True,
         )
 

@@ -9,6 +9,7 @@ in two threads at once, and in two processes at once.
 from __future__ import annotations
 
 import email
+import json
 import os
 import re
 import subprocess
@@ -29,14 +30,19 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import JobRun, ReminderDigest, ReminderSent, ReminderSettings
 from portal.reminders.digest import send_reminders
+from portal.reminders.notifiers import Message, SmsNotifier
 from tests.integration.test_account import CSRF_RE, citizen_id, text
+from tests.integration.test_desks import SIRET_A, add_desk, grant
+from tests.integration.test_mandate_visit import LIBRARY, act, open_mandate_at_desk, the_mandate
 from tests.support import (
     DEMO_LINKS_FILE,
     PROJECT_ROOT,
     Sandbox,
+    agent_sign_in,
     empty_tables,
     free_port,
     portal_settings,
+    provision_agent,
     sign_in,
 )
 
@@ -373,3 +379,150 @@ def test_a_tampered_unsubscribe_link_is_a_clear_404(
         assert "Ce lien de désinscription n'est pas valable" in text(response)
     with mail_app.app_context():
         assert db.session.get(ReminderSettings, citizen_id(mail_app, "Marie")).enabled
+
+
+# -- the settings page -------------------------------------------------------------------
+
+
+def test_resident_chooses_kinds_and_lead_times_and_the_digest_follows(
+    mail_app: Flask, recorder: Recorder
+) -> None:
+    marie = marie_on(mail_app)
+    page = text(marie.get("/reminders/"))
+    assert "<legend>Documents à rendre à la bibliothèque</legend>" in page
+    assert "3 jours et 1 jour avant" in page and "le jour même" in page
+    token = form_token(marie, "/reminders/")
+    # Only invoices, 3 days before: the loan due in 3 days is not reminded.
+    r = marie.post(
+        "/reminders/leads",
+        data={
+            "csrf_token": token,
+            "invoice_due-wanted": "y",
+            "invoice_due-lead": "3",
+            "library_return-lead": "3,1",
+        },
+    )
+    assert r.status_code == 303
+    with mail_app.app_context():
+        prefs = db.session.get(ReminderSettings, citizen_id(mail_app, "Marie"))
+        assert prefs is not None and prefs.leads == {"invoice_due": [3]}
+    run_job(mail_app)
+    for message in recorder.to(MARIE):
+        assert LOAN_IN_3_DAYS not in body(message, "plain")
+
+    # Nothing ticked, or a lead time not offered: refused and explained, nothing changed.
+    for data in (
+        {"csrf_token": token},
+        {"csrf_token": token, "invoice_due-wanted": "y", "invoice_due-lead": "5"},
+    ):
+        r = marie.post("/reminders/leads", data=data)
+        assert r.status_code == 422
+        assert "Il y a un problème" in text(r)
+    assert marie.post("/reminders/leads", data={"invoice_due-wanted": "y"}).status_code == 400
+    with mail_app.app_context():
+        prefs = db.session.get(ReminderSettings, citizen_id(mail_app, "Marie"))
+        assert prefs is not None and prefs.leads == {"invoice_due": [3]}
+
+
+def test_resident_confirms_another_address_by_the_link_sent_to_it(
+    mail_app: Flask, recorder: Recorder
+) -> None:
+    marie = marie_on(mail_app)
+    token = form_token(marie, "/reminders/")
+    r = marie.post("/reminders/address", data={"csrf_token": token, "email": "pas une adresse"})
+    assert r.status_code == 422 and "Saisissez une adresse électronique valide" in text(r)
+    assert 'aria-invalid="true"' in text(r)
+
+    other = "marie.autre@example.net"
+    r = marie.post("/reminders/address", data={"csrf_token": token, "email": other})
+    assert r.status_code == 303
+    [confirmation] = recorder.to(other)
+    link = re.search(r"http://localhost(/reminders/confirm/\S+)", body(confirmation, "plain"))
+    assert link is not None
+    # Until it is followed, digests go to the FranceConnect address.
+    assert f"Ils sont envoyés à {MARIE}" in text(marie.get("/reminders/"))
+    tampered = mail_app.test_client().get(link.group(1)[:-4] + "AAAA")
+    assert tampered.status_code == 404
+    r = mail_app.test_client().get(link.group(1))  # on the phone, not signed in
+    assert r.status_code == 200 and "Adresse confirmée" in text(r)
+    assert f"Ils sont envoyés à {other}" in text(marie.get("/reminders/"))
+    assert mail_app.test_client().get(link.group(1)).status_code == 404  # used
+    run_job(mail_app)
+    assert len(recorder.to(other)) == 2 and recorder.to(MARIE) == []
+
+
+def test_an_adviser_acting_for_the_resident_cannot_open_her_reminders(
+    services_app: Flask, services_client: FlaskClient
+) -> None:
+    desk = add_desk(services_app, "Maison France services du Lac", SIRET_A)
+    provision_agent(services_app, "claire")
+    grant(services_app, "claire", "adviser", desk)
+    sign_in(services_app.test_client(), "marie-therese")
+    client = services_client
+    agent_sign_in(client, "claire")
+    open_mandate_at_desk(client, desk, [LIBRARY])
+    act(client, desk, the_mandate(services_app).reference)
+    home = text(client.get("/"))
+    assert "Vous agissez pour" in home and "/reminders/" not in home
+    assert client.get("/reminders/").status_code == 403
+    token = form_token(client, "/")
+    for path in (
+        "/reminders/enable",
+        "/reminders/leads",
+        "/reminders/address",
+        "/reminders/disable",
+    ):
+        assert client.post(path, data={"csrf_token": token}).status_code == 403, path
+    with services_app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(ReminderSettings)) == 0
+
+
+# -- the SMS notifier --------------------------------------------------------------------
+
+
+class SmsRecorder:
+    """An SMS provider's HTTP endpoint on loopback: keeps every JSON body it is POSTed."""
+
+    def __init__(self, status: int = 202) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received: list[dict[str, object]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sandbox/sms/messages"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [202, 500])
+def test_the_sms_notifier_posts_to_the_provider(
+    database_url: str, fc_sandbox: Sandbox, status: int
+) -> None:
+    provider = SmsRecorder(status)
+    try:
+        app = create_app(portal_settings(database_url, fc_sandbox.issuer, sms_url=provider.url))
+        with app.app_context():
+            notifier = SmsNotifier()
+            assert notifier.configured()
+            sent = notifier.send(Message(to="+33600000000", subject="", text="Rendre un livre"))
+        assert sent is (status == 202)
+        assert provider.received == [{"to": "+33600000000", "text": "Rendre un livre"}]
+        with create_app(portal_settings(database_url, fc_sandbox.issuer)).app_context():
+            assert not SmsNotifier().configured()
+            assert not SmsNotifier().send(Message(to="+33600000000", subject="", text="x"))
+    finally:
+        provider.close()
