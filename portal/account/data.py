@@ -171,6 +171,7 @@ def _reminders(citizen_id: int) -> dict[str, Any]:
         "digests": [
             {"day": _iso(d.day), "state": d.state, "channel": d.channel, "reminders": d.items}
             for d in _rows(ReminderDigest, citizen_id, ReminderDigest.id)
+            if d.items
         ],
         "sent": [
             {"kind": r.kind, "deadline": _iso(r.due_on), "days_before": r.lead_days}

@@ -41,9 +41,14 @@ class ReminderSettings(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+#: ``ReminderDigest.state`` of a day when every service was read and nothing was due: the
+#: resident is not read again that day (changing their settings clears it).
+NOTHING_DUE = "nothing_due"
+
+
 class ReminderDigest(Model):
     """One message to a resident: claimed (``sending``) before it is sent, ``sent``
-    after. Unique per resident and Paris day: at most one a day."""
+    after; or ``nothing_due``. Unique per resident and Paris day: at most one a day."""
 
     __tablename__ = "reminder_digest"
     __table_args__ = (UniqueConstraint("citizen_id", "day", name="uq_reminder_digest_day"),)

@@ -15,6 +15,10 @@ Never twice, with a database as the only referee (every queue is at least once):
    run tries again. A worker killed between the commit and the end of the send leaves
    the digest ``sending``: that day's message is given up rather than risk a second.
 
+A resident whose services were all read and had nothing due gets a ``nothing_due`` row
+for the day instead, so the job, which runs every few minutes, reads each resident's
+back-ends about once a day.
+
 A service that cannot be read now (down, or only a stale copy) is skipped, not
 failed: its items are unknown, and are not counted as sent, so a later run catches
 them up under the same key (``kinds.lead_due``). Nothing is read, and nothing is
@@ -40,6 +44,7 @@ from portal.config import current_settings
 from portal.extensions import db
 from portal.models import Citizen, Mandate, ReminderDigest, ReminderSent, ReminderSettings
 from portal.models._types import utcnow
+from portal.models.reminder import NOTHING_DUE
 from portal.reminders.kinds import MANDATE_KIND, by_item_kind, clean_leads, lead_due
 from portal.reminders.notifiers import EmailNotifier, Message, Notifier
 from portal.reminders.tokens import unsubscribe_token
@@ -127,7 +132,8 @@ def remind(citizen_id: int, today: date, notifier: Notifier, tally: Tally) -> No
         return
     leads = clean_leads(prefs.leads)
     with force_locale(prefs.locale or citizen.preferred_locale or "fr"):
-        due = _due_items(citizen_id, leads, today, tally) + _due_mandates(citizen_id, leads, today)
+        items, complete = _due_items(citizen_id, leads, today, tally)
+        due = items + _due_mandates(citizen_id, leads, today)
         if due:
             already = set(
                 db.session.scalars(
@@ -137,6 +143,9 @@ def remind(citizen_id: int, today: date, notifier: Notifier, tally: Tally) -> No
             due = [d for d in due if d.key not in already]
         db.session.commit()
         if not due:
+            if complete:
+                # Everything was read and nothing is due: not read again today.
+                _claim_digest(citizen_id, today, notifier.channel, state=NOTHING_DUE)
             return
         digest_id = _claim_digest(citizen_id, today, notifier.channel)
         if digest_id is None:
@@ -173,9 +182,10 @@ def remind(citizen_id: int, today: date, notifier: Notifier, tally: Tally) -> No
 
 def _due_items(
     citizen_id: int, leads: dict[str, list[int]], today: date, tally: Tally
-) -> list[Due]:
+) -> tuple[list[Due], bool]:
+    """The to-do items due now, and whether every service could be read live."""
     if not any(name != MANDATE_KIND for name in leads):
-        return []  # only mandates chosen: no back-end to read
+        return [], True  # only mandates chosen: no back-end to read
     from portal.dashboard.todo import read_todo
 
     base_url = current_settings().base_url
@@ -212,7 +222,7 @@ def _due_items(
                 link_label=str(kind.link_label) if kind.link_label else "",
             )
         )
-    return due
+    return due, len(readable) == len(todo.services)
 
 
 def _due_mandates(citizen_id: int, leads: dict[str, list[int]], today: date) -> list[Due]:
@@ -261,13 +271,13 @@ def _insert(model: Any) -> Any:
     return sqlite.insert(model)
 
 
-def _claim_digest(citizen_id: int, today: date, channel: str) -> int | None:
+def _claim_digest(citizen_id: int, today: date, channel: str, state: str = "sending") -> int | None:
     statement = (
         _insert(ReminderDigest)
         .values(
             citizen_id=citizen_id,
             day=today,
-            state="sending",
+            state=state,
             channel=channel,
             items=0,
             created_at=utcnow(),

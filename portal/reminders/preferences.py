@@ -9,8 +9,21 @@ from flask_babel import get_locale
 
 from portal.extensions import db
 from portal.i18n import DEFAULT_LOCALE, LOCALES
-from portal.models import Citizen, ReminderSettings
+from portal.models import Citizen, ReminderDigest, ReminderSettings
+from portal.models.reminder import NOTHING_DUE
 from portal.reminders.kinds import clean_leads, default_leads
+from portal.services.todo import paris_today
+
+
+def _look_again_today(citizen_id: int) -> None:
+    """Settings changed: today's "nothing due" check no longer holds."""
+    db.session.execute(
+        db.delete(ReminderDigest).where(
+            ReminderDigest.citizen_id == citizen_id,
+            ReminderDigest.day == paris_today(),
+            ReminderDigest.state == NOTHING_DUE,
+        )
+    )
 
 
 def settings_of(citizen_id: int) -> ReminderSettings | None:
@@ -38,12 +51,14 @@ def turn_on(citizen: Citizen) -> ReminderSettings:
     prefs.email = prefs.email or citizen.email
     prefs.leads = clean_leads(prefs.leads) or default_leads()
     prefs.locale = _locale()
+    _look_again_today(citizen.id)
     return prefs
 
 
 def change_leads(prefs: ReminderSettings, leads: dict[str, list[int]]) -> None:
     prefs.leads = clean_leads(leads)
     prefs.locale = _locale()
+    _look_again_today(prefs.citizen_id)
 
 
 def ask_address(prefs: ReminderSettings, email: str) -> None:
@@ -58,6 +73,7 @@ def confirm_address(prefs: ReminderSettings, email: str) -> bool:
         return False
     prefs.email = prefs.pending_email
     prefs.pending_email = ""
+    _look_again_today(prefs.citizen_id)
     return True
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -28,9 +29,10 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import JobRun, ReminderDigest, ReminderSent, ReminderSettings
+from portal.models import JobRun, Mandate, ReminderDigest, ReminderSent, ReminderSettings
 from portal.reminders.digest import send_reminders
 from portal.reminders.notifiers import Message, SmsNotifier
+from portal.services.todo import PARIS
 from tests.integration.test_account import CSRF_RE, citizen_id, text
 from tests.integration.test_desks import SIRET_A, add_desk, grant
 from tests.integration.test_mandate_visit import LIBRARY, act, open_mandate_at_desk, the_mandate
@@ -39,6 +41,7 @@ from tests.support import (
     PROJECT_ROOT,
     Sandbox,
     agent_sign_in,
+    count_calls,
     empty_tables,
     free_port,
     portal_settings,
@@ -526,3 +529,53 @@ def test_the_sms_notifier_posts_to_the_provider(
             assert not SmsNotifier().send(Message(to="+33600000000", subject="", text="x"))
     finally:
         provider.close()
+
+
+def test_a_resident_with_nothing_due_is_read_once_a_day_until_their_settings_change(
+    mail_app: Flask, recorder: Recorder
+) -> None:
+    # Only the housing renewal's opening, on its day: not today in the sandbox.
+    marie = marie_on(mail_app, kinds={"housing_renewal": [0]})
+    calls = count_calls(mail_app)
+    assert "0 digest(s) sent" in run_job(mail_app)
+    read = sum(calls.values())
+    assert read > 0
+    run_job(mail_app)
+    assert sum(calls.values()) == read  # not read again today
+    assert recorder.messages == []
+
+    # The resident adds the loans: looked at again at once.
+    token = form_token(marie, "/reminders/")
+    r = marie.post(
+        "/reminders/leads",
+        data={"csrf_token": token, "library_return-wanted": "y", "library_return-lead": "3,1"},
+    )
+    assert r.status_code == 303
+    assert "1 digest(s) sent" in run_job(mail_app)
+    [message] = recorder.to(MARIE)
+    assert LOAN_IN_3_DAYS in body(message, "plain")
+
+
+def test_a_mandate_ending_is_reminded_before_its_end(
+    mail_app: Flask, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import portal.reminders.digest as digest
+    from tests.integration.test_mandate_notices import setup_mandate
+
+    reference = setup_mandate(mail_app, "1m")  # Marie-Thérèse, in English
+    marie = marie_on(mail_app, kinds={"mandate_ending": [7]})
+    assert marie.get("/").status_code == 200
+    with mail_app.app_context():
+        ends_at = db.session.execute(db.select(Mandate.ends_at)).scalar_one()
+    # A week before its end (Paris day), back-ends not read: only mandates are chosen.
+    later = ends_at - timedelta(days=7, hours=1)
+    monkeypatch.setattr(digest, "utcnow", lambda: later)
+    monkeypatch.setattr(digest, "paris_today", lambda: later.astimezone(PARIS).date())
+    calls = count_calls(mail_app)
+    assert "1 digest(s) sent with 1 reminder(s)" in run_job(mail_app)
+    assert sum(calls.values()) == 0
+    [message] = recorder.to(MARIE)
+    plain = body(message, "plain")
+    assert "Maison France services du Lac" in plain and "/account/mandates" in plain
+    assert reference not in plain  # the reference is on the mandates page
+    assert "0 digest(s) sent" in run_job(mail_app)
