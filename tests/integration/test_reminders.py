@@ -12,9 +12,11 @@ import email
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
@@ -579,3 +581,61 @@ def test_a_mandate_ending_is_reminded_before_its_end(
     assert "Maison France services du Lac" in plain and "/account/mandates" in plain
     assert reference not in plain  # the reference is on the mandates page
     assert "0 digest(s) sent" in run_job(mail_app)
+
+
+def test_two_workers_started_from_the_procfile_send_the_loan_reminder_once(
+    mail_app: Flask, recorder: Recorder, mail_settings: dict[str, object], tmp_path: Path
+) -> None:
+    """What an operator does: the Procfile's worker line, twice, with only documented
+    variables, and the resident's digest arrives once at the SMTP server."""
+    from tests.integration.test_worker import procfile_command
+
+    marie_on(mail_app)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "FLASK_"))}
+    env.update(
+        PYTHONPATH=str(PROJECT_ROOT),
+        PORTAL_DATABASE_URL=str(mail_settings["database_url"]),
+        PORTAL_JOBS_URL=f"sqlite:///{tmp_path / 'jobs.sqlite3'}",
+        PORTAL_CONNECTORS_FILE=str(mail_settings["connectors_file"]),
+        PORTAL_DEMO_LINKS_FILE="",
+        PORTAL_MAIL_URL=str(mail_settings["mail_url"]),
+        PORTAL_MAIL_FROM=SENDER,
+    )
+    logs = [tmp_path / f"worker-{i}.log" for i in (1, 2)]
+    workers = [
+        subprocess.Popen(  # noqa: S603
+            procfile_command("worker"),
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert all(w.poll() is None for w in workers), "a worker stopped"
+            with mail_app.app_context():
+                done = db.session.scalars(
+                    db.select(JobRun).filter_by(name="send-reminders", state="succeeded")
+                ).all()
+                db.session.remove()
+            if done:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("no reminders run:\n" + "\n".join(p.read_text() for p in logs))
+        time.sleep(2)  # a second run, were there one, would have sent by now
+        assert "1 digest(s) sent" in done[0].summary
+        [message] = recorder.to(MARIE)
+        assert LOAN_IN_3_DAYS in body(message, "plain")
+        assert MARIE not in "".join(p.read_text() for p in logs)  # never an address in logs
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
