@@ -216,6 +216,7 @@ def configure_blueprints(app: Flask) -> None:
     from portal.owners.api import bp as statistics_bp
     from portal.owners.opendata import bp as opendata_bp
     from portal.payments import bp as payments_bp
+    from portal.reminders import bp as reminders_bp
     from portal.services.routes import bp as services_bp
     from portal.status import bp as status_bp
 
@@ -230,6 +231,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(my_mandates_bp)
     app.register_blueprint(calendar_feed_bp)
+    app.register_blueprint(reminders_bp)
     app.register_blueprint(agents_bp)
     app.register_blueprint(statistics_bp)
     app.register_blueprint(opendata_bp)

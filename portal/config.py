@@ -169,6 +169,9 @@ class Settings:
     mail_url: str = ""
     #: The notices' sender address.
     mail_from: str = ""
+    #: An SMS provider's HTTP endpoint (``portal.reminders.notifiers.SmsNotifier``): it is
+    #: sent ``{"to": …, "text": …}`` as JSON; unset, no SMS goes out.
+    sms_url: str = ""
     #: The key that signs the statistics API's URLs (``flask statistics sign-url``); empty:
     #: a key derived from ``secret_key``. Changing it voids every URL signed before.
     statistics_key: str = ""
@@ -339,6 +342,11 @@ class Settings:
             problems.append("PORTAL_MAIL_URL must read like smtp://user:password@host:587")
         if self.mail_from and "@" not in self.mail_from:
             problems.append(f"PORTAL_MAIL_FROM must be an e-mail address, got {self.mail_from!r}")
+        if self.sms_url and (
+            urlsplit(self.sms_url).scheme not in {"http", "https"}
+            or not urlsplit(self.sms_url).hostname
+        ):
+            problems.append("PORTAL_SMS_URL must be an http(s) URL")
         if self.statistics_key and len(self.statistics_key) < 32:
             problems.append("PORTAL_STATISTICS_KEY must be 32 characters or more when set")
         if self.metrics_token and len(self.metrics_token) < 32:
@@ -448,6 +456,7 @@ _ENV_NAMES = {
     "log_format": "PORTAL_LOG_FORMAT",
     "mail_url": "PORTAL_MAIL_URL",
     "mail_from": "PORTAL_MAIL_FROM",
+    "sms_url": "PORTAL_SMS_URL",
     "measure_enabled": "PORTAL_MEASURE_ENABLED",
     "statistics_key": "PORTAL_STATISTICS_KEY",
     **IDENTITY_SETTINGS,

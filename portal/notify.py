@@ -1,4 +1,4 @@
-"""E-mail to residents: a few plain-text notices, sent with ``smtplib``.
+"""E-mail to residents: notices and reminder digests, sent with ``smtplib``.
 
 Configured by ``PORTAL_MAIL_URL`` (``smtp://user:password@host:port``; STARTTLS on port
 587, ``smtps://`` for implicit TLS) and ``PORTAL_MAIL_FROM``. Unset, nothing is sent and
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
@@ -23,9 +24,18 @@ log = logging.getLogger(__name__)
 SMTP_TIMEOUT_S = 10.0
 
 
-def send_mail(to: str, subject: str, text: str) -> bool:
-    """Send one plain-text message; True once the server accepted it. False when mail is
-    not configured, or when sending failed (logged, without the address)."""
+def send_mail(
+    to: str,
+    subject: str,
+    text: str,
+    *,
+    html: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> bool:
+    """Send one message, plain text or, with ``html``, multipart/alternative (text
+    first: a reader that shows no HTML shows it); ``headers`` are added as given (such
+    as ``List-Unsubscribe``). True once the server accepted it. False when mail is not
+    configured, or when sending failed (logged, without the address)."""
     settings = current_settings()
     if not settings.mail_url or not settings.mail_from:
         log.info("mail is not configured (PORTAL_MAIL_URL, PORTAL_MAIL_FROM): notice not sent")
@@ -37,7 +47,11 @@ def send_mail(to: str, subject: str, text: str) -> bool:
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     implicit_tls = url.scheme == "smtps"
     port = url.port or (465 if implicit_tls else 25)
     try:

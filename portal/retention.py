@@ -21,6 +21,9 @@
 - anonymous measurement's raw events older than ``RAW_EVENT_RETENTION`` (13 months),
   and the visitor keys of days already over (``portal.measure.rollup``; the daily
   roll-ups are kept);
+- reminders sent (``reminder_sent``) whose deadline passed more than
+  ``REMINDER_RETENTION`` ago (their key only stops a second message for a deadline
+  still to come), then the day's digests older than that which carry none any more;
 - connector probes older than ``PROBE_RETENTION`` (2 days; the status page reads the
   last 15 minutes), and the worker's job runs past theirs (succeeded: 7 days, failed:
   30 days; ``portal.jobs.runs``).
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -58,6 +61,8 @@ from portal.models import (
     MandateNotice,
     MandateRevocation,
     MandateScope,
+    ReminderDigest,
+    ReminderSent,
     ServiceLink,
     WriteRecord,
 )
@@ -79,6 +84,9 @@ ASSISTED_SESSION_RETENTION = timedelta(days=365)
 MANDATE_RETENTION = timedelta(days=366)
 #: A desk journal line is kept a year; the database refuses its deletion before.
 DESK_JOURNAL_RETENTION = timedelta(days=366)
+#: A reminder's row outlives its deadline by this (what was sent, for the resident's
+#: export and for support), then goes: a deadline past is never reminded.
+REMINDER_RETENTION = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,8 @@ class Purged:
     visitor_keys: int = 0
     probes: int = 0
     job_runs: int = 0
+    reminders: int = 0
+    reminder_digests: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -119,6 +129,9 @@ class Purged:
             f"{self.visitor_keys} past day(s)' visitor key(s) deleted",
             f"{self.probes} connector probe(s) older than {PROBE_RETENTION.days} days deleted",
             f"{self.job_runs} old job run(s) deleted",
+            f"{self.reminders} reminder(s) whose deadline passed more than "
+            f"{REMINDER_RETENTION.days} days ago deleted",
+            f"{self.reminder_digests} old reminder digest(s) deleted",
         ]
 
 
@@ -184,6 +197,7 @@ def purge_expired(now: datetime | None = None) -> Purged:
     visitor_keys = delete_past_keys(paris_day(now))
     probes = delete_old_probes(now)
     job_runs = delete_old_runs(now)
+    reminders, reminder_digests = _purge_reminders(delete, paris_day(now) - REMINDER_RETENTION)
     db.session.commit()
     return Purged(
         sessions,
@@ -200,7 +214,18 @@ def purge_expired(now: datetime | None = None) -> Purged:
         visitor_keys,
         probes,
         job_runs,
+        reminders,
+        reminder_digests,
     )
+
+
+def _purge_reminders(delete: Callable[[sa.Delete], int], before: date) -> tuple[int, int]:
+    """Reminders of deadlines before ``before``, then digests of days before it that
+    carry no reminder any more."""
+    reminders = delete(sa.delete(ReminderSent).where(ReminderSent.due_on < before))
+    carried = sa.exists().where(ReminderSent.digest_id == ReminderDigest.id)
+    digests = delete(sa.delete(ReminderDigest).where(ReminderDigest.day < before, ~carried))
+    return reminders, digests
 
 
 def _purge_mandates(delete: Callable[[sa.Delete], int], ended_before: datetime) -> int:

@@ -27,6 +27,9 @@ from portal.models import (
     MandateRevocation,
     MandateScope,
     Payment,
+    ReminderDigest,
+    ReminderSent,
+    ReminderSettings,
     ServiceLink,
     WriteRecord,
 )
@@ -151,6 +154,29 @@ def export_data(citizen: Citizen) -> dict[str, Any]:
         ],
         "calendar_feed": {"exists": citizen.calendar_token_hash is not None},
         "mandates": _mandates(citizen.id),
+        "reminders": _reminders(citizen.id),
+    }
+
+
+def _reminders(citizen_id: int) -> dict[str, Any]:
+    """The reminder settings and what was sent: kind, deadline and lead time (what the
+    item was is the service's to say; the row keeps only a hash of it)."""
+    prefs = db.session.get(ReminderSettings, citizen_id)
+    return {
+        "enabled": bool(prefs and prefs.enabled),
+        "email": prefs.email if prefs else None,
+        "email_waiting_confirmation": (prefs.pending_email or None) if prefs else None,
+        "kinds": prefs.leads if prefs else {},
+        "locale": prefs.locale if prefs else None,
+        "digests": [
+            {"day": _iso(d.day), "state": d.state, "channel": d.channel, "reminders": d.items}
+            for d in _rows(ReminderDigest, citizen_id, ReminderDigest.id)
+            if d.items
+        ],
+        "sent": [
+            {"kind": r.kind, "deadline": _iso(r.due_on), "days_before": r.lead_days}
+            for r in _rows(ReminderSent, citizen_id, ReminderSent.id)
+        ],
     }
 
 
@@ -234,3 +260,5 @@ def delete_account(citizen_id: int) -> None:
         for child in (DeskVisit, AssistedSession, MandateNotice, MandateScope, MandateRevocation):
             db.session.execute(db.delete(child).where(child.mandate_id.in_(mandate_ids)))
     db.session.execute(db.delete(Mandate).where(Mandate.citizen_id == citizen_id))
+    for reminder_model in (ReminderSent, ReminderDigest, ReminderSettings):
+        db.session.execute(db.delete(reminder_model).where(reminder_model.citizen_id == citizen_id))

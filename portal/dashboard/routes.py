@@ -21,6 +21,7 @@ from portal.htmx import is_partial, render
 from portal.journeys import journey
 from portal.mandates.resident import dashboard_notices
 from portal.models import JournalEntry
+from portal.reminders.preferences import is_on
 from portal.services.core import linked_services, own_service, read_concurrently, read_panel
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ def home() -> str:
     return render_template(
         "dashboard/home.html",
         mandate_notices=dashboard_notices(g.citizen.id),
+        # Reminders are the resident's to turn on: not offered to an adviser for them.
+        reminders_on=None if current_actor().assisted else is_on(g.citizen.id),
         services=services,
         loaders=card_loaders(services),
         known=last_known(services),

@@ -15,4 +15,6 @@ JOBS: tuple[Job, ...] = (
     Job("measure-rollup", daily("01:30"), "portal.measure.rollup:roll_up_pending"),
     Job("mandate-notices", daily("09:00"), "portal.jobs.tasks:mandate_notices"),
     Job("agents-expire", daily("06:00"), "portal.jobs.tasks:agents_expire"),
+    # At most one digest a resident a day: a run reads only who was not read today.
+    Job("send-reminders", every(minutes=5), "portal.reminders.digest:send_reminders"),
 )

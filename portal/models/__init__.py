@@ -23,6 +23,7 @@ from portal.models.measure import (
     SatisfactionAnswer,
     VisitorKey,
 )
+from portal.models.reminder import ReminderDigest, ReminderSent, ReminderSettings
 from portal.models.session import AuthSession
 from portal.models.write import Payment, WriteRecord
 
@@ -51,6 +52,9 @@ __all__ = [
     "MeasureRollup",
     "Payment",
     "RateCounter",
+    "ReminderDigest",
+    "ReminderSent",
+    "ReminderSettings",
     "SatisfactionAnswer",
     "ServiceLink",
     "VisitorKey",

@@ -7,14 +7,19 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.formatting import money
 from portal.payments import ledger
 from portal.services.core import Service
-from portal.services.todo import TodoItem, todo_item
+from portal.services.todo import ReminderKind, TodoItem, todo_item
 
 #: Same date: an invoice comes right after a loan to return.
 INVOICE_ORDER = 1
+#: Invoices of every kind that bills, reminded as one (``portal.reminders``).
+INVOICE_REMINDER = ReminderKind(
+    "invoice_due", ("invoice",), _l("Factures à payer"), ((7,), (3,), (14, 7))
+)
 
 
 def invoice_items(svc: Service, invoices: Sequence[Any], today: date) -> list[TodoItem]:

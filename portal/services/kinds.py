@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flask import Blueprint
 
+    from portal.services.todo import ReminderKind
+
 #: A read of one linked account: ``(connector, ctx, ref) -> (data, fetched_at, stale)``.
 Reader = Callable[[Any, Any, Any], "tuple[Any, datetime, bool]"]
 
@@ -64,6 +66,9 @@ class ServiceKind:
     #: ``(service, data, today) -> list[TodoItem]``; None when it has nothing to remind.
     todo_reader: Callable[[date, datetime], Reader] | None = None
     todo_items: Callable[[Any, Any, date], list[Any]] | None = None
+    #: What a resident may ask to be reminded of (``portal.services.todo.ReminderKind``):
+    #: some of its to-do items, with the lead times offered.
+    reminders: Sequence[ReminderKind] = ()
     #: The kind's own views (its writes, its sub-pages), registered on the app.
     blueprint: Blueprint | None = None
     #: Names available to every template and macro (Jinja globals), e.g. formatters.

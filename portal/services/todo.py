@@ -56,6 +56,31 @@ class TodoItem:
         return f"{base}#{self.anchor}" if self.anchor else base
 
 
+@dataclass(frozen=True)
+class ReminderKind:
+    """What a resident may be reminded of before its deadline: the to-do items of some
+    kinds (``TodoItem.kind``), under a name residents choose in their reminder settings.
+    A kind of service declares its own (``ServiceKind.reminders``); ``portal.reminders``
+    gathers them without naming any."""
+
+    #: Stable: stored in the resident's settings.
+    name: str
+    #: ``TodoItem.kind`` values it reminds of (none: the reminders find their own).
+    item_kinds: tuple[str, ...]
+    #: For residents (lazy_gettext).
+    title: Any
+    #: Lead times offered, in days before the deadline, largest first; the first is the
+    #: default.
+    choices: tuple[tuple[int, ...], ...]
+    #: The words of the reminder's link to the item's page, when that page acts on it
+    #: (« Prolonger le prêt »); None: a plain link to see it.
+    link_label: Any = None
+
+    @property
+    def default(self) -> tuple[int, ...]:
+        return self.choices[0]
+
+
 def _uid(link_id: int, kind: str, thing: str) -> str:
     digest = hashlib.sha256(f"{link_id}:{kind}:{thing}".encode()).hexdigest()[:32]
     return f"{kind}-{digest}@compte-territorial"

@@ -28,6 +28,9 @@ from portal.models import (
     ConnectorSnapshot,
     JournalEntry,
     Payment,
+    ReminderDigest,
+    ReminderSent,
+    ReminderSettings,
     ServiceLink,
     WriteRecord,
 )
@@ -77,7 +80,16 @@ def rows_of(app: Flask, citizen: int) -> dict[str, int]:
             model.__name__: db.session.scalar(
                 db.select(db.func.count()).select_from(model).filter_by(citizen_id=citizen)
             )
-            for model in (ServiceLink, JournalEntry, WriteRecord, Payment, AuthSession)
+            for model in (
+                ServiceLink,
+                JournalEntry,
+                WriteRecord,
+                Payment,
+                AuthSession,
+                ReminderSettings,
+                ReminderDigest,
+                ReminderSent,
+            )
         }
         counts["Citizen"] = db.session.scalar(
             db.select(db.func.count()).select_from(Citizen).filter_by(id=citizen)
@@ -110,6 +122,28 @@ def add_payment_and_write(app: Flask, citizen: int) -> None:
                 action="renew_loan",
                 state="done",
                 result='{"status": "done"}',
+            )
+        )
+        # Reminders turned on, and one sent.
+        db.session.add(
+            ReminderSettings(
+                citizen_id=citizen,
+                enabled=True,
+                email="marie@example.org",
+                leads={"invoice_due": [7]},
+            )
+        )
+        digest = ReminderDigest(citizen_id=citizen, day=date(2026, 12, 1), state="sent", items=1)
+        db.session.add(digest)
+        db.session.flush()
+        db.session.add(
+            ReminderSent(
+                key=f"{citizen:064x}",
+                citizen_id=citizen,
+                digest_id=digest.id,
+                kind="invoice_due",
+                due_on=date(2026, 12, 8),
+                lead_days=7,
             )
         )
         db.session.commit()
@@ -404,6 +438,12 @@ def test_resident_downloads_all_their_data_without_any_secret(
     assert data["payments"][0]["invoice_id"] == "fac-4521-2612"
     assert data["requests_sent_to_services"][0]["action"] == "renew_loan"
     assert data["calendar_feed"] == {"exists": False}
+    reminders = data["reminders"]
+    assert reminders["enabled"] is True and reminders["email"] == "marie@example.org"
+    assert reminders["kinds"] == {"invoice_due": [7]}
+    assert reminders["sent"] == [
+        {"kind": "invoice_due", "deadline": "2026-12-08", "days_before": 7}
+    ]
 
 
 # -- deleting the account --------------------------------------------------------------

@@ -14,6 +14,8 @@ from portal.models import (
     ConnectorSnapshot,
     InstanceProbe,
     JobRun,
+    ReminderDigest,
+    ReminderSent,
     ServiceLink,
     WriteRecord,
 )
@@ -95,6 +97,28 @@ def test_purge_deletes_expired_sessions_old_writes_and_old_or_orphan_snapshots(
                 JobRun(name="purge-expired", period="new", state="succeeded", updated_at=now),
             ]
         )
+        # Reminders: one whose deadline passed 35 days ago (gone, with its digest), one
+        # still to come (kept, with its digest, however old the digest is).
+        today = now.date()
+        for n, (day, due_on) in enumerate(
+            [
+                (today - timedelta(days=40), today - timedelta(days=35)),
+                (today - timedelta(days=40), today + timedelta(days=3)),
+            ]
+        ):
+            digest = ReminderDigest(citizen_id=marie_id, day=day + timedelta(days=n), state="sent")
+            db.session.add(digest)
+            db.session.flush()
+            db.session.add(
+                ReminderSent(
+                    key=f"{n:064x}",
+                    citizen_id=marie_id,
+                    digest_id=digest.id,
+                    kind="mandate_ending",
+                    due_on=due_on,
+                    lead_days=30,
+                )
+            )
         db.session.commit()
         snapshots_before = len(snapshots) + 1
 
@@ -113,8 +137,12 @@ def test_purge_deletes_expired_sessions_old_writes_and_old_or_orphan_snapshots(
         "0 past day(s)' visitor key(s) deleted",
         "1 connector probe(s) older than 2 days deleted",
         "1 old job run(s) deleted",
+        "1 reminder(s) whose deadline passed more than 30 days ago deleted",
+        "1 old reminder digest(s) deleted",
     ]
     with services_app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(ReminderSent)) == 1
+        assert db.session.scalar(db.select(db.func.count()).select_from(ReminderDigest)) == 1
         assert db.session.scalar(db.select(db.func.count()).select_from(AuthSession)) == 1
         states = sorted(db.session.execute(db.select(WriteRecord.state)).scalars())
         assert states == ["done", "pending"]

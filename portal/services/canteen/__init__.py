@@ -20,6 +20,7 @@ KIND = register(
         link=LINK,
         todo_reader=todo.todo_reader,
         todo_items=todo.todo_items,
+        reminders=todo.REMINDERS,
         blueprint=bp,
         template_helpers={"shift_month": helpers.shift_month},
         journal_actions=words.JOURNAL_ACTIONS,

@@ -9,13 +9,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from connectors.base import CallContext, Child, LinkRef, MealDay, ReadResult
 from portal.formatting import clock, short_day
 from portal.payments.todo import invoice_items
 from portal.services.answers import dom_id
 from portal.services.core import Reader, Service, combine
-from portal.services.todo import PARIS, TodoItem, todo_item
+from portal.services.todo import PARIS, ReminderKind, TodoItem, todo_item
 
 #: Same date: a booking deadline comes after a loan and an invoice.
 MEAL_DEADLINE_ORDER = 2
@@ -26,6 +27,17 @@ class CanteenTodo:
     invoices: Sequence[Any]
     #: Per child, the next day whose booking can still change.
     next_days: Sequence[tuple[Child, MealDay | None]]
+
+
+#: What a resident may ask to be reminded of (``portal.reminders``), and when.
+REMINDERS = (
+    ReminderKind(
+        "canteen_cutoff",
+        ("meal_deadline",),
+        _l("Dernier délai pour réserver ou annuler un repas à la cantine"),
+        ((2,), (1,), (3,)),
+    ),
+)
 
 
 def _first_of_next_month(day: date) -> date:

@@ -5,16 +5,28 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from connectors.base import HousingApplication
 from portal.formatting import short_day
 from portal.services.core import Reader, Service
 from portal.services.housing.reading import housing_page
-from portal.services.todo import TodoItem, todo_item
+from portal.services.todo import ReminderKind, TodoItem, todo_item
 
 #: Same date: the last day to renew comes before the news that renewing opens.
 CLOSES_ORDER = 4
 OPENS_ORDER = 5
+
+
+#: What a resident may ask to be reminded of (``portal.reminders``), and when.
+REMINDERS = (
+    ReminderKind(
+        "housing_renewal",
+        ("housing_opens",),
+        _l("Ouverture du renouvellement de la demande de logement"),
+        ((0,), (7,)),
+    ),
+)
 
 
 def todo_reader(today: date, now: datetime) -> Reader[HousingApplication]:

@@ -19,6 +19,7 @@ KIND = register(
         link=LINK,
         todo_reader=todo.todo_reader,
         todo_items=todo.todo_items,
+        reminders=todo.REMINDERS,
         blueprint=bp,
         journal_actions=words.JOURNAL_ACTIONS,
         journal_detail=words.journal_detail,

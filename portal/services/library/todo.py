@@ -8,10 +8,11 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from connectors.base import CallContext, LinkRef
 from portal.services.core import Reader, Service, combine
-from portal.services.todo import TodoItem, todo_item
+from portal.services.todo import ReminderKind, TodoItem, todo_item
 
 #: Same date: a loan to return comes first, a hold to collect after an invoice.
 LOAN_ORDER = 0
@@ -22,6 +23,18 @@ HOLD_ORDER = 3
 class LibraryTodo:
     loans: Sequence[Any]
     holds: Sequence[Any]
+
+
+#: What a resident may ask to be reminded of (``portal.reminders``), and when.
+REMINDERS = (
+    ReminderKind(
+        "library_return",
+        ("loan",),
+        _l("Documents à rendre à la bibliothèque"),
+        ((3, 1), (1,), (3,), (7, 3, 1)),
+        link_label=_l("Prolonger le prêt"),
+    ),
+)
 
 
 def read_library(conn: Any, ctx: CallContext, ref: LinkRef) -> tuple[LibraryTodo, datetime, bool]:

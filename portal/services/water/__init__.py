@@ -22,6 +22,7 @@ KIND = register(
         link=LINK,
         todo_reader=todo.todo_reader,
         todo_items=todo.todo_items,
+        reminders=todo.REMINDERS,
         blueprint=bp,
         template_helpers={
             "water_rows": chart.chart_rows,

@@ -7,17 +7,29 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.formatting import short_day
 from portal.payments.todo import invoice_items
 from portal.services.answers import dom_id
 from portal.services.core import Reader, Service
-from portal.services.todo import TodoItem, todo_item
+from portal.services.todo import ReminderKind, TodoItem, todo_item
 from portal.services.water.reading import WaterView, water_card
 
 #: Same date: the alert's last day comes first, then the reading asked for.
 ALERT_ORDER = 2
 READING_ORDER = 6
+
+
+#: What a resident may ask to be reminded of (``portal.reminders``), and when.
+REMINDERS = (
+    ReminderKind(
+        "water_reading",
+        ("water_reading",),
+        _l("Relevé du compteur d'eau demandé"),
+        ((7,), (3,), (1,)),
+    ),
+)
 
 
 def todo_reader(today: date, now: datetime) -> Reader[WaterView]:
