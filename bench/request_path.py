@@ -1,0 +1,173 @@
+"""Benchmark: what the request path costs before a view does its own work, in SQL
+statements, connections taken from the pool and time, per route.
+
+A signed-in resident (a session row and its cookie, no back-end) asks for a static file,
+``/healthz``, ``/readyz`` and the dashboard shell through Flask's test client, in one
+process; each change measured here is compared with the way it was before (emulated, as
+``bench/create_app.py`` does), alternating rounds after a warm-up, so both sides see the
+same machine.
+
+Usage: ``PYTHONPATH=. .venv/bin/python bench/request_path.py [--rounds 200]
+[--database-url postgresql://postgres@127.0.0.1:5432/bench_requests] [--before NAME]``.
+The database is emptied and migrated first: give it one of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+import portal.auth.session as auth_session
+from portal import create_app
+from portal.config import load_settings, normalise_database_url
+
+ROUTES = ("/static/css/portal.css", "/healthz", "/readyz", "/")
+
+
+@contextmanager
+def every_request_loads_the_session() -> Iterator[None]:
+    """Before: the session (and its resident) was loaded for static files and health."""
+    saved = auth_session.SESSIONLESS_ENDPOINTS
+    auth_session.SESSIONLESS_ENDPOINTS = frozenset()
+    try:
+        yield
+    finally:
+        auth_session.SESSIONLESS_ENDPOINTS = saved
+
+
+#: The ways it was before, by name (``--before``).
+BEFORE: dict[str, Callable[[], Any]] = {
+    "session-everywhere": every_request_loads_the_session,
+}
+
+
+def migrated_app(url: str) -> Flask:
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    meta.drop_all(engine)
+    engine.dispose()
+    settings = load_settings(
+        {},
+        database_url=url,
+        testing=True,
+        connectors_file="",
+        demo_links_file="",
+        fc_issuer="http://127.0.0.1:9/idp",
+        base_url="http://localhost",
+        measure_enabled=False,
+    )
+    app = create_app(settings)
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def signed_in_client(app: Flask) -> FlaskClient:
+    from portal.extensions import db
+    from portal.models import AuthSession, Citizen
+
+    with app.app_context():
+        citizen = Citizen(sub=secrets.token_hex(8), given_name="Marie", family_name="Martin")
+        db.session.add(citizen)
+        db.session.flush()
+        sid = secrets.token_urlsafe(32)
+        db.session.add(AuthSession(id=sid, citizen_id=citizen.id))
+        db.session.commit()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["sid"] = sid
+        session["lang"] = "fr"
+    return client
+
+
+class Counter:
+    def __init__(self, app: Flask) -> None:
+        from portal.extensions import db
+
+        with app.app_context():
+            self.engine = db.engine
+        self.statements = 0
+        self.checkouts = 0
+        sa.event.listen(self.engine, "before_cursor_execute", self._statement)
+        sa.event.listen(self.engine.pool, "checkout", self._checkout)
+
+    def _statement(self, *_args: object) -> None:
+        self.statements += 1
+
+    def _checkout(self, *_args: object) -> None:
+        self.checkouts += 1
+
+
+def measure(
+    client: FlaskClient, counter: Counter, path: str, rounds: int
+) -> tuple[float, float, float]:
+    """Median time (ms), statements and checkouts per request."""
+    statements, checkouts = counter.statements, counter.checkouts
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        response = client.get(path)
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 200, (path, response.status_code)
+        response.close()
+    return (
+        statistics.median(times) * 1000,
+        (counter.statements - statements) / rounds,
+        (counter.checkouts - checkouts) / rounds,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--before", choices=sorted(BEFORE), default=next(iter(BEFORE)))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = normalise_database_url(args.database_url or f"sqlite:///{tmp}/bench.sqlite3")
+        app = migrated_app(url)
+        client = signed_in_client(app)
+        counter = Counter(app)
+        before_way = BEFORE[args.before]
+        results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+        for path in ROUTES:  # warm-up: templates, first connections
+            measure(client, counter, path, 10)
+        for _ in range(5):
+            for path in ROUTES:
+                with before_way():
+                    results.setdefault(("before", path), []).append(
+                        measure(client, counter, path, args.rounds // 5)
+                    )
+                results.setdefault(("after", path), []).append(
+                    measure(client, counter, path, args.rounds // 5)
+                )
+    dialect = url.split(":", 1)[0].split("+", 1)[0]
+    print(f"before: {args.before}; {dialect}; {args.rounds} requests per route and side\n")
+    print(
+        "| route | before: statements, checkouts, median | after: statements, checkouts, median |"
+    )
+    print("|---|---|---|")
+    for path in ROUTES:
+        cells = []
+        for side in ("before", "after"):
+            rows = results[(side, path)]
+            ms = statistics.median(r[0] for r in rows)
+            cells.append(f"{rows[-1][1]:.0f}, {rows[-1][2]:.0f}, {ms:.2f} ms")
+        print(f"| `{path}` | {cells[0]} | {cells[1]} |")
+
+
+if __name__ == "__main__":
+    main()
