@@ -14,9 +14,11 @@ from functools import wraps
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import Flask, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -67,10 +69,15 @@ def end_session() -> AuthSession | None:
 
 
 def _load_auth_session() -> AuthSession | None:
+    """The session row and its resident, in one query (every signed-in request)."""
     sid = session.get("sid")
     if not isinstance(sid, str):
         return None
-    return db.session.get(AuthSession, sid)
+    return db.session.execute(
+        sa.select(AuthSession)
+        .options(joinedload(AuthSession.citizen, innerjoin=True))
+        .where(AuthSession.id == sid)
+    ).scalar_one_or_none()
 
 
 def load_current_citizen() -> Response | tuple[str, int] | None:

@@ -21,9 +21,9 @@ from portal.extensions import db
 from tests.support import sign_in
 
 #: What the dashboard shell costs the demo resident (4 linked services), as measured:
-#: the session, its resident, their links, their mandates' notices, and the last
+#: the session with its resident (one query), their links, their mandates' notices, and the last
 #: snapshots the shell shows before the cards come (two per service).
-SHELL_MAX_STATEMENTS = 12
+SHELL_MAX_STATEMENTS = 11
 
 
 @dataclass
