@@ -16,6 +16,7 @@ The database is emptied and migrated first: give it one of its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import secrets
 import statistics
 import tempfile
@@ -78,30 +79,101 @@ def two_queries_and_a_ping(app: Flask) -> Iterator[None]:
         auth_session._load_auth_session, pool._pre_ping = saved  # type: ignore[attr-defined]
 
 
+@contextmanager
+def one_query_per_snapshot(app: Flask) -> Iterator[None]:
+    """Before: the shell read each service's snapshots one query (and connection) each."""
+    store = app.extensions["snapshot_store"]
+    saved = store.prefetched
+
+    @contextmanager
+    def nothing_ahead(_subjects: object) -> Iterator[None]:
+        yield
+
+    store.prefetched = nothing_ahead
+    try:
+        yield
+    finally:
+        store.prefetched = saved
+
+
 #: The ways it was before, by name (``--before``), each given the app.
 BEFORE: dict[str, Callable[[Flask], Any]] = {
     "session-everywhere": lambda _app: every_request_loads_the_session(),
     "two-queries-and-a-ping": two_queries_and_a_ping,
+    "one-query-per-snapshot": one_query_per_snapshot,
 }
 
 
-def migrated_app(url: str) -> Flask:
+@contextmanager
+def sandbox_backends(tmp: str) -> Iterator[tuple[str, str]]:
+    """The sandbox's identity provider and back-ends in a thread on loopback; yields its
+    URL and a connectors file pointing at it."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    import sandbox
+
+    server = make_server("127.0.0.1", 0, sandbox.create_app({"TESTING": True}), threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    conf = Path(tmp) / "connectors.toml"
+    text = (ROOT / "connectors.toml").read_text(encoding="utf-8")
+    conf.write_text(text.replace("http://127.0.0.1:5001", url), encoding="utf-8")
+    try:
+        yield url, str(conf)
+    finally:
+        server.shutdown()
+
+
+def demo_resident(app: Flask, identity: str = "marie-therese") -> FlaskClient:
+    """The demo resident signed in through the sandbox's provider (her demo accounts
+    linked at sign-in), then her dashboard and its cards opened once, as a first visit
+    does: each card's read leaves its snapshots."""
+    import re
+    from html import unescape
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    client = app.test_client()
+    start = client.get("/auth/franceconnect/login")
+    authorize = start.headers["Location"]
+    with httpx.Client(timeout=10) as http:
+        page = http.get(authorize)
+        transaction = re.search(r'name="transaction_id"\s+value="([^"]+)"', page.text)
+        assert transaction, "the provider's page has no transaction"
+        decision = http.post(
+            authorize.split("/authorize")[0] + "/authorize/decision",
+            data={"transaction_id": transaction.group(1), "identity": identity},
+        )
+    back = urlsplit(decision.headers["Location"])
+    assert client.get(f"{back.path}?{back.query}").status_code == 303
+    shell = client.get("/").get_data(as_text=True)
+    for card in {unescape(u) for u in re.findall(r'hx-get="(/[^"]*card[^"]*)"', shell)}:
+        assert client.get(card, headers={"HX-Request": "true"}).status_code == 200
+    return client
+
+
+def migrated_app(url: str, **overrides: object) -> Flask:
     engine = sa.create_engine(url)
     meta = sa.MetaData()
     meta.reflect(engine)
     meta.drop_all(engine)
     engine.dispose()
-    settings = load_settings(
-        {},
-        database_url=url,
-        testing=True,
-        connectors_file=str(ROOT / "connectors.toml"),
-        probe_interval_s=0,
-        demo_links_file="",
-        fc_issuer="http://127.0.0.1:9/idp",
-        base_url="http://localhost",
-        measure_enabled=False,
-    )
+    values: dict[str, object] = {
+        "database_url": url,
+        "testing": True,
+        "connectors_file": str(ROOT / "connectors.toml"),
+        "probe_interval_s": 0,
+        "demo_links_file": "",
+        "fc_issuer": "http://127.0.0.1:9/idp",
+        "base_url": "http://localhost",
+        "measure_enabled": False,
+        "signin_rate_limit": "100000 per minute",
+    }
+    settings = load_settings({}, **{**values, **overrides})
     app = create_app(settings)
     from flask_migrate import upgrade
 
@@ -173,12 +245,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--before", choices=sorted(BEFORE), default="two-queries-and-a-ping")
+    parser.add_argument("--before", choices=sorted(BEFORE), default="one-query-per-snapshot")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="the demo resident, signed in through the sandbox, her cards read once",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         url = normalise_database_url(args.database_url or f"sqlite:///{tmp}/bench.sqlite3")
-        app = migrated_app(url)
-        client = signed_in_client(app)
+        if args.sandbox:
+            sandbox_url, conf = stack.enter_context(sandbox_backends(tmp))
+            app = migrated_app(
+                url,
+                fc_issuer=sandbox_url + "/api/v2",
+                connectors_file=conf,
+                demo_links_file=str(ROOT / "demo-links.toml"),
+            )
+            client = demo_resident(app)
+        else:
+            app = migrated_app(url)
+            client = signed_in_client(app)
         counter = Counter(app)
         before_way = BEFORE[args.before]
         results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
