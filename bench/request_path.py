@@ -43,7 +43,7 @@ LINKS = (
     ("cantine-bordeaux", "fam-4521"),
     ("logement-metropole", "dem-0871"),
 )
-ROUTES = ("/static/css/portal.css", "/healthz", "/readyz", "/")
+ROUTES = ("/static/css/portal.css", "/healthz", "/readyz", "/", "/account/activity")
 
 
 @contextmanager
@@ -96,11 +96,34 @@ def one_query_per_snapshot(app: Flask) -> Iterator[None]:
         store.prefetched = saved
 
 
+@contextmanager
+def babel_lookups_per_date(_app: Flask) -> Iterator[None]:
+    """Before: each date looked the time zone up through Flask-Babel and had Babel parse
+    its locale's name again."""
+    from datetime import datetime
+
+    from flask_babel import to_user_timezone
+
+    import portal.formatting as formatting
+
+    def local(value: Any) -> Any:
+        return to_user_timezone(value) if isinstance(value, datetime) else value
+
+    saved = formatting._local, formatting._LOCALES
+    formatting._local = local  # type: ignore[assignment]
+    formatting._LOCALES = {True: "fr_FR", False: "en_GB"}  # type: ignore[dict-item]
+    try:
+        yield
+    finally:
+        formatting._local, formatting._LOCALES = saved
+
+
 #: The ways it was before, by name (``--before``), each given the app.
 BEFORE: dict[str, Callable[[Flask], Any]] = {
     "session-everywhere": lambda _app: every_request_loads_the_session(),
     "two-queries-and-a-ping": two_queries_and_a_ping,
     "one-query-per-snapshot": one_query_per_snapshot,
+    "babel-lookups-per-date": babel_lookups_per_date,
 }
 
 

@@ -282,7 +282,8 @@ def tampered(cursor: str) -> list[str]:
     payload, _, signature = cursor.rpartition(".")
     forged = URLSafeSerializer("not-our-secret", salt="activity-page").dumps([0, 1, 2, ""])
     return [
-        cursor[:-1] + ("A" if cursor[-1] != "A" else "B"),  # signature changed
+        # The signature's first character changed (its last may only carry padding bits).
+        f"{payload}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}",
         payload + ".",  # no signature
         cursor[: len(cursor) // 2],  # cut
         "eyJhIjoxfQ." + signature,  # another payload, the same signature
