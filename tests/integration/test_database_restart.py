@@ -71,6 +71,8 @@ def test_a_connection_the_server_ended_is_replaced_before_a_request_uses_it(
     assert r.status_code == 200 and "Bonjour" in r.get_data(as_text=True)
     assert client.get("/readyz").get_json() == {"status": "ok", "database": "ok"}
     assert backend_pid(client, app) != before
+    # The rate limits' own pool (in the database without Redis) recovers the same way.
+    assert client.get("/auth/franceconnect/login").status_code == 302
 
 
 def test_a_connection_unused_for_long_is_pinged_when_its_socket_says_nothing(
