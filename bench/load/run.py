@@ -17,8 +17,9 @@ Usage (the documented runs; a smoke run is ``--users 10 --duration 30``)::
     .venv/bin/python bench/load/run.py --users 100 --duration 300 --instances 1
 
 The database (``--database-url``, default ``bench_load`` on the local PostgreSQL) is
-emptied and migrated first: give it one of its own. Redis keys go under a prefix of
-their own, deleted afterwards. Needs the ``bench`` extra (locust, psutil) and nginx.
+created if missing, emptied and migrated first: give it one of its own. Redis keys go
+under a prefix of their own, deleted afterwards. Needs the ``bench`` extra (locust,
+psutil) and nginx.
 """
 
 from __future__ import annotations
@@ -83,6 +84,18 @@ def postgres_url(url: str) -> str:
 
 
 def empty_database(url: str) -> None:
+    """The benchmark's database, created if missing, then emptied."""
+    target = sa.make_url(postgres_url(url))
+    server = sa.create_engine(
+        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
+    )
+    with server.connect() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        ).first()
+        if exists is None:
+            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    server.dispose()
     engine = sa.create_engine(postgres_url(url))
     meta = sa.MetaData()
     meta.reflect(engine)
