@@ -83,10 +83,13 @@ def engine_options(settings: Settings) -> dict[str, object]:
     """The database pool of each process: its size is budgeted against PostgreSQL's
     ``max_connections`` (docs/operations.md). SQLite, one file on one server, keeps
     SQLAlchemy's own pool for it."""
-    options: dict[str, object] = {"pool_pre_ping": settings.db_pool_pre_ping}
-    if not settings.database_url.startswith("sqlite"):
-        options.update(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
-    return options
+    if settings.database_url.startswith("sqlite"):
+        return {}
+    return {
+        "pool_pre_ping": settings.db_pool_pre_ping,
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+    }
 
 
 def configure_logging(app: Flask) -> None:
@@ -114,11 +117,17 @@ def configure_extensions(app: Flask) -> None:
     compress.init_app(app)
     import portal.models  # noqa: F401  (register the tables with the metadata)
 
+    settings: Settings = app.extensions["portal_settings"]
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         import sqlalchemy as sa
 
         with app.app_context():
             sa.event.listen(db.engine, "connect", _sqlite_for_concurrent_requests)
+    elif not settings.database_url.startswith("sqlite") and not settings.db_pool_pre_ping:
+        from portal.dbpool import install_liveness_check
+
+        with app.app_context():
+            install_liveness_check(db.engine, settings.db_ping_after_idle_s)
 
 
 #: How long a SQLite writer waits for another to finish before giving up (ms).

@@ -105,9 +105,11 @@ class Settings:
     #: budget against PostgreSQL's ``max_connections``. Not used with SQLite.
     db_pool_size: int = 5
     db_max_overflow: int = 10
-    #: Test each pooled connection with a round trip when it is taken from the pool, so
-    #: a connection PostgreSQL (or a proxy) closed is replaced instead of failing a request.
-    db_pool_pre_ping: bool = True
+    #: Test each pooled connection with a round trip whenever it is taken from the pool.
+    #: Off, a connection the server closed is still replaced (``portal.dbpool`` looks at
+    #: its socket), and one unused for ``db_ping_after_idle_s`` gets the round trip.
+    db_pool_pre_ping: bool = False
+    db_ping_after_idle_s: int = 30
     #: Prepended to every key the portal writes in Redis (several portals, one Redis).
     redis_prefix: str = "compte-territorial:"
     session_idle_minutes: int = 30
@@ -360,6 +362,8 @@ class Settings:
             )
         if self.log_format not in {"text", "json"}:
             problems.append(f"PORTAL_LOG_FORMAT must be 'text' or 'json', got {self.log_format!r}")
+        if self.db_ping_after_idle_s < 0:
+            problems.append("PORTAL_DB_PING_AFTER_IDLE_S must be 0 or more")
         if self.db_pool_size < 1 or self.db_max_overflow < 0:
             problems.append(
                 "PORTAL_DB_POOL_SIZE must be 1 or more and PORTAL_DB_MAX_OVERFLOW 0 or more"
@@ -435,6 +439,7 @@ _ENV_NAMES = {
     "db_pool_size": "PORTAL_DB_POOL_SIZE",
     "db_max_overflow": "PORTAL_DB_MAX_OVERFLOW",
     "db_pool_pre_ping": "PORTAL_DB_POOL_PRE_PING",
+    "db_ping_after_idle_s": "PORTAL_DB_PING_AFTER_IDLE_S",
     "session_idle_minutes": "PORTAL_SESSION_IDLE_MINUTES",
     "session_absolute_hours": "PORTAL_SESSION_ABSOLUTE_HOURS",
     "signin_rate_limit": "PORTAL_SIGNIN_RATE_LIMIT",

@@ -7,8 +7,10 @@ English is British English (« 1 December 2026 », « 10:30 »), with none of it
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel import dates as babel_dates
 from flask import Flask
 from flask_babel import (
@@ -16,7 +18,6 @@ from flask_babel import (
     format_date,
     format_percent,
     get_locale,
-    to_user_timezone,
 )
 
 NBSP = "\u00a0"
@@ -26,18 +27,31 @@ def _french() -> bool:
     return str(get_locale() or "fr").startswith("fr")
 
 
-def _babel_locale() -> str:
-    return "fr_FR" if _french() else "en_GB"
+#: Parsed once per process, not at every date a page shows.
+_LOCALES = {True: Locale.parse("fr_FR"), False: Locale.parse("en_GB")}
+
+
+#: The territory's time zone (``BABEL_DEFAULT_TIMEZONE``; no resident picks another):
+#: converting with it directly costs a tenth of ``to_user_timezone``'s lookups.
+TERRITORY_TZ = ZoneInfo("Europe/Paris")
+
+
+def _moment(value: datetime) -> datetime:
+    """A moment in the territory's time (a naive one is UTC)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(TERRITORY_TZ)
 
 
 def _local(value: date | datetime) -> date | datetime:
-    return to_user_timezone(value) if isinstance(value, datetime) else value
+    """A moment in the territory's time; a day stays a day."""
+    return _moment(value) if isinstance(value, datetime) else value
 
 
 def _day_pattern(value: date | datetime, pattern: str) -> str:
     local = _local(value)
-    text = babel_dates.format_date(local, pattern, locale=_babel_locale())
-    if _french() and local.day == 1:
+    french = _french()
+    text = babel_dates.format_date(local, pattern, locale=_LOCALES[french])
+    if french and local.day == 1:
         # « 1er décembre », never « 1 décembre »
         text = "1er " + text[2:] if text.startswith("1 ") else text.replace(" 1 ", " 1er ", 1)
     return text
@@ -66,7 +80,7 @@ def clock(value: datetime | None) -> str:
     """« 10 h 30 », « 10:30 »."""
     if value is None:
         return ""
-    local = to_user_timezone(value)
+    local = _moment(value)
     if _french():
         return f"{local.hour}{NBSP}h{NBSP}{local.minute:02d}"
     return babel_dates.format_time(local, "HH:mm", locale="en_GB")
@@ -82,7 +96,7 @@ def when(value: datetime | None) -> str:
 
 
 def init_formatting(app: Flask) -> None:
-    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Paris")
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TERRITORY_TZ.key)
     app.add_template_filter(money)
     app.add_template_filter(day)
     app.add_template_filter(short_day)

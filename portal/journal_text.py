@@ -155,9 +155,10 @@ def _mandate_detail(params: dict[str, Any]) -> Markup:
     return join(desk, french(scope_title(scope)) if scope else "")
 
 
-def journal_line(entry: Any) -> JournalLine:
-    """What the activity page shows of ``entry``: what was done, and its details."""
-    known = actions()
+def journal_line(entry: Any, known: dict[str, Any] | None = None) -> JournalLine:
+    """What the activity page shows of ``entry``: what was done, and its details.
+    ``known``: the action labels (``actions()``), when a page already has them."""
+    known = actions() if known is None else known
     code = entry.code or ""
     if not code:  # written before codes: its own (French) words
         label = known.get(entry.action)

@@ -23,6 +23,8 @@ from limits.storage import Storage
 
 #: Scheme of the database storage: ``RATELIMIT_STORAGE_URI = "portal-db://"``.
 SCHEME = "portal-db"
+#: A pooled connection unused this long is pinged before use (the web pool's default).
+PING_AFTER_IDLE_S = 30
 #: One increment in this many also deletes the windows that have ended.
 PURGE_ONE_IN = 200
 
@@ -53,7 +55,12 @@ def _engine(url: str) -> sa.Engine:
                 engine = sa.create_engine(url)
                 sa.event.listen(engine, "connect", _sqlite_for_concurrent_requests)
             else:
-                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=4)
+                from portal.dbpool import install_liveness_check
+
+                # No ping per check-out: a connection the server closed is seen on its
+                # socket, one idle for long is pinged (``portal.dbpool``).
+                engine = sa.create_engine(url, pool_size=1, max_overflow=4)
+                install_liveness_check(engine, PING_AFTER_IDLE_S)
             _engines[key] = engine
         return _engines[key]
 

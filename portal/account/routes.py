@@ -12,10 +12,11 @@ from portal.account import bp
 from portal.account.activity import (
     action_label,
     activity_page,
+    activity_rows,
     actor_label,
     count_entries,
     outcome_label,
-    parse_page,
+    read_cursor,
     service_title,
     services_in_activity,
 )
@@ -58,18 +59,33 @@ def account_labels() -> dict[str, object]:
 @journey("account", "activity")
 def activity() -> str:
     """The journal, a page at a time, of every service or one: an unknown ``service``
-    (not one the activity names) is ignored, and the page says so."""
+    (not one the activity names) is ignored, and the page says so. Pages are reached by
+    signed positions (``before``: older than, ``after``: newer than), never by number."""
     services = services_in_activity(g.citizen.id)
     service = request.args.get("service", "")
     unknown_service = bool(service) and service not in dict(services)
     if unknown_service:
         service = ""
-    page = activity_page(g.citizen.id, parse_page(request.args.get("page")), service)
+    before, after = request.args.get("before"), request.args.get("after")
+    positions = {
+        name: read_cursor(raw, service)
+        for name, raw in (("before", before), ("after", after))
+        if raw
+    }
+    # A page link changed by hand, cut, or made for another filter: the newest entries,
+    # and the page says why (never an error).
+    bad_link = len(positions) > 1 or any(p is None for p in positions.values())
+    if bad_link or unknown_service:
+        positions = {}
+    bad_link = bad_link and not unknown_service  # one message is enough
+    page = activity_page(g.citizen.id, service=service, **positions)
     return render_template(
         "account/activity.html",
         activity=page,
+        rows=activity_rows(page),
         services=services,
         unknown_service=unknown_service,
+        bad_link=bad_link,
     )
 
 

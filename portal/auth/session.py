@@ -14,9 +14,11 @@ from functools import wraps
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import Flask, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -30,6 +32,12 @@ F = TypeVar("F", bound=Callable[..., object])
 
 #: Writing ``last_seen_at`` on every request would turn reads into writes.
 LAST_SEEN_GRANULARITY = timedelta(seconds=60)
+
+#: Requests that show nothing of anyone's: no session is loaded for them, so they touch
+#: neither the database nor its pool (a page's static files come with its cookie, and a
+#: load balancer asks for health several times a second). ``/readyz`` checks the
+#: database itself, and nothing else.
+SESSIONLESS_ENDPOINTS = frozenset({"static", "status.healthz", "status.readyz"})
 
 
 def start_session(citizen: Citizen, id_token: str) -> AuthSession:
@@ -61,10 +69,15 @@ def end_session() -> AuthSession | None:
 
 
 def _load_auth_session() -> AuthSession | None:
+    """The session row and its resident, in one query (every signed-in request)."""
     sid = session.get("sid")
     if not isinstance(sid, str):
         return None
-    return db.session.get(AuthSession, sid)
+    return db.session.execute(
+        sa.select(AuthSession)
+        .options(joinedload(AuthSession.citizen, innerjoin=True))
+        .where(AuthSession.id == sid)
+    ).scalar_one_or_none()
 
 
 def load_current_citizen() -> Response | tuple[str, int] | None:
@@ -77,18 +90,17 @@ def load_current_citizen() -> Response | tuple[str, int] | None:
     g.citizen = None
     g.auth_session = None
     g.actor = None
-    if request.blueprint == "agents":
+    if request.blueprint == "agents" or request.endpoint in SESSIONLESS_ENDPOINTS:
         # The agents' area has its own session (``portal.agents.session``): using it
         # neither shows nor extends a resident's session open in the same browser.
         return None
-    if request.endpoint != "static":
-        from portal.mandates import assisted
+    from portal.mandates import assisted
 
-        outcome = assisted.load()
-        if outcome is True:
-            return None
-        if outcome is not False:
-            return outcome
+    outcome = assisted.load()
+    if outcome is True:
+        return None
+    if outcome is not False:
+        return outcome
     if "sid" not in session:
         return None
     auth = _load_auth_session()

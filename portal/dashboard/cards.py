@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import url_for
+from flask import current_app, url_for
 
 from portal.services.core import Panel, Service, read_panel
 
@@ -62,8 +62,10 @@ def last_known(services: Sequence[Service]) -> dict[str, Panel[Any]]:
     back-end: what the dashboard shows before htmx brings the cards, and all it shows
     without JavaScript ("overdue", "to pay" and their time)."""
     known = {}
-    for svc in services:
-        panel = read_panel(svc, svc.kind.card_reader(), 1.0, offline=True)
-        if panel.has_data:
-            known[svc.slug] = panel
+    store = current_app.extensions["snapshot_store"]
+    with store.prefetched(str(svc.link.id) for svc in services):
+        for svc in services:
+            panel = read_panel(svc, svc.kind.card_reader(), 1.0, offline=True)
+            if panel.has_data:
+                known[svc.slug] = panel
     return known

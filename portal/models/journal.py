@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, event
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import Model, db
@@ -26,6 +26,8 @@ class JournalEntry(Model):
     """
 
     __tablename__ = "journal_entry"
+    #: "Mon activité" pages by position (newest first), never by offset.
+    __table_args__ = (Index("ix_journal_entry_citizen_at_id", "citizen_id", "at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(

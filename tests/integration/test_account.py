@@ -8,15 +8,17 @@ import hashlib
 import json
 import re
 import time
-from datetime import date
+from datetime import date, datetime
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
+from itsdangerous import URLSafeSerializer
 
 from portal import create_app
 from portal.actor import Actor
@@ -34,6 +36,7 @@ from portal.models import (
     ServiceLink,
     WriteRecord,
 )
+from portal.models._types import utcnow
 from tests.support import Sandbox, count_calls, empty_tables, portal_settings, sign_in
 
 HX = {"HX-Request": "true"}
@@ -225,60 +228,171 @@ def journal_rows(html: str) -> list[str]:
     return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "|", row)) for row in rows]
 
 
+NEXT_RE = re.compile(r'href="(/account/activity\?[^"]*)" rel="next"')
+PREV_RE = re.compile(r'href="(/account/activity\?[^"]*)" rel="prev"')
+
+
+def link(pattern: re.Pattern[str], html: str) -> str:
+    match = pattern.search(html)
+    assert match, f"no {pattern.pattern} link"
+    return unescape(match.group(1))
+
+
+def add_unlinks(app: Flask, given_name: str, count: int, *, at: datetime | None = None) -> None:
+    """``count`` entries numbered from 000, oldest first (all at ``at`` if given)."""
+    resident = citizen_id(app, given_name)
+    with app.app_context():
+        for n in range(count):
+            entry = JournalEntry.record(resident, "unlink", detail=f"entrée {n:03d}")
+            if at is not None:
+                entry.at = at
+        db.session.commit()
+
+
 def test_activity_is_paginated_20_a_page_with_previous_and_next_links(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "eloise")
+    add_unlinks(services_app, "Éloïse", 44)  # with her sign-in: 45 entries
+    first = text(services_client.get("/account/activity"))
+    assert len(journal_rows(first)) == 20
+    assert "Page 1" in first and "Page 1 sur" not in first  # the whole history never counted
+    assert "entrée 043" in first and "entrée 024" in first and "entrée 023" not in first
+    assert 'rel="prev"' not in first
+    # Pages are reached by an opaque position, never by an offset.
+    to_second = link(NEXT_RE, first)
+    assert "before=" in to_second and "page=" not in to_second
+    second = text(services_client.get(to_second))
+    rows = journal_rows(second)
+    assert len(rows) == 20 and "entrée 023" in rows[0] and "entrée 004" in rows[-1]
+    assert "Page 2" in second and "<title>Mon activité – page 2" in second
+    third = text(services_client.get(link(NEXT_RE, second)))
+    rows = journal_rows(third)
+    assert len(rows) == 5
+    assert "entrée 003" in rows[0] and "Connexion avec FranceConnect" in rows[-1]
+    assert "Page 3" in third and 'rel="next"' not in third  # the last page
+    # Back, newer and newer: the same pages, down to the first (no previous link).
+    back = text(services_client.get(link(PREV_RE, third)))
+    assert journal_rows(back) == journal_rows(second) and "Page 2" in back
+    first_again = text(services_client.get(link(PREV_RE, back)))
+    assert journal_rows(first_again) == journal_rows(first)
+    assert "Page 1" in first_again and 'rel="prev"' not in first_again
+
+
+def test_one_page_of_activity_shows_no_page_links(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    sign_in(services_client, "eloise")
+    add_unlinks(services_app, "Éloïse", 19)  # with her sign-in: 20 entries, one page
+    html = text(services_client.get("/account/activity"))
+    assert len(journal_rows(html)) == 20
+    assert 'rel="next"' not in html and 'rel="prev"' not in html and "Page 1" not in html
+
+
+def test_entries_of_the_same_moment_are_each_shown_once_in_a_stable_order(
+    services_client: FlaskClient, services_app: Flask
+) -> None:
+    """Many entries can share a timestamp (a batch, a coarse clock): the id breaks the
+    tie, so no entry is skipped or shown twice across pages."""
+    sign_in(services_client, "eloise")
+    add_unlinks(services_app, "Éloïse", 45, at=utcnow().replace(microsecond=0))
+    seen: list[str] = []
+    path: str | None = "/account/activity"
+    while path:
+        html = text(services_client.get(path))
+        seen += [re.search(r"entrée \d{3}|Connexion", row).group(0) for row in journal_rows(html)]
+        match = NEXT_RE.search(html)
+        path = unescape(match.group(1)) if match else None
+    numbered = [s for s in seen if s.startswith("entrée")]
+    assert numbered == [f"entrée {n:03d}" for n in reversed(range(45))]
+    assert len(seen) == 46
+    assert text(services_client.get("/account/activity")) == text(
+        services_client.get("/account/activity")
+    )
+
+
+def tampered(cursor: str) -> list[str]:
+    """What a hand-edited or broken page link can carry."""
+    payload, _, signature = cursor.rpartition(".")
+    forged = URLSafeSerializer("not-our-secret", salt="activity-page").dumps([0, 1, 2, ""])
+    return [
+        # The signature's first character changed (its last may only carry padding bits).
+        f"{payload}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}",
+        payload + ".",  # no signature
+        cursor[: len(cursor) // 2],  # cut
+        "eyJhIjoxfQ." + signature,  # another payload, the same signature
+        forged,  # signed with another key
+        "",
+        "x" * 5000,
+        "%00",
+        "<script>alert(1)</script>",
+        "1",
+        "2",
+    ]
+
+
+def test_a_tampered_page_link_shows_the_newest_entries_with_a_message(
     services_client: FlaskClient, services_app: Flask
 ) -> None:
     sign_in(services_client, "eloise")
     eloise = citizen_id(services_app, "Éloïse")
     with services_app.app_context():
-        for n in range(24):  # with her sign-in: 25 entries
-            JournalEntry.record(eloise, "unlink", detail=f"entrée {n:03d}")
+        JournalEntry.record(eloise, "renew_loan", connector_instance="bib-merignac")
         db.session.commit()
-    first = text(services_client.get("/account/activity"))
-    assert len(journal_rows(first)) == 20
-    assert "25 actions" in first and "Page 1 sur 2" in first
-    assert "entrée 023" in first and "entrée 004" in first and "entrée 003" not in first
-    assert 'href="/account/activity?page=2" rel="next"' in first
-    assert 'rel="prev"' not in first
-    second = text(services_client.get("/account/activity?page=2"))
-    rows = journal_rows(second)
-    assert len(rows) == 5
-    assert "entrée 003" in rows[0] and "Connexion avec FranceConnect" in rows[-1]
-    assert "Page 2 sur 2" in second
-    assert 'href="/account/activity?page=1" rel="prev"' in second
-    assert 'rel="next"' not in second
+    add_unlinks(services_app, "Éloïse", 44)
+    first_html = text(services_client.get("/account/activity"))
+    first = journal_rows(first_html)
+    to_second = link(NEXT_RE, first_html)
+    cursor = parse_qs(urlsplit(to_second).query)["before"][0]
+    message = "Ce lien de page n'est pas valable\u00a0: voici vos actions les plus récentes."
+    for bad in tampered(cursor):
+        for name in ("before", "after"):
+            r = services_client.get("/account/activity", query_string={name: bad})
+            assert r.status_code == 200, (name, bad)
+            html = text(r)
+            if bad:
+                assert message in html, (name, bad)
+            assert journal_rows(html) == first, (name, bad)
+            assert "<script>alert" not in r.get_data(as_text=True)
+    # Both directions at once, or a position made for another filter: refused too.
+    both = services_client.get(
+        "/account/activity", query_string={"before": cursor, "after": cursor}
+    )
+    assert message in text(both)
+    elsewhere = services_client.get(
+        "/account/activity", query_string={"before": cursor, "service": "bib-merignac"}
+    )
+    assert elsewhere.status_code == 200 and message in text(elsewhere)
+    # An old bookmark with a page number: the first page, nothing to complain about.
+    old = text(services_client.get("/account/activity?page=2"))
+    assert journal_rows(old) == first and message not in old
 
 
-@pytest.mark.parametrize(
-    ("page", "shown"),
-    [
-        ("0", 1),
-        ("-2", 1),
-        ("abc", 1),
-        ("", 1),
-        ("1e3", 1),
-        (" 2 ", 2),
-        ("2.5", 1),
-        ("3", 2),  # past the last: the last
-        ("99", 2),
-        ("9" * 40, 2),
-        ("9" * 5000, 1),  # too long to be a number
-        ("%00", 1),
-        ("<script>", 1),
-    ],
-)
-def test_a_bad_page_number_is_clamped_never_an_error(
-    services_client: FlaskClient, services_app: Flask, page: str, shown: int
+def test_activity_pages_cost_no_count_of_the_whole_history(
+    services_client: FlaskClient, services_app: Flask
 ) -> None:
     sign_in(services_client, "eloise")
-    eloise = citizen_id(services_app, "Éloïse")
+    add_unlinks(services_app, "Éloïse", 44)
+    second = link(NEXT_RE, text(services_client.get("/account/activity")))
+    statements: list[tuple[str, object]] = []
     with services_app.app_context():
-        for n in range(24):
-            JournalEntry.record(eloise, "unlink", detail=f"entrée {n:03d}")
-        db.session.commit()
-    r = services_client.get("/account/activity", query_string={"page": page})
-    assert r.status_code == 200, page
-    assert f"Page {shown} sur 2" in text(r), page
+        engine = db.engine
+
+    def on_statement(
+        _conn: object, _cursor: object, statement: str, params: object, *_: object
+    ) -> None:
+        statements.append((statement, params))
+
+    sa.event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        assert services_client.get(second).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_statement)
+    journal = [(s, p) for s, p in statements if "journal_entry" in s]
+    assert not any("count(" in s.lower() for s, _p in journal), journal
+    # SQLite's dialect always writes "LIMIT ? OFFSET ?": its offset must be 0.
+    offsets = [p for s, p in journal if "OFFSET" in s.upper()]
+    assert all(isinstance(p, tuple) and p[-1] == 0 for p in offsets), journal
 
 
 def test_activity_can_be_filtered_by_service(
@@ -307,10 +421,9 @@ def test_activity_can_be_filtered_by_service(
     assert all("Médiathèque de Mérignac" in row for row in rows)
     assert '<option value="bib-merignac" selected>' in only
     # The next page keeps the filter.
-    assert 'href="/account/activity?page=2&amp;service=bib-merignac" rel="next"' in (
-        services_client.get("/account/activity?service=bib-merignac").get_data(as_text=True)
-    )
-    rest = journal_rows(text(services_client.get("/account/activity?service=bib-merignac&page=2")))
+    to_next = link(NEXT_RE, only)
+    assert parse_qs(urlsplit(to_next).query)["service"] == ["bib-merignac"]
+    rest = journal_rows(text(services_client.get(to_next)))
     # 25 renewals and the demo link of Mérignac's card, made at her sign-in.
     assert len(rest) == 6 and all("Médiathèque de Mérignac" in row for row in rest)
     meals = journal_rows(text(services_client.get("/account/activity?service=cantine-bordeaux")))

@@ -218,21 +218,27 @@ def test_the_database_pool_is_sized_from_the_settings() -> None:
         **PRODUCTION,
         "PORTAL_DB_POOL_SIZE": "3",
         "PORTAL_DB_MAX_OVERFLOW": "2",
-        "PORTAL_DB_POOL_PRE_PING": "false",
+        "PORTAL_DB_POOL_PRE_PING": "true",
     }
     app = create_app(load_settings(env))
     from portal.extensions import db
 
     with app.app_context():
         pool = db.engine.pool
-        assert (pool.size(), pool._max_overflow, pool._pre_ping) == (3, 2, False)  # type: ignore[attr-defined]
+        assert (pool.size(), pool._max_overflow, pool._pre_ping) == (3, 2, True)  # type: ignore[attr-defined]
     with create_app(load_settings(PRODUCTION)).app_context():
         pool = db.engine.pool
-        assert (pool.size(), pool._max_overflow, pool._pre_ping) == (5, 10, True)  # type: ignore[attr-defined]
+        # No round trip on every check-out: ``portal.dbpool`` looks at the socket.
+        assert (pool.size(), pool._max_overflow, pool._pre_ping) == (5, 10, False)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("PORTAL_DB_POOL_SIZE", "0"), ("PORTAL_DB_MAX_OVERFLOW", "-1")]
+    ("name", "value"),
+    [
+        ("PORTAL_DB_POOL_SIZE", "0"),
+        ("PORTAL_DB_MAX_OVERFLOW", "-1"),
+        ("PORTAL_DB_PING_AFTER_IDLE_S", "-1"),
+    ],
 )
 def test_a_pool_that_cannot_serve_is_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
