@@ -449,6 +449,10 @@ def pages_of(clients: dict[str, httpx.Client], hops: int) -> list[Page]:
 
 def measure(args: argparse.Namespace) -> None:
     sizes = {"small": args.small, "big": args.big}
+    if args.control:
+        # A second portal on the small database: how far apart two identical set-ups
+        # come out on this machine, the noise the big/small ratio is read against.
+        sizes["control"] = args.small
     with contextlib.ExitStack() as stack:
         clients: dict[str, dict[str, httpx.Client]] = {}
         urls: dict[str, tuple[str, str, Path]] = {}
@@ -468,8 +472,9 @@ def measure(args: argparse.Namespace) -> None:
                 for size in sizes:
                     timed_get(clients[size][page.identity], page)
         for i in range(args.iterations):
-            # Alternate which database goes first, so neither always follows the other.
-            order = list(sizes) if i % 2 == 0 else list(reversed(sizes))
+            # Rotate which database goes first, so none always follows another.
+            shift = i % len(sizes)
+            order = list(sizes)[shift:] + list(sizes)[:shift]
             for page in pages:
                 for size in order:
                     elapsed = timed_get(clients[size][page.identity], page)
@@ -478,25 +483,39 @@ def measure(args: argparse.Namespace) -> None:
             sandbox_url, portal_url, workdir = urls["big"]
             explain(args.big, sandbox_url, portal_url, workdir, pages)
     counts = {size: row_counts(url) for size, url in sizes.items()}
+    control_note = (
+        "\nControl: a second portal on the small database, its ratio to the first."
+        if args.control
+        else ""
+    )
+    control_head = " control median ratio | control p95 ratio |" if args.control else ""
+    control_rule = "---|---|" if args.control else ""
     print(f"""
 ### Data scale — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
 
 Machine: {machine()}; PostgreSQL {server_version(args.big)};
 gunicorn 2 workers × 4 threads per database, one sandbox each, on loopback.
 Small: {counts["small"]}. Big: {counts["big"]}.
-{args.iterations} sequential requests per page and database, alternating small and big
-(after {args.warmup} warm-up rounds).
+{args.iterations} sequential requests per page and database, in turn (after {args.warmup}
+warm-up rounds).{control_note}
 
-| page | small median | big median | ratio | small p95 | big p95 | ratio |
-|---|---|---|---|---|---|---|""")
+| page | small median | big median | ratio | small p95 | big p95 | ratio |{control_head}
+|---|---|---|---|---|---|---|{control_rule}""")
     for page in pages:
         small, big = times[(page.label, "small")], times[(page.label, "big")]
         s_med, b_med = statistics.median(small) * 1000, statistics.median(big) * 1000
         s_p95, b_p95 = p95(small) * 1000, p95(big) * 1000
-        print(
+        row = (
             f"| {page.label} | {s_med:.1f} ms | {b_med:.1f} ms | {b_med / s_med:.2f} "
             f"| {s_p95:.1f} ms | {b_p95:.1f} ms | {b_p95 / s_p95:.2f} |"
         )
+        if args.control:
+            again = times[(page.label, "control")]
+            row += (
+                f" {statistics.median(again) * 1000 / s_med:.2f} "
+                f"| {p95(again) * 1000 / s_p95:.2f} |"
+            )
+        print(row)
 
 
 def count_rows(conn: psycopg.Connection) -> dict[str, int]:
@@ -677,6 +696,9 @@ def main() -> None:
     p_measure.add_argument("--warmup", type=int, default=10)
     p_measure.add_argument("--hops", type=int, default=25, help="how far the later page is")
     p_measure.add_argument("--explain", action="store_true")
+    p_measure.add_argument(
+        "--control", action="store_true", help="also a second portal on the small database"
+    )
     p_upgrade = commands.add_parser("upgrade", help="time migrations on the big database")
     p_upgrade.add_argument("--database-url", required=True)
     p_upgrade.add_argument("--small", default="", help="also a no-op on this database")
