@@ -5,7 +5,8 @@ pages (the dashboard shell, a card, "Mon activité") cost the same with a millio
 as with a thousand, and that migrating such a database stays fast. Three sub-commands:
 
 ``fill``
-    Builds a database with ``flask db upgrade`` then bulk-loads residents, their links and
+    Drops and creates the database named (never ``test`` nor a maintenance database),
+    builds the schema with ``flask db upgrade``, then bulk-loads residents, their links and
     their journal on the server side (``INSERT … SELECT generate_series``), and runs
     ``VACUUM (ANALYZE)``. Every resident has the same shape whatever the size: links to
     distinct services (a third of them holding an encrypted secret, valid ciphertexts for
@@ -18,11 +19,14 @@ as with a thousand, and that migrating such a database stays fast. Three sub-com
 ``measure``
     Starts the sandbox and one portal (gunicorn) per database on loopback, signs both
     residents in on each, and requests the same pages on the small and the big database
-    in turn, alternating, so both see the same machine; prints median, p95 and the ratio.
+    in turn, rotating which goes first, so both see the same machine; prints median, p95
+    and the ratio. ``--control`` adds a second portal on the small database, whose ratio
+    to the first is the machine's noise.
 
 ``upgrade``
-    Times a no-op ``flask db upgrade`` on the big database, then the newest migration
-    (downgraded first, then upgraded again).
+    Times the newest migration on the big database (downgraded first when it is
+    applied, then upgraded), then no-op ``flask db upgrade`` runs on the big database and
+    (``--small``) the small one in turn.
 
 Usage (PostgreSQL only; never the ``test`` database CI uses)::
 
