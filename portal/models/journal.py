@@ -26,13 +26,21 @@ class JournalEntry(Model):
     """
 
     __tablename__ = "journal_entry"
-    #: "Mon activité" pages by position (newest first), never by offset.
-    __table_args__ = (Index("ix_journal_entry_citizen_at_id", "citizen_id", "at", "id"),)
+    # One resident's entries newest first (a page of "Mon activité"), their count and the
+    # services they name, read from the index whatever the journal's size (PostgreSQL
+    # carries the service in it). It serves every lookup by resident too.
+    __table_args__ = (
+        Index(
+            "ix_journal_entry_citizen_id_at",
+            "citizen_id",
+            "at",
+            "id",
+            postgresql_include=["connector_instance"],
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    citizen_id: Mapped[int] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), index=True
-    )
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor_kind: Mapped[str] = mapped_column(String(16))  # citizen | adviser | system
     actor_id: Mapped[str] = mapped_column(String(64), default="")
