@@ -8,7 +8,11 @@ their dashboard as a browser does: the shell, then every card request the shell 
 and the to-do list, all at once (six connections). Counts the calls each view made (from
 ``/status``) and times it, for a first view and for a reload a second later, with the
 to-do list reusing what the cards read (``PORTAL_READ_CACHE_S=30``, the default) and
-reading again (``0``). Usage: ``.venv/bin/python bench/dashboard_calls.py``. Prints a
+reading again (``0``). Then each card on its own (one request after another, a first
+view and a reload): the calls it made and its time. With ``--before PATH`` (another
+checkout, e.g. of the commit before a change), the same is measured on that code too,
+in the same run, and shown side by side. Usage:
+``.venv/bin/python bench/dashboard_calls.py [--before /path/to/checkout]``. Prints a
 Markdown block for docs/benchmarks.md. It only talks to 127.0.0.1.
 """
 
@@ -60,15 +64,38 @@ def one_view(client: httpx.Client) -> float:
 
 
 RESIDENTS = ["marie-therese", "dartagnan", "amina", "lucas", "jean-baptiste"]
+SLUGS = re.compile(r"(?:/services/([^/]+)/card|slug=([^&]+))")
+
+#: (card, view) → (calls of each, seconds of each)
+PerCard = dict[tuple[str, str], tuple[list[int], list[float]]]
 
 
-def measure(cache_s: str) -> dict[str, tuple[list[int], list[float]]]:
+def each_card(client: httpx.Client, view: str, found: PerCard) -> None:
+    """Every card of the shell asked on its own, one after another."""
+    shell = client.get("/").text
+    for url in [unescape(u) for u in LOADER.findall(shell)]:
+        card = "+".join(a or b for a, b in SLUGS.findall(url))
+        before = calls_so_far(client)
+        started = time.perf_counter()
+        answer = client.get(url, headers={"HX-Request": "true"})
+        took = time.perf_counter() - started
+        assert answer.status_code == 200, (url, answer.status_code)
+        calls, times = found.setdefault((card, view), ([], []))
+        calls.append(calls_so_far(client) - before)
+        times.append(took)
+
+
+def measure(
+    cache_s: str, root: Path | None = None
+) -> tuple[dict[str, tuple[list[int], list[float]]], PerCard]:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        servers(Path(tmp), settings={"PORTAL_READ_CACHE_S": cache_s}, portal_workers=1) as (
-            sandbox_url,
-            portal_url,
-        ),
+        servers(
+            Path(tmp),
+            settings={"PORTAL_READ_CACHE_S": cache_s},
+            portal_workers=1,
+            portal_root=root,
+        ) as (sandbox_url, portal_url),
     ):
         for kind, tenant in TENANTS:
             httpx.post(
@@ -77,6 +104,7 @@ def measure(cache_s: str) -> dict[str, tuple[list[int], list[float]]]:
                 timeout=5,
             ).raise_for_status()
         found: dict[str, tuple[list[int], list[float]]] = {"first": ([], []), "reload": ([], [])}
+        cards: PerCard = {}
         for resident in RESIDENTS:
             client = sign_in(portal_url, resident)
             for view in ("first", "reload"):
@@ -85,13 +113,48 @@ def measure(cache_s: str) -> dict[str, tuple[list[int], list[float]]]:
                 found[view][0].append(calls_so_far(client) - before)
                 time.sleep(1)
             client.close()
-        return found
+        httpx.post(f"{sandbox_url}/_admin/reset", timeout=5).raise_for_status()
+        for kind, tenant in TENANTS:  # the reset cleared the latency, and the portal's caches stay
+            httpx.post(
+                f"{sandbox_url}/_admin/faults/{kind}/{tenant}",
+                json={"mode": None, "latency_ms": LATENCY_MS},
+                timeout=5,
+            ).raise_for_status()
+        for resident in RESIDENTS:
+            client = sign_in(portal_url, resident)
+            for view in ("first", "reload"):
+                each_card(client, view, cards)
+            client.close()
+        return found, cards
+
+
+def card_table(runs: list[tuple[str, PerCard]]) -> None:
+    """Per card and view: calls (total over the residents who have it) and the median
+    and slowest time, for each run side by side."""
+    heads = " | ".join(f"{label}: calls | {label}: median | {label}: max" for label, _ in runs)
+    print(f"\n| card | view | {heads} |")
+    print("|---|---|" + "---|" * (3 * len(runs)))
+    for key in sorted(runs[-1][1], key=lambda k: (k[0], k[1] != "first")):
+        cells = []
+        for _, cards in runs:
+            calls, times = cards.get(key, ([], []))
+            if not times:
+                cells.append("– | – | –")
+                continue
+            cells.append(
+                f"{sum(calls)} | {statistics.median(times) * 1000:.0f} ms | "
+                f"{max(times) * 1000:.0f} ms"
+            )
+        print(f"| {key[0]} | {key[1]} | {' | '.join(cells)} |")
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args()
-    shared = measure("30")
-    again = measure("0")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--before", type=Path, help="another checkout to measure too")
+    args = parser.parse_args()
+    before = measure("30", args.before) if args.before else None
+    shared, after_cards = measure("30")
+    again, _ = measure("0")
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"### Dashboard calls — {now}\n")
     print(
@@ -101,7 +164,10 @@ def main() -> None:
     )
     print("| to-do list | view | back-end calls (total) | view, median | view, max |")
     print("|---|---|---|---|---|")
-    for label, found in (("reuses the cards' reads (30 s)", shared), ("reads again (0)", again)):
+    views = [("reuses the cards' reads (30 s)", shared), ("reads again (0)", again)]
+    if before is not None:
+        views.insert(0, ("before, reuses (30 s)", before[0]))
+    for label, found in views:
         for view in ("first", "reload"):
             counts, times = found[view]
             print(
@@ -111,6 +177,8 @@ def main() -> None:
     for view in ("first", "reload"):
         ratio = sum(shared[view][0]) / sum(again[view][0])
         print(f"\nratio of calls, reused / read again, {view} views: {ratio:.2f}")
+    print("\nEach card on its own (calls summed over the residents who have it):")
+    card_table(([("before", before[1])] if before is not None else []) + [("now", after_cards)])
 
 
 if __name__ == "__main__":

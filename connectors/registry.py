@@ -55,9 +55,11 @@ from connectors.http import (
     BreakerState,
     BreakerStore,
     MemoryBreakerStore,
+    MemoryReferenceCache,
     OutcomeHook,
     Policy,
     RedisBreakerStore,
+    ReferenceCache,
     ResilientHTTP,
     SnapshotStore,
 )
@@ -319,7 +321,9 @@ class Registry:
     construction, so a type that rejects its options fails at start.
 
     The breaker store is ``breaker_store`` if given, else Redis at ``redis_url`` (shared
-    by every web process), else this process's memory.
+    by every web process), else this process's memory. The reference cache (titles,
+    library names) is ``reference_cache`` if given, else one bounded memory cache for
+    every instance of the registry.
     """
 
     def __init__(
@@ -328,6 +332,7 @@ class Registry:
         *,
         breaker_store: BreakerStore | None = None,
         snapshot_store: SnapshotStore | None = None,
+        reference_cache: ReferenceCache | None = None,
         on_outcome: OutcomeHook | None = None,
         redis_url: str | None = None,
         types: Mapping[str, type] | None = None,
@@ -338,6 +343,8 @@ class Registry:
             breaker_store = (
                 RedisBreakerStore.from_url(redis_url) if redis_url else MemoryBreakerStore()
             )
+        if reference_cache is None:
+            reference_cache = MemoryReferenceCache()  # one bound for every instance
         self.instances: dict[str, InstanceConfig] = {}
         self._connectors: dict[str, Any] = {}
         self._http: dict[str, ResilientHTTP] = {}
@@ -356,6 +363,7 @@ class Registry:
                 instance,
                 breaker_store=breaker_store,
                 snapshot_store=snapshot_store,
+                reference_cache=reference_cache,
                 on_outcome=on_outcome,
                 contract=load_contract(spec) if spec else None,
                 error_parser=getattr(cls, "error_parser", None),

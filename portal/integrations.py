@@ -25,7 +25,7 @@ from flask import Flask, current_app
 from sqlalchemy.engine import CursorResult
 
 from connectors.base import CallContext, ConnectorError, InstanceConfig
-from connectors.http import RedisBreakerStore
+from connectors.http import RedisBreakerStore, RedisReferenceCache
 from connectors.registry import Registry, RegistryError, load_instances
 from portal.config import ConfigError, Settings
 from portal.demo import load_demo_links
@@ -157,6 +157,12 @@ def build_registry(app: Flask, settings: Settings) -> Registry:
             else None
         ),
         snapshot_store=DatabaseSnapshotStore(app),
+        # Titles and library names, shared by every process and server when Redis is there.
+        reference_cache=(
+            RedisReferenceCache.from_url(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else None
+        ),
         # Each call's outcome and latency, to the anonymous measurement (``connector_call``).
         on_outcome=connector_outcome_hook(app),
     )

@@ -67,6 +67,12 @@ from connectors.http.policy import (
     parse_retry_after,
 )
 from connectors.http.problem import ErrorParser, Problem, parse_problem, stable_code
+from connectors.http.refcache import (
+    MemoryReferenceCache,
+    RedisReferenceCache,
+    ReferenceCache,
+    ReferenceData,
+)
 from connectors.http.snapshots import MemorySnapshotStore, Snapshots, SnapshotStore
 from connectors.http.tls import VerifySetting, clear_shared_ssl_contexts, shared_ssl_context
 
@@ -89,11 +95,15 @@ __all__ = [
     "ErrorParser",
     "HTTPResponse",
     "MemoryBreakerStore",
+    "MemoryReferenceCache",
     "MemorySnapshotStore",
     "OutcomeHook",
     "Policy",
     "Problem",
     "RedisBreakerStore",
+    "RedisReferenceCache",
+    "ReferenceCache",
+    "ReferenceData",
     "ResilientHTTP",
     "SnapshotStore",
     "Snapshots",

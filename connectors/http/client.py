@@ -43,6 +43,7 @@ from connectors.http.policy import (
     parse_retry_after,
 )
 from connectors.http.problem import ErrorParser, Problem, is_json, mime, parse_problem
+from connectors.http.refcache import ReferenceCache, ReferenceData
 from connectors.http.snapshots import Snapshots, SnapshotStore
 from connectors.http.snapshots import what as key_kind
 from connectors.http.tls import shared_ssl_context
@@ -157,9 +158,29 @@ class _Call:
         return f"{self.method} {self.route}"
 
     @property
+    def shared_key(self) -> tuple[object, ...]:
+        """What a GET asks, whoever asks it: two equal keys get the same answer."""
+        return (
+            self.path,
+            tuple(sorted((self.params or {}).items())),
+            tuple(sorted((k.lower(), v) for k, v in (self.headers or {}).items())),
+            self.accept,
+        )
+
+    @property
     def settles_later(self) -> bool:
         """A write the back-end deduplicates by key: an unanswered one can be asked again."""
         return self.method not in READ_METHODS and bool(self.idempotency_key)
+
+
+class _SharedGet:
+    """A GET on its way, and its successful answer once it lands."""
+
+    __slots__ = ("landed", "response")
+
+    def __init__(self) -> None:
+        self.landed = threading.Event()
+        self.response: HTTPResponse | None = None
 
 
 class ResilientHTTP:
@@ -178,6 +199,7 @@ class ResilientHTTP:
         *,
         breaker_store: BreakerStore | None = None,
         snapshot_store: SnapshotStore | None = None,
+        reference_cache: ReferenceCache | None = None,
         on_outcome: OutcomeHook | None = None,
         contract: Contract | None = None,
         error_parser: ErrorParser | None = None,
@@ -192,6 +214,8 @@ class ResilientHTTP:
         self.snapshots = Snapshots(
             instance.slug, snapshot_store, refresh_s=self.policy.snapshot_refresh_s
         )
+        #: Reference data (titles, library names) shared by every resident, kept for hours.
+        self.reference = ReferenceData(instance.slug, reference_cache)
         self.contract = contract
         self.error_parser: ErrorParser = error_parser or parse_problem
         self._on_outcome = on_outcome
@@ -202,6 +226,8 @@ class ResilientHTTP:
         #: (subject, key) -> set once the read of it on its way in this process ends.
         self._in_flight: dict[tuple[str, str], threading.Event] = {}
         self._in_flight_lock = threading.Lock()
+        #: GETs on their way, by what they ask: the same GET asked meanwhile shares it.
+        self._gets: dict[tuple[object, ...], _SharedGet] = {}
         self._client = httpx.Client(
             base_url=instance.base_url.rstrip("/") + "/",
             transport=transport,
@@ -421,6 +447,32 @@ class ResilientHTTP:
             refusals={**DEFAULT_REFUSALS, **(refusals or {})},
             not_found=not_found,
         )
+        if call.method == "GET":
+            return self._shared_get(ctx, call)
+        return self._logical_call(ctx, call)
+
+    def _shared_get(self, ctx: CallContext, call: _Call) -> HTTPResponse:
+        """A GET asked while the very same GET is on its way (a card's parts read side by
+        side, the to-do list beside the cards) waits for that one's answer instead of
+        sending it again: only a successful answer is shared; otherwise it is sent."""
+        key = call.shared_key
+        with self._in_flight_lock:
+            leader = self._gets.get(key)
+            if leader is None:
+                mine = self._gets[key] = _SharedGet()
+        if leader is not None:
+            if leader.landed.wait(timeout=ctx.remaining()) and leader.response is not None:
+                return leader.response
+            return self._logical_call(ctx, call)
+        try:
+            mine.response = self._logical_call(ctx, call)
+            return mine.response
+        finally:
+            with self._in_flight_lock:
+                self._gets.pop(key, None)
+            mine.landed.set()
+
+    def _logical_call(self, ctx: CallContext, call: _Call) -> HTTPResponse:
         started = time.monotonic()
         ok = False
         try:
