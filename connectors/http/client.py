@@ -778,7 +778,7 @@ class ResilientHTTP:
         except ValueError:
             raise ContractBroken(f"{where}: body is not valid JSON") from None
         if self.contract is not None:
-            self.contract.check(self.slug, call.method, call.route, status, body)
+            self.contract.check(self.slug, call.method, call.route, status, body, content)
         return HTTPResponse(status, headers, content, body)
 
     def _log(
