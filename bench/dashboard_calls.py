@@ -1,12 +1,12 @@
 """Benchmark: how many back-end calls one dashboard view makes, and how long it takes,
 when every back-end answers in 200 ms (a far-away system).
 
-Starts the sandbox and the portal under gunicorn (one worker, so that the portal's
-``/status`` page counts every call of the run), gives every sandbox tenant 200 ms of
-latency per call, signs each demo resident in (three to six services each), and loads
-their dashboard as a browser does: the shell, then every card request the shell names
-and the to-do list, all at once (six connections). Counts the calls each view made (from
-``/status``) and times it, for a first view and for a reload a second later, with the
+Starts the sandbox and the portal under gunicorn (one worker, four threads), gives every
+sandbox tenant 200 ms of latency per call, signs each demo resident in (three to six
+services each), and loads their dashboard as a browser does: the shell, then every card
+request the shell names and the to-do list, all at once (six connections). Counts the
+calls each view made (what the sandbox's back-ends received, from its ``/_admin/calls``)
+and times it, for a first view and for a reload a second later, with the
 to-do list reusing what the cards read (``PORTAL_READ_CACHE_S=30``, the default) and
 reading again (``0``). Then each card on its own (one request after another, a first
 view and a reload): the calls it made and its time. With ``--before PATH`` (another
@@ -44,12 +44,11 @@ TENANTS = [
     ("water", "pessac"),
 ]
 LOADER = re.compile(r'hx-get="(/(?:services/[^/"]+/card|cards\?[^"]+))"')
-CALLS = re.compile(r"\((\d+)\)</span>")
 
 
-def calls_so_far(client: httpx.Client) -> int:
-    page = client.get("/status").text
-    return sum(int(n) for n in CALLS.findall(page))
+def calls_so_far(sandbox_url: str) -> int:
+    """Requests the sandbox's back-ends received so far (``/_admin/calls``)."""
+    return sum(httpx.get(f"{sandbox_url}/_admin/calls", timeout=5).json().values())
 
 
 def one_view(client: httpx.Client) -> float:
@@ -70,18 +69,18 @@ SLUGS = re.compile(r"(?:/services/([^/]+)/card|slug=([^&]+))")
 PerCard = dict[tuple[str, str], tuple[list[int], list[float]]]
 
 
-def each_card(client: httpx.Client, view: str, found: PerCard) -> None:
+def each_card(client: httpx.Client, sandbox_url: str, view: str, found: PerCard) -> None:
     """Every card of the shell asked on its own, one after another."""
     shell = client.get("/").text
     for url in [unescape(u) for u in LOADER.findall(shell)]:
         card = "+".join(a or b for a, b in SLUGS.findall(url))
-        before = calls_so_far(client)
+        before = calls_so_far(sandbox_url)
         started = time.perf_counter()
         answer = client.get(url, headers={"HX-Request": "true"})
         took = time.perf_counter() - started
         assert answer.status_code == 200, (url, answer.status_code)
         calls, times = found.setdefault((card, view), ([], []))
-        calls.append(calls_so_far(client) - before)
+        calls.append(calls_so_far(sandbox_url) - before)
         times.append(took)
 
 
@@ -108,9 +107,9 @@ def measure(
         for resident in RESIDENTS:
             client = sign_in(portal_url, resident)
             for view in ("first", "reload"):
-                before = calls_so_far(client)
+                before = calls_so_far(sandbox_url)
                 found[view][1].append(one_view(client))
-                found[view][0].append(calls_so_far(client) - before)
+                found[view][0].append(calls_so_far(sandbox_url) - before)
                 time.sleep(1)
             client.close()
         httpx.post(f"{sandbox_url}/_admin/reset", timeout=5).raise_for_status()
@@ -123,7 +122,7 @@ def measure(
         for resident in RESIDENTS:
             client = sign_in(portal_url, resident)
             for view in ("first", "reload"):
-                each_card(client, view, cards)
+                each_card(client, sandbox_url, view, cards)
             client.close()
         return found, cards
 
