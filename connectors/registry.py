@@ -52,6 +52,8 @@ from connectors.base import (
 )
 from connectors.contract import load_contract
 from connectors.http import (
+    QUEUE_WAIT_S,
+    AdmissionCounters,
     BreakerState,
     BreakerStore,
     MemoryBreakerStore,
@@ -323,7 +325,9 @@ class Registry:
     The breaker store is ``breaker_store`` if given, else Redis at ``redis_url`` (shared
     by every web process), else this process's memory. The reference cache (titles,
     library names) is ``reference_cache`` if given, else one bounded memory cache for
-    every instance of the registry.
+    every instance of the registry. ``concurrency`` (0: none) limits each instance to
+    that many operations of this process at once, the next waiting ``queue_wait_s`` at
+    most before it is unavailable (``connectors.http.admission``).
     """
 
     def __init__(
@@ -337,6 +341,8 @@ class Registry:
         redis_url: str | None = None,
         types: Mapping[str, type] | None = None,
         transport: httpx.BaseTransport | None = None,
+        concurrency: int = 0,
+        queue_wait_s: float = QUEUE_WAIT_S,
     ) -> None:
         known_types = discover_types() if types is None else dict(types)
         if breaker_store is None:
@@ -368,6 +374,8 @@ class Registry:
                 contract=load_contract(spec) if spec else None,
                 error_parser=getattr(cls, "error_parser", None),
                 transport=transport,
+                concurrency=concurrency,
+                queue_wait_s=queue_wait_s,
             )
             try:
                 connector = cls(instance, http)
@@ -412,6 +420,10 @@ class Registry:
 
     def breaker_state(self, slug: str) -> BreakerState:
         return self._http[slug].breaker_state()
+
+    def admission(self, slug: str) -> AdmissionCounters:
+        """What the instance's concurrency limit did in this process."""
+        return self._http[slug].admission.counters()
 
     def reset_breakers(self) -> None:
         """Close every instance's breaker and forget its failures."""

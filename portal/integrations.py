@@ -165,6 +165,8 @@ def build_registry(app: Flask, settings: Settings) -> Registry:
         ),
         # Each call's outcome and latency, to the anonymous measurement (``connector_call``).
         on_outcome=connector_outcome_hook(app),
+        # One slow back-end cannot hold every thread of the process.
+        concurrency=settings.backend_concurrency,
     )
 
 

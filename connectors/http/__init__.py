@@ -39,6 +39,7 @@ portal asks again with the same key instead of saying "nothing was done". A read
 a write without a key (a proof check), has nothing to settle later: ``Unavailable``.
 """
 
+from connectors.http.admission import QUEUE_WAIT_S, Admission, AdmissionCounters
 from connectors.http.auth import TOKEN_MARGIN_S, Auth
 from connectors.http.breaker import (
     BreakerDecision,
@@ -82,12 +83,15 @@ __all__ = [
     "DEFAULT_REFUSAL_REASON",
     "MIN_ATTEMPT_S",
     "NOT_SENT_ERRORS",
+    "QUEUE_WAIT_S",
     "READ_METHODS",
     "RETRYABLE_STATUSES",
     "TOKEN_MARGIN_S",
     "UNAVAILABLE_STATUSES",
     "USER_AGENT",
     "Accept",
+    "Admission",
+    "AdmissionCounters",
     "Auth",
     "BreakerDecision",
     "BreakerState",

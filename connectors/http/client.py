@@ -32,6 +32,7 @@ from connectors.base import (
     Refused,
     Unavailable,
 )
+from connectors.http.admission import QUEUE_WAIT_S, Admission
 from connectors.http.auth import TOKEN_MARGIN_S, Auth
 from connectors.http.breaker import BreakerState, BreakerStore, MemoryBreakerStore
 from connectors.http.policy import (
@@ -203,6 +204,8 @@ class ResilientHTTP:
         on_outcome: OutcomeHook | None = None,
         contract: Contract | None = None,
         error_parser: ErrorParser | None = None,
+        concurrency: int = 0,
+        queue_wait_s: float = QUEUE_WAIT_S,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -214,6 +217,9 @@ class ResilientHTTP:
         self.snapshots = Snapshots(
             instance.slug, snapshot_store, refresh_s=self.policy.snapshot_refresh_s
         )
+        #: At most ``concurrency`` operations of this process in the back-end at once
+        #: (0: no limit); the next waits ``queue_wait_s`` at most, then is unavailable.
+        self.admission = Admission(instance.slug, concurrency, queue_wait_s)
         #: Reference data (titles, library names) shared by every resident, kept for hours.
         self.reference = ReferenceData(instance.slug, reference_cache)
         self.contract = contract
@@ -226,6 +232,8 @@ class ResilientHTTP:
         #: (subject, key) -> set once the read of it on its way in this process ends.
         self._in_flight: dict[tuple[str, str], threading.Event] = {}
         self._in_flight_lock = threading.Lock()
+        #: Notified when a half-open probe of this process lands.
+        self._probe_done = threading.Condition()
         #: GETs on their way, by what they ask: the same GET asked meanwhile shares it.
         self._gets: dict[tuple[object, ...], _SharedGet] = {}
         self._client = httpx.Client(
@@ -322,8 +330,10 @@ class ResilientHTTP:
             if ctx.offline:
                 raise Unavailable("offline: snapshots only")
             # Connectors that compose several calls (Koha) shape the payload in ``fetch``:
-            # a slip there is as much a broken contract as one in ``parse``.
-            payload = self.parse(key, lambda _: fetch(), None)
+            # a slip there is as much a broken contract as one in ``parse``. One place in
+            # the back-end for the whole read, however many calls it makes.
+            with self.admission.enter(ctx):
+                payload = self.parse(key, lambda _: fetch(), None)
             data = self.parse(key, parse, payload)
         except (Unavailable, ContractBroken) as exc:
             if ctx.subject and not ctx.offline:
@@ -473,6 +483,10 @@ class ResilientHTTP:
             mine.landed.set()
 
     def _logical_call(self, ctx: CallContext, call: _Call) -> HTTPResponse:
+        with self.admission.enter(ctx):  # refused: nothing sent, nothing counted
+            return self._counted_call(ctx, call)
+
+    def _counted_call(self, ctx: CallContext, call: _Call) -> HTTPResponse:
         started = time.monotonic()
         ok = False
         try:
@@ -557,6 +571,9 @@ class ResilientHTTP:
                 probe_ttl_s=min(remaining, self.instance.timeout_s) + 1.0,
             )
             if decision == "reject":
+                if self._await_probe(ctx):
+                    attempt -= 1  # waiting for another call's probe is not an attempt
+                    continue
                 self._log(ctx, call, "circuit-open", 0.0, attempt)
                 raise self._unavailable(last, "circuit open", self._cooldown_left(now))
             probe = decision == "probe"
@@ -565,11 +582,13 @@ class ResilientHTTP:
             except ConnectorError:
                 # The back-end answered (too much, or refused our credentials): it is up.
                 self.breakers.on_success(self.slug, probe=probe)
+                self._probe_landed(probe)
                 raise
             except _Transient as exc:
                 self.breakers.on_failure(
                     self.slug, self._clock(), self.policy.breaker_threshold, probe=probe
                 )
+                self._probe_landed(probe)
                 last = exc
                 if exc.sent and call.settles_later:
                     raise OutcomeUnknown(
@@ -581,6 +600,7 @@ class ResilientHTTP:
                 self._sleep(delay)
                 continue
             self.breakers.on_success(self.slug, probe=probe)
+            self._probe_landed(probe)
             if status == 401 and self._auth.oauth and not token_retried:
                 # A revoked or rotated token: the call was refused before being processed,
                 # so one more try with a fresh token is safe even for a write.
@@ -588,6 +608,28 @@ class ResilientHTTP:
                 self._auth.drop_token()
                 continue
             return self._interpret(call, status, headers, content)
+
+    #: How long a call refused while another call probes the back-end waits, at most,
+    #: before asking the breaker again (a probe of another process is not notified).
+    PROBE_WAIT_S = 0.1
+
+    def _await_probe(self, ctx: CallContext) -> bool:
+        """Refused because another call is probing the back-end after its cool-down (the
+        parts of a card read side by side): wait for that probe instead of failing, and
+        say whether there is still time to ask the breaker again."""
+        if self.breaker_state().state != "half_open":
+            return False  # open and cooling down: nothing to wait for
+        left = ctx.remaining() - MIN_ATTEMPT_S
+        if left <= 0:
+            return False
+        with self._probe_done:
+            self._probe_done.wait(timeout=min(self.PROBE_WAIT_S, left))
+        return ctx.remaining() > MIN_ATTEMPT_S
+
+    def _probe_landed(self, probe: bool) -> None:
+        if probe:
+            with self._probe_done:
+                self._probe_done.notify_all()
 
     def _retry_delay(
         self, ctx: CallContext, call: _Call, failure: _Transient, attempt: int

@@ -304,9 +304,7 @@ def test_a_body_found_valid_is_not_walked_again(contract: Contract, monkeypatch)
     assert len(walks) == 4
 
 
-def test_each_response_schema_is_checked_and_compiled_once(
-    contract: Contract, monkeypatch
-) -> None:
+def test_each_response_schema_is_checked_and_compiled_once(contract: Contract, monkeypatch) -> None:
     checked: list[object] = []
     check_schema = Draft202012Validator.check_schema
     monkeypatch.setattr(
