@@ -2,14 +2,14 @@
 
 Starts the sandbox and the portal under gunicorn (2 workers × 4 threads, as the
 ``Procfile``), signs two Koha residents in, and for ``--seconds`` keeps ``--load``
-threads asking for their Koha card (a short pause between two asks) while one prober
+threads asking for their Koha card (a second's pause between two asks) while one prober
 asks, in turn, ``/healthz``, the dashboard shell and another service's card (Mérignac's
 library), timing each. Three runs side by side: every back-end healthy; Koha answering
 each call in 700 ms (slow, within its deadline) with the per-back-end limit
 (``PORTAL_BACKEND_CONCURRENCY``, default); the same without a limit (``0``: the
 portal before it had one). Prints p50/p95 of each probed route and what the Koha cards
 said, as a Markdown block for docs/benchmarks.md. Usage:
-``.venv/bin/python bench/slow_backend.py [--seconds 20] [--load 16]``. Bounded in time;
+``.venv/bin/python bench/slow_backend.py [--seconds 20] [--load 24]``. Bounded in time;
 it only talks to 127.0.0.1.
 """
 
@@ -29,6 +29,8 @@ from dashboard_shell import servers, sign_in
 
 HX = {"HX-Request": "true"}
 UNAVAILABLE = "temporairement indisponible"
+#: A resident's pause between two Koha cards: the load is residents, not a flood.
+THINK_S = 1.0
 PROBED = {"/healthz": "/healthz", "shell": "/", "Mérignac card": "/services/bib-merignac/card"}
 
 
@@ -69,7 +71,7 @@ def run(seconds: float, load: int, latency_ms: int, settings: dict[str, str]) ->
                     kind = "error"
                 with lock:
                     said[kind] += 1
-                time.sleep(0.1)
+                time.sleep(THINK_S)
 
         threads = [
             threading.Thread(target=koha_reader, args=(residents[n % 2],)) for n in range(load)
@@ -94,7 +96,7 @@ def run(seconds: float, load: int, latency_ms: int, settings: dict[str, str]) ->
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--load", type=int, default=16)
+    parser.add_argument("--load", type=int, default=24)
     args = parser.parse_args()
     runs = [
         ("every back-end healthy", run(args.seconds, args.load, 0, {})),
