@@ -3,12 +3,12 @@
 A back-end that answers slowly but within its deadline (700 ms a call) holds the
 thread of every request waiting on it; with enough residents on its cards, every
 worker thread waits on it and even ``/healthz`` queues behind. Each instance's
-``Admission`` lets ``limit`` operations (a card's read, a write: one ``CallContext``,
-however many calls and threads it uses) into the back-end at once; the next waits at
-most ``wait_s``, then gives up at once as ``Unavailable``, without sending anything: the
-card says the service is unavailable (or shows its last copy, marked stale), and the
-thread goes back to serving other routes. Counted per process: with several web
-processes, each lets ``limit`` in.
+``Admission`` lets ``limit`` operations into the back-end at once (``ResilientHTTP.read``
+holds one place per read: one ``CallContext``, however many calls and threads it uses;
+writes are not held back). The next waits at most ``wait_s``, then gives up at once as
+``Unavailable``, without sending anything: the card says the service is unavailable (or
+shows its last copy, marked stale), and the thread goes back to serving other routes.
+Counted per process: with several web processes, each lets ``limit`` in.
 """
 
 from __future__ import annotations

@@ -217,8 +217,10 @@ class ResilientHTTP:
         self.snapshots = Snapshots(
             instance.slug, snapshot_store, refresh_s=self.policy.snapshot_refresh_s
         )
-        #: At most ``concurrency`` operations of this process in the back-end at once
-        #: (0: no limit); the next waits ``queue_wait_s`` at most, then is unavailable.
+        #: At most ``concurrency`` reads of this process in the back-end at once (0: no
+        #: limit); the next waits ``queue_wait_s`` at most, then is unavailable. Writes
+        #: (and what they read first) are not held back: a resident's action is rare,
+        #: and refusing it would cost more than the thread it holds.
         self.admission = Admission(instance.slug, concurrency, queue_wait_s)
         #: Reference data (titles, library names) shared by every resident, kept for hours.
         self.reference = ReferenceData(instance.slug, reference_cache)
@@ -332,7 +334,7 @@ class ResilientHTTP:
             # Connectors that compose several calls (Koha) shape the payload in ``fetch``:
             # a slip there is as much a broken contract as one in ``parse``. One place in
             # the back-end for the whole read, however many calls it makes.
-            with self.admission.enter(ctx):
+            with self.admission.enter(ctx) if ctx.held_back else contextlib.nullcontext():
                 payload = self.parse(key, lambda _: fetch(), None)
             data = self.parse(key, parse, payload)
         except (Unavailable, ContractBroken) as exc:
@@ -483,10 +485,6 @@ class ResilientHTTP:
             mine.landed.set()
 
     def _logical_call(self, ctx: CallContext, call: _Call) -> HTTPResponse:
-        with self.admission.enter(ctx):  # refused: nothing sent, nothing counted
-            return self._counted_call(ctx, call)
-
-    def _counted_call(self, ctx: CallContext, call: _Call) -> HTTPResponse:
         started = time.monotonic()
         ok = False
         try:

@@ -123,3 +123,18 @@ def test_the_same_get_on_its_way_is_sent_once() -> None:
     assert len(backend.requests) == 1
     http.get_json(ctx(), "/v1/patrons/p-1/loans")  # once landed, asked again
     assert len(backend.requests) == 2
+
+
+def test_what_a_write_reads_first_is_never_held_back() -> None:
+    backend = Recorder(json_response(200, {"loans": [{"loan_id": "l-1"}]}))
+    http = make_http(backend, concurrency=1, queue_wait_s=0.01)
+    for_write = CallContext.with_timeout(5.0, actor="test", subject="link-1", held_back=False)
+    with http.admission.enter(ctx()):  # the only place is taken
+        found = http.read(
+            for_write,
+            "loans:p-1",
+            lambda: http.get_json(for_write, "/v1/patrons/p-1/loans"),
+            loans_parser,
+        )
+    assert not found.stale and len(backend.requests) == 1
+    assert http.admission.counters().refused == 0
