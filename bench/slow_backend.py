@@ -4,8 +4,9 @@ Starts the sandbox and the portal under gunicorn (2 workers × 4 threads, as the
 ``Procfile``), signs two Koha residents in, and for ``--seconds`` keeps ``--load``
 threads asking for their Koha card (a second's pause between two asks) while one prober
 asks, in turn, ``/healthz``, the dashboard shell and another service's card (Mérignac's
-library), timing each. Three runs side by side: every back-end healthy; Koha answering
-each call in 700 ms (slow, within its deadline) with the per-back-end limit
+library), timing each. Four runs side by side: every back-end healthy; Koha answering
+each call in 200 ms (far away but healthy), then in 700 ms (slow, within its
+deadline), with the per-back-end limit
 (``PORTAL_BACKEND_CONCURRENCY``, default); the same without a limit (``0``: the
 portal before it had one). Prints p50/p95 of each probed route and what the Koha cards
 said, as a Markdown block for docs/benchmarks.md. Usage:
@@ -97,10 +98,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--load", type=int, default=24)
+    parser.add_argument("--limit", type=int, help="PORTAL_BACKEND_CONCURRENCY (default: its)")
     args = parser.parse_args()
+    limited = {} if args.limit is None else {"PORTAL_BACKEND_CONCURRENCY": str(args.limit)}
+    limit = "default" if args.limit is None else str(args.limit)
     runs = [
-        ("every back-end healthy", run(args.seconds, args.load, 0, {})),
-        ("Koha at 700 ms, limit (default)", run(args.seconds, args.load, 700, {})),
+        ("every back-end healthy", run(args.seconds, args.load, 0, limited)),
+        (f"Koha at 200 ms, limit ({limit})", run(args.seconds, args.load, 200, limited)),
+        (f"Koha at 700 ms, limit ({limit})", run(args.seconds, args.load, 700, limited)),
         (
             "Koha at 700 ms, no limit (before)",
             run(args.seconds, args.load, 700, {"PORTAL_BACKEND_CONCURRENCY": "0"}),

@@ -140,11 +140,11 @@ class Settings:
     #: calendar), in seconds; 0 reads again every time. Cards, service pages and writes
     #: always ask the back-end.
     read_cache_s: float = 30.0
-    #: Reads (a card's, a page's) this process lets into one back-end at once (writes
-    #: are not held back); the next waits a quarter of a second at most, then its card
-    #: says the service is unavailable. Half the Procfile's 4 threads: one slow back-end
-    #: cannot hold every thread (0: no limit). Per process: each gunicorn worker has its
-    #: own.
+    #: Reads (a card's, a page's) this process lets into one slow back-end at once (its
+    #: calls take 0.5 s or more on average; writes are not held back); the next waits a
+    #: quarter of a second at most, then its card says the service is unavailable. Half
+    #: the Procfile's 4 threads: one slow back-end cannot hold every thread (0: no
+    #: limit). Per process: each gunicorn worker has its own.
     backend_concurrency: int = 2
     #: Seconds between two probes of every instance by each web process itself: a
     #: fallback for a portal run without its worker, which probes every minute (0: none).

@@ -9,6 +9,11 @@ writes are not held back). The next waits at most ``wait_s``, then gives up at o
 ``Unavailable``, without sending anything: the card says the service is unavailable (or
 shows its last copy, marked stale), and the thread goes back to serving other routes.
 Counted per process: with several web processes, each lets ``limit`` in.
+
+Only a back-end that is slow is held back: one whose calls take ``slow_s`` or more
+(half a second), as a moving average of its recent calls in this process. A healthy
+back-end far away (200 ms a call) is never refused for being busy, however many
+residents read it at once: its reads end soon enough to free their threads.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from connectors.base import CallContext, Unavailable
 
 #: How long an operation waits for a place before giving up, by default (seconds).
 QUEUE_WAIT_S = 0.25
+#: A back-end whose calls take this long (seconds, moving average) is slow: held back.
+SLOW_CALL_S = 0.5
+#: Weight of the latest call in the moving average.
+RECENT_WEIGHT = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +38,10 @@ class AdmissionCounters:
     """What the limit did since the process started."""
 
     limit: int
+    #: Whether the back-end counts as slow now, so that the limit applies.
+    slow: bool
+    #: The moving average of its calls' durations (seconds), None before the first.
+    typical_call_s: float | None
     in_use: int
     #: The most operations that were in the back-end at once.
     peak: int
@@ -42,32 +55,59 @@ class AdmissionCounters:
 class _Hold:
     """One operation's place, shared by the threads of its ``CallContext``."""
 
-    __slots__ = ("admitted", "depth", "settled")
+    __slots__ = ("admitted", "depth", "placed", "settled")
 
     def __init__(self) -> None:
         self.depth = 1
         self.admitted = False
+        #: Holds one of the places (False: let in beyond them, the back-end being fast).
+        self.placed = False
         self.settled = threading.Event()
 
 
 class Admission:
     """The limit of one instance in this process; ``limit`` 0 lets everything in."""
 
-    def __init__(self, slug: str, limit: int, wait_s: float = QUEUE_WAIT_S) -> None:
-        if limit < 0 or wait_s < 0:
-            raise ValueError("the concurrency limit and its wait cannot be negative")
+    def __init__(
+        self, slug: str, limit: int, wait_s: float = QUEUE_WAIT_S, slow_s: float = SLOW_CALL_S
+    ) -> None:
+        if limit < 0 or wait_s < 0 or slow_s < 0:
+            raise ValueError("the concurrency limit, its wait and its threshold cannot be negative")
         self.slug = slug
         self.limit = limit
         self.wait_s = wait_s
+        self.slow_s = slow_s
+        self._typical: float | None = None
         self._places = threading.BoundedSemaphore(limit) if limit else None
         self._lock = threading.Lock()
         self._holds: dict[int, tuple[CallContext, _Hold]] = {}
         self._in_use = self._peak = self._admitted = self._waited = self._refused = 0
 
+    def observe(self, seconds: float) -> None:
+        """One call's duration (an attempt, answered or not): the back-end's pace."""
+        with self._lock:
+            if self._typical is None:
+                self._typical = seconds
+            else:
+                self._typical += RECENT_WEIGHT * (seconds - self._typical)
+
+    @property
+    def slow(self) -> bool:
+        with self._lock:
+            return self._typical is not None and self._typical >= self.slow_s
+
     def counters(self) -> AdmissionCounters:
+        slow = self.slow
         with self._lock:
             return AdmissionCounters(
-                self.limit, self._in_use, self._peak, self._admitted, self._waited, self._refused
+                self.limit,
+                slow,
+                self._typical,
+                self._in_use,
+                self._peak,
+                self._admitted,
+                self._waited,
+                self._refused,
             )
 
     @contextmanager
@@ -100,15 +140,18 @@ class Admission:
 
     def _take(self, ctx: CallContext, hold: _Hold) -> None:
         assert self._places is not None
-        got = waited = False
+        got = waited = beyond = False
         try:
             got = self._places.acquire(blocking=False)
-            if not got:
+            if not got and not self.slow:
+                beyond = True  # every place taken, but the back-end keeps pace: let it in
+            elif not got:
                 waited = True
                 got = self._places.acquire(timeout=min(self.wait_s, ctx.remaining()))
         finally:
             with self._lock:
-                hold.admitted = got
+                hold.placed = got
+                hold.admitted = got or beyond
                 if hold.admitted:
                     self._admitted += 1
                     self._waited += waited
@@ -130,7 +173,7 @@ class Admission:
                 del self._holds[key]
                 if hold.admitted:
                     self._in_use -= 1
-                    release = True
+                    release = hold.placed
         if release:
             assert self._places is not None
             self._places.release()

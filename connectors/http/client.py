@@ -719,7 +719,9 @@ class ResilientHTTP:
             label = exc.label
             raise
         finally:
-            self._log(ctx, call, label, time.monotonic() - started, attempt)
+            took = time.monotonic() - started
+            self.admission.observe(took)  # the back-end's pace, for the concurrency limit
+            self._log(ctx, call, label, took, attempt)
 
     def _read_body(self, ctx: CallContext, response: httpx.Response) -> bytes:
         """Read the body chunk by chunk, giving up at the deadline or past the size limit."""

@@ -1,10 +1,10 @@
 """One slow back-end cannot hold every thread: the portal served over real HTTP, the
 sandbox's Koha answering each call in 700 ms (slow, within its deadline), many
-residents' Koha cards asked at once. The Koha instance lets at most
-``PORTAL_BACKEND_CONCURRENCY`` of them in; the others wait a quarter of a second, then
-say the service is unavailable, having sent nothing; ``/healthz`` and another service's
-card answer meanwhile. Checked through the limit's counters and what each page says,
-never through durations."""
+residents' Koha cards asked at once. Once the portal has seen it is slow, the Koha
+instance lets at most ``PORTAL_BACKEND_CONCURRENCY`` of them in; the others wait a
+quarter of a second, then say the service is unavailable, having sent nothing;
+``/healthz`` and another service's card answer meanwhile. Checked through the limit's
+counters and what each page says, never through durations."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def test_a_slow_back_end_holds_no_more_than_its_places(served, fc_sandbox: Sandb
     browser = resident(app, url)
     assert browser.get("/").status_code == 200
     fc_sandbox.fault("koha", "bordeaux", latency_ms=700)
+    # One card at that pace, and the portal knows the back-end is slow: the limit applies.
+    assert browser.get(f"/services/{KOHA}/card", headers=HX).status_code == 200
+    assert registry.admission(KOHA).slow
     with ThreadPoolExecutor(max_workers=10) as pool:
         koha_cards = [
             pool.submit(browser.get, f"/services/{KOHA}/card", headers=HX) for _ in range(8)
@@ -68,8 +71,8 @@ def test_a_slow_back_end_holds_no_more_than_its_places(served, fc_sandbox: Sandb
     assert all(answer.status_code == 200 for answer in answers)
     said_unavailable = sum(UNAVAILABLE in answer.text for answer in answers)
     koha = registry.admission(KOHA)
-    assert koha.peak == LIMIT and koha.in_use == 0
+    assert koha.peak == LIMIT and koha.in_use == 0 and koha.slow
     assert koha.refused >= 1 and said_unavailable >= 1
     assert koha.admitted + koha.refused >= len(answers)
-    assert registry.admission(OTHER).refused == 0
+    assert registry.admission(OTHER).refused == 0 and not registry.admission(OTHER).slow
     browser.close()

@@ -1,7 +1,8 @@
 """The per-back-end concurrency limit (``connectors.http.admission``): at most so many
-operations of this process in one back-end, the next waits briefly then is unavailable
-without sending anything; one operation's threads share one place. And the shared GET:
-the same GET asked while it is on its way is sent once."""
+operations of this process in a slow back-end, the next waits briefly then is
+unavailable without sending anything; one operation's threads share one place; a
+back-end that keeps pace is never held back. And the shared GET: the same GET asked
+while it is on its way is sent once."""
 
 from __future__ import annotations
 
@@ -20,8 +21,16 @@ def ctx(seconds: float = 5.0) -> CallContext:
     return CallContext.with_timeout(seconds, actor="test", subject="link-1")
 
 
+def slow(limit: int, wait_s: float) -> Admission:
+    """A limit on a back-end whose calls took a second each: it applies."""
+    admission = Admission("bib-test", limit, wait_s=wait_s)
+    admission.observe(1.0)
+    assert admission.slow
+    return admission
+
+
 def test_past_the_limit_an_operation_waits_then_is_refused() -> None:
-    admission = Admission("bib-test", 2, wait_s=0.05)
+    admission = slow(2, wait_s=0.05)
     with admission.enter(ctx()), admission.enter(ctx()):
         with pytest.raises(Unavailable, match="2 requests already"), admission.enter(ctx()):
             pass  # pragma: no cover
@@ -31,7 +40,7 @@ def test_past_the_limit_an_operation_waits_then_is_refused() -> None:
 
 
 def test_a_freed_place_lets_a_waiting_operation_in() -> None:
-    admission = Admission("bib-test", 1, wait_s=5.0)
+    admission = slow(1, wait_s=5.0)
     inside, leave = threading.Event(), threading.Event()
 
     def first() -> None:
@@ -51,7 +60,7 @@ def test_a_freed_place_lets_a_waiting_operation_in() -> None:
 
 
 def test_one_operation_holds_one_place_whatever_its_threads() -> None:
-    admission = Admission("bib-test", 1, wait_s=0.05)
+    admission = slow(1, wait_s=0.05)
     one = ctx()
     barrier = threading.Barrier(4, timeout=5)
 
@@ -63,6 +72,21 @@ def test_one_operation_holds_one_place_whatever_its_threads() -> None:
         gather(one, [part] * 4, max_workers=4)
     counters = admission.counters()
     assert (counters.admitted, counters.peak, counters.refused) == (1, 1, 0)
+
+
+def test_a_back_end_that_keeps_pace_is_never_held_back_until_it_slows() -> None:
+    admission = Admission("bib-test", 1, wait_s=0.05)
+    for _ in range(5):
+        admission.observe(0.2)  # far away, but healthy
+    with admission.enter(ctx()), admission.enter(ctx()), admission.enter(ctx()):
+        assert admission.counters().in_use == 3
+    assert admission.counters().refused == 0
+    for _ in range(5):
+        admission.observe(0.7)  # now slow (within its deadline)
+    assert admission.slow
+    with admission.enter(ctx()), pytest.raises(Unavailable), admission.enter(ctx()):
+        pass  # pragma: no cover
+    assert admission.counters().refused == 1
 
 
 def test_no_limit_lets_everything_in() -> None:
@@ -77,6 +101,7 @@ def test_a_refused_read_sends_nothing_and_serves_its_last_copy() -> None:
     http = make_http(
         backend, snapshot_store=MemorySnapshotStore(), concurrency=1, queue_wait_s=0.01
     )
+    http.admission.observe(5.0)  # a slow back-end
 
     def read(context: CallContext) -> object:
         return http.read(
@@ -128,6 +153,7 @@ def test_the_same_get_on_its_way_is_sent_once() -> None:
 def test_what_a_write_reads_first_is_never_held_back() -> None:
     backend = Recorder(json_response(200, {"loans": [{"loan_id": "l-1"}]}))
     http = make_http(backend, concurrency=1, queue_wait_s=0.01)
+    http.admission.observe(5.0)  # a slow back-end
     for_write = CallContext.with_timeout(5.0, actor="test", subject="link-1", held_back=False)
     with http.admission.enter(ctx()):  # the only place is taken
         found = http.read(
