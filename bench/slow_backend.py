@@ -36,6 +36,8 @@ PROBED = {"/healthz": "/healthz", "shell": "/", "Mérignac card": "/services/bib
 
 
 def p(values: list[float], q: float) -> float:
+    if not values:  # the prober never got an answer in time
+        return float("nan")
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered)) - 1))] * 1000
 

@@ -141,8 +141,8 @@ class Settings:
     #: always ask the back-end.
     read_cache_s: float = 30.0
     #: Reads (a card's, a page's) this process lets into one slow back-end at once (its
-    #: calls take 0.5 s or more on average; writes are not held back); the next waits a
-    #: quarter of a second at most, then its card says the service is unavailable. Half
+    #: calls take 0.5 s or more on average; writes are not held back); the next waits
+    #: 50 ms at most, then its card says the service is unavailable. Half
     #: the Procfile's 4 threads: one slow back-end cannot hold every thread (0: no
     #: limit). Per process: each gunicorn worker has its own.
     backend_concurrency: int = 2

@@ -11,7 +11,9 @@ shows its last copy, marked stale), and the thread goes back to serving other ro
 Counted per process: with several web processes, each lets ``limit`` in.
 
 Only a back-end that is slow is held back: one whose calls take ``slow_s`` or more
-(half a second), as a moving average of its recent calls in this process. A healthy
+(half a second), as a moving average of its recent calls in this process, or one with
+a call on its way for that long already (so the first wave of readers of a back-end
+that just slowed down teaches the next ones without having to end first). A healthy
 back-end far away (200 ms a call) is never refused for being busy, however many
 residents read it at once: its reads end soon enough to free their threads.
 """
@@ -19,14 +21,16 @@ residents read it at once: its reads end soon enough to free their threads.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from connectors.base import CallContext, Unavailable
 
-#: How long an operation waits for a place before giving up, by default (seconds).
-QUEUE_WAIT_S = 0.25
+#: How long an operation waits for a place before giving up, by default (seconds): a
+#: waiting reader holds its thread too, so it is short.
+QUEUE_WAIT_S = 0.05
 #: A back-end whose calls take this long (seconds, moving average) is slow: held back.
 SLOW_CALL_S = 0.5
 #: Weight of the latest call in the moving average.
@@ -78,10 +82,25 @@ class Admission:
         self.wait_s = wait_s
         self.slow_s = slow_s
         self._typical: float | None = None
+        #: Calls on their way to the back-end, and since when (``time.monotonic()``).
+        self._calls: dict[object, float] = {}
         self._places = threading.BoundedSemaphore(limit) if limit else None
         self._lock = threading.Lock()
         self._holds: dict[int, tuple[CallContext, _Hold]] = {}
         self._in_use = self._peak = self._admitted = self._waited = self._refused = 0
+
+    def call_started(self) -> object:
+        """A call leaves for the back-end; give ``call_ended`` what this returns."""
+        token = object()
+        with self._lock:
+            self._calls[token] = time.monotonic()
+        return token
+
+    def call_ended(self, token: object) -> None:
+        with self._lock:
+            started = self._calls.pop(token, None)
+        if started is not None:
+            self.observe(time.monotonic() - started)
 
     def observe(self, seconds: float) -> None:
         """One call's duration (an attempt, answered or not): the back-end's pace."""
@@ -94,7 +113,10 @@ class Admission:
     @property
     def slow(self) -> bool:
         with self._lock:
-            return self._typical is not None and self._typical >= self.slow_s
+            if self._typical is not None and self._typical >= self.slow_s:
+                return True
+            oldest = min(self._calls.values(), default=None)
+        return oldest is not None and time.monotonic() - oldest >= self.slow_s
 
     def counters(self) -> AdmissionCounters:
         slow = self.slow

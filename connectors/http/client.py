@@ -687,6 +687,7 @@ class ResilientHTTP:
         """Send once; return (status, headers, body) or raise ``_Transient``."""
         started = time.monotonic()
         label = "error"
+        on_its_way = self.admission.call_started()  # the back-end's pace, for the limit
         try:
             headers = self._headers(ctx, call)
             remaining = ctx.remaining()
@@ -719,9 +720,8 @@ class ResilientHTTP:
             label = exc.label
             raise
         finally:
-            took = time.monotonic() - started
-            self.admission.observe(took)  # the back-end's pace, for the concurrency limit
-            self._log(ctx, call, label, took, attempt)
+            self.admission.call_ended(on_its_way)
+            self._log(ctx, call, label, time.monotonic() - started, attempt)
 
     def _read_body(self, ctx: CallContext, response: httpx.Response) -> bytes:
         """Read the body chunk by chunk, giving up at the deadline or past the size limit."""

@@ -2,7 +2,7 @@
 sandbox's Koha answering each call in 700 ms (slow, within its deadline), many
 residents' Koha cards asked at once. Once the portal has seen it is slow, the Koha
 instance lets at most ``PORTAL_BACKEND_CONCURRENCY`` of them in; the others wait a
-quarter of a second, then say the service is unavailable, having sent nothing;
+moment, then say the service is unavailable, having sent nothing;
 ``/healthz`` and another service's card answer meanwhile. Checked through the limit's
 counters and what each page says, never through durations."""
 

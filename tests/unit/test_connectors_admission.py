@@ -164,3 +164,13 @@ def test_what_a_write_reads_first_is_never_held_back() -> None:
         )
     assert not found.stale and len(backend.requests) == 1
     assert http.admission.counters().refused == 0
+
+
+def test_a_call_still_on_its_way_counts_before_it_ends() -> None:
+    # The first readers of a back-end that just slowed down teach the next ones at once.
+    admission = Admission("bib-test", 1, slow_s=0.0)
+    assert not admission.slow  # nothing known yet: let in
+    token = admission.call_started()
+    assert admission.slow
+    admission.call_ended(token)
+    assert admission.counters().typical_call_s is not None
