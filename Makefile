@@ -15,6 +15,7 @@ run: install translations migrate  ## portal on :5000 and sandbox on :5001
 	$(BIN)/python -m sandbox.demo_agents
 	@echo "Portal:  http://127.0.0.1:5000   (sign in through the sandbox on :5001)"
 	@echo "Agents:  http://127.0.0.1:5000/agents/connexion   (Claire or Karim, demo desks)"
+	@echo "Sent:    http://127.0.0.1:5001/sandbox/mail and /sandbox/sms   (what the portal sends)"
 	$(BIN)/honcho start -f Procfile.dev
 
 # With TEST_DATABASE_URL set, three runs go on side by side (most of a run is spent

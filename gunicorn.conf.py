@@ -2,14 +2,19 @@
 and ``make run``'s both start at the repository's root); the command line still sets the
 bind address, the workers and the threads.
 
-Its one hook checks the settings once, in the master, before any worker starts: a
-production portal asked for several workers without a store they can share refuses to
-start, with the reason, instead of running with breakers and availability that differ
-from one process to the next (see ``Settings.shared_store_problems``).
+Its hooks run in the master. ``on_starting`` checks the settings once, before any
+worker starts: a production portal asked for several workers without a store they can
+share refuses to start, with the reason, instead of running with breakers and
+availability that differ from one process to the next (see
+``Settings.shared_store_problems``). With ``PROMETHEUS_MULTIPROC_DIR`` set, it also
+empties that directory, so ``/metrics`` counts from this start, and ``child_exit`` tells
+prometheus-client when a worker is gone (``portal.metrics``).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 
@@ -26,3 +31,16 @@ def on_starting(server: Any) -> None:
     except ConfigError as exc:
         server.log.error("%s", exc)
         raise SystemExit(1) from exc
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        # What the previous run's workers counted would be added to this run's.
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

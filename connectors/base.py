@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
@@ -21,6 +22,16 @@ Category = Literal["library", "canteen", "housing", "water"]
 
 
 # -- calls ---------------------------------------------------------------------------------
+
+#: The id of what the caller is doing now (the portal sets its request's id for the time of
+#: the request): a ``CallContext`` made meanwhile carries it to the back-end as
+#: ``X-Request-Id``, so one id finds a request in the portal's logs and the back-end's.
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="")
+
+
+def new_request_id() -> str:
+    """The caller's request id, or a new one when there is none (a job, a probe)."""
+    return current_request_id.get() or uuid.uuid4().hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +45,7 @@ class CallContext:
     """
 
     deadline: float
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     actor: str = ""
     #: Pseudonymous id of the account the call is about (the portal passes its link id),
     #: so that cached snapshots can be found and purged per account.

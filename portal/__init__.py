@@ -28,12 +28,14 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     configure_extensions(app)
     configure_i18n(app)
     configure_security(app)
+    configure_request_ids(app)
     configure_auth(app)
     configure_secrets(app)
     configure_connectors(app)
     configure_kinds(app)
     configure_blueprints(app)
     configure_templates(app)
+    configure_metrics(app)
     configure_measure(app)
     configure_cli(app)
     return app
@@ -43,6 +45,9 @@ def configure_settings(app: Flask, settings: Settings) -> None:
     app.extensions["portal_settings"] = settings
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        # Rotation: cookies and form tokens signed with a previous key still verify.
+        SECRET_KEY_FALLBACKS=settings.secret_key_fallback_list,
+        WTF_CSRF_SECRET_KEY=settings.secret_keys_oldest_first,
         TESTING=settings.testing,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
@@ -93,9 +98,10 @@ def configure_logging(app: Flask) -> None:
 
     install_dev_server_mask()
     if not app.debug and not app.testing:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+        from portal.logformat import configure_root_logging
+
+        settings: Settings = app.extensions["portal_settings"]
+        configure_root_logging(settings.log_format)
 
 
 def configure_extensions(app: Flask) -> None:
@@ -144,6 +150,15 @@ def configure_security(app: Flask) -> None:
     from portal.security import init_security
 
     init_security(app)
+
+
+def configure_request_ids(app: Flask) -> None:
+    """Outside the proxy fix and the host check: every answer carries its id. An id
+    the proxy sent is kept only when a proxy is trusted."""
+    from portal.requestid import init_request_ids
+
+    settings: Settings = app.extensions["portal_settings"]
+    init_request_ids(app, trust_incoming=settings.trusted_proxies > 0)
 
 
 def configure_auth(app: Flask) -> None:
@@ -218,6 +233,13 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(agents_bp)
     app.register_blueprint(statistics_bp)
     app.register_blueprint(opendata_bp)
+
+
+def configure_metrics(app: Flask) -> None:
+    """``/metrics`` for operators, and the counts of requests it shows."""
+    from portal.metrics import init_metrics
+
+    init_metrics(app)
 
 
 def configure_measure(app: Flask) -> None:

@@ -10,6 +10,7 @@ import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +70,9 @@ class ConfigError(ValueError):
 class Settings:
     env: str = "development"
     secret_key: str = DEV_SECRET_KEY
+    #: Previous secret keys, comma-separated: what they signed (session cookies, form
+    #: tokens) is still accepted while ``secret_key`` signs everything new (rotation).
+    secret_key_fallbacks: str = ""
     base_url: str = "http://127.0.0.1:5000"
     database_url: str = ""
     fc_issuer: str = DEV_FC_ISSUER
@@ -158,6 +162,14 @@ class Settings:
     #: How many reverse proxies (load balancer, ingress) stand in front of the portal and
     #: set X-Forwarded-For/-Proto. Rate limits key on the client address they report.
     trusted_proxies: int = 0
+    #: The bearer token that opens ``/metrics`` (``Authorization: Bearer <token>``);
+    #: empty: no token opens it.
+    metrics_token: str = ""
+    #: Networks (CIDRs, comma-separated) whose clients read ``/metrics`` without a
+    #: token, the client address being the one ``trusted_proxies`` resolves.
+    metrics_networks: str = ""
+    #: ``text`` (one line per record) or ``json`` (one JSON object per line).
+    log_format: str = "text"
     #: Where residents' e-mail notices go out: ``smtp://user:password@host:port``
     #: (STARTTLS on port 587) or ``smtps://…``; unset, none is sent.
     mail_url: str = ""
@@ -204,8 +216,27 @@ class Settings:
         return self.agent_acr_values.split()
 
     @property
+    def secret_key_fallback_list(self) -> list[str]:
+        return [k.strip() for k in self.secret_key_fallbacks.split(",") if k.strip()]
+
+    @property
+    def secret_keys_oldest_first(self) -> list[str]:
+        """Every key that may have signed a cookie or a token, the signing key last
+        (itsdangerous's order for a list of keys)."""
+        return [*reversed(self.secret_key_fallback_list), self.secret_key]
+
+    @property
     def encryption_key_list(self) -> list[str]:
         return [k.strip() for k in self.encryption_keys.split(",") if k.strip()]
+
+    @property
+    def metrics_network_list(self) -> list[IPv4Network | IPv6Network]:
+        """``metrics_networks`` parsed (``validate`` refused anything unreadable)."""
+        return [
+            ip_network(part.strip(), strict=False)
+            for part in self.metrics_networks.split(",")
+            if part.strip()
+        ]
 
     @property
     def scopes(self) -> list[str]:
@@ -318,6 +349,17 @@ class Settings:
             problems.append(f"PORTAL_MAIL_FROM must be an e-mail address, got {self.mail_from!r}")
         if self.statistics_key and len(self.statistics_key) < 32:
             problems.append("PORTAL_STATISTICS_KEY must be 32 characters or more when set")
+        if self.metrics_token and len(self.metrics_token) < 32:
+            problems.append("PORTAL_METRICS_TOKEN must be 32 characters or more when set")
+        try:
+            self.metrics_network_list  # noqa: B018 (parsed to be checked)
+        except ValueError:
+            problems.append(
+                "PORTAL_METRICS_NETWORKS must be CIDRs separated by commas "
+                f"(e.g. 10.0.0.0/8, 192.0.2.7/32), got {self.metrics_networks!r}"
+            )
+        if self.log_format not in {"text", "json"}:
+            problems.append(f"PORTAL_LOG_FORMAT must be 'text' or 'json', got {self.log_format!r}")
         if self.db_pool_size < 1 or self.db_max_overflow < 0:
             problems.append(
                 "PORTAL_DB_POOL_SIZE must be 1 or more and PORTAL_DB_MAX_OVERFLOW 0 or more"
@@ -342,6 +384,8 @@ class Settings:
         if self.is_production:
             if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
                 problems.append("PORTAL_SECRET_KEY must be set to a random value of 32+ characters")
+            if any(len(key) < 32 for key in self.secret_key_fallback_list):
+                problems.append("PORTAL_SECRET_KEY_FALLBACKS must hold keys of 32+ characters")
             if not self.fc_client_id or self.fc_client_id == DEV_FC_CLIENT_ID:
                 problems.append("PORTAL_FC_CLIENT_ID must be set")
             if not self.fc_client_secret or self.fc_client_secret == DEV_FC_CLIENT_SECRET:
@@ -370,6 +414,7 @@ class Settings:
 _ENV_NAMES = {
     "env": "PORTAL_ENV",
     "secret_key": "PORTAL_SECRET_KEY",
+    "secret_key_fallbacks": "PORTAL_SECRET_KEY_FALLBACKS",
     "base_url": "PORTAL_BASE_URL",
     "database_url": "PORTAL_DATABASE_URL",
     "fc_issuer": "PORTAL_FC_ISSUER",
@@ -407,6 +452,9 @@ _ENV_NAMES = {
     "backend_concurrency": "PORTAL_BACKEND_CONCURRENCY",
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
     "jobs_url": "PORTAL_JOBS_URL",
+    "metrics_token": "PORTAL_METRICS_TOKEN",
+    "metrics_networks": "PORTAL_METRICS_NETWORKS",
+    "log_format": "PORTAL_LOG_FORMAT",
     "mail_url": "PORTAL_MAIL_URL",
     "mail_from": "PORTAL_MAIL_FROM",
     "measure_enabled": "PORTAL_MEASURE_ENABLED",

@@ -1,8 +1,10 @@
 """Secrets at rest: encrypted with keys from the environment, rotatable.
 
 ``PORTAL_ENCRYPTION_KEYS`` is a comma-separated list of Fernet keys: the first encrypts,
-all decrypt. To rotate, put a new key first, run ``flask --app portal rotate-secrets``
-(re-encrypts every stored secret with it), then drop the old key.
+all decrypt. To rotate with several instances (docs/operations.md, "Rotating the
+encryption keys"): add a new key second everywhere, then move it first, run ``flask
+--app portal rotate-secrets`` (re-encrypts every stored secret with it), then drop the
+old key.
 """
 
 from __future__ import annotations

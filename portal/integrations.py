@@ -25,12 +25,13 @@ from flask import Flask, current_app
 from sqlalchemy.engine import CursorResult
 
 from connectors.base import CallContext, ConnectorError, InstanceConfig
-from connectors.http import RedisBreakerStore, RedisReferenceCache
+from connectors.http import OutcomeHook, RedisBreakerStore, RedisReferenceCache
 from connectors.registry import Registry, RegistryError, load_instances
 from portal.config import ConfigError, Settings
 from portal.demo import load_demo_links
 from portal.extensions import db
 from portal.measure.events import connector_outcome_hook
+from portal.metrics import observe_connector_call
 from portal.models import ConnectorSnapshot, InstanceProbe, ServiceLink
 from portal.models._types import utcnow
 
@@ -163,11 +164,25 @@ def build_registry(app: Flask, settings: Settings) -> Registry:
             if settings.redis_url
             else None
         ),
-        # Each call's outcome and latency, to the anonymous measurement (``connector_call``).
-        on_outcome=connector_outcome_hook(app),
+        # Each call's outcome and latency, to the anonymous measurement (``connector_call``)
+        # and to /metrics.
+        on_outcome=outcome_hooks(connector_outcome_hook(app), observe_connector_call),
         # One slow back-end cannot hold every thread of the process.
         concurrency=settings.backend_concurrency,
     )
+
+
+def outcome_hooks(*hooks: OutcomeHook) -> OutcomeHook:
+    """One outcome hook calling each of ``hooks``: one failing does not stop the next."""
+
+    def on_outcome(slug: str, ok: bool, duration_s: float) -> None:
+        for hook in hooks:
+            try:
+                hook(slug, ok, duration_s)
+            except Exception:
+                log.exception("instance %s: outcome hook failed", slug)
+
+    return on_outcome
 
 
 def init_connectors(app: Flask) -> None:

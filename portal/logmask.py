@@ -25,6 +25,21 @@ _FEED_PATH_RE = re.compile(r"(?<!/account)(/calendar/)[^/?#\s\"]+?(\.ics)?(?=[?#
 _TOKEN_QUERY_RE = re.compile(r"([?&;]token=)[^&;#\s\"]*", re.IGNORECASE)
 
 
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_BEARER_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def scrub(text: str) -> str:
+    """``mask`` and, in case a message ever quotes one, e-mail addresses and bearer
+    tokens: what the JSON log lines (``portal.logformat``) write."""
+    text = mask(text)
+    if "@" in text:
+        text = _EMAIL_RE.sub(MASK + "@" + MASK, text)
+    if "earer" in text:
+        text = _BEARER_RE.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
 def mask(text: str) -> str:
     """``text`` with any calendar feed token replaced by ``MASK``."""
     if "calendar/" not in text and "token=" not in text.lower():
@@ -36,6 +51,46 @@ def mask(text: str) -> str:
 class GunicornLogger(Logger):
     """gunicorn's logger, with every access-log atom (request line, path, query, raw
     URI, referrer, environ values) masked before it is formatted."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        from portal.logformat import JsonFormatter, log_format
+
+        if log_format() == "json":
+            for logger in (self.error_log, self.access_log):
+                for handler in logger.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """With ``PORTAL_LOG_FORMAT=json``, one JSON line per request (the format's
+        fields, not ``--access-logformat``'s): the method, the path without its query
+        string, the status, the duration and the request's id the portal answered with."""
+        from portal.logformat import log_format
+
+        if log_format() != "json":
+            super().access(resp, req, environ, request_time)
+            return
+        if not self.access_log_enabled:
+            return
+        request_id = next(
+            (value for name, value in resp.headers if name.lower() == "x-request-id"), None
+        )
+        status = resp.status_code if isinstance(resp.status_code, int) else None
+        path = mask(environ.get("PATH_INFO", ""))
+        method = environ.get("REQUEST_METHOD", "")
+        self.access_log.info(
+            "%s %s %s",
+            method,
+            path,
+            status,
+            extra={
+                "request_id": request_id,
+                "http_method": method,
+                "http_path": path,
+                "http_status": status,
+                "http_duration_ms": round(request_time.total_seconds() * 1000, 1),
+            },
+        )
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)

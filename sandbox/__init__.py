@@ -3,7 +3,8 @@
 A separate Flask application, never imported by the portal. Each fake back-end is a
 package registering its blueprints here; the FranceConnect-like identity provider lives
 in ``sandbox.idp``, the library, canteen, housing, Koha and payment stand-ins in
-``sandbox.backends``. Run it with ``flask --app sandbox run --port 5001``.
+``sandbox.backends``; what the portal sends (e-mail, SMS) in ``sandbox.messages``.
+Run it with ``flask --app sandbox run --port 5001``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response
 
-from sandbox import admin, backends, idp, sites
+from sandbox import admin, backends, idp, messages, sites
 from sandbox.config import default_config
 
 
@@ -27,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(sites.bp)
     idp.init_app(app)
     backends.init_app(app)
+    messages.init_app(app)
     app.after_request(_security_headers)
     return app
 

@@ -83,4 +83,10 @@ def default_config() -> dict[str, Any]:
         "SANDBOX_PROCONNECT_CODE_TTL_S": float(
             os.environ.get("SANDBOX_PROCONNECT_CODE_TTL_S") or 60
         ),
+        # What the portal sends (sandbox.outbox): the SQLite file shared with the SMTP
+        # sink (None: instance/sandbox-outbox.sqlite3, or a temporary file under TESTING),
+        # and where the sink listens (``python -m sandbox.mail``).
+        "SANDBOX_OUTBOX": os.environ.get("SANDBOX_OUTBOX") or None,
+        "SANDBOX_SMTP_HOST": os.environ.get("SANDBOX_SMTP_HOST") or "127.0.0.1",
+        "SANDBOX_SMTP_PORT": int(os.environ.get("SANDBOX_SMTP_PORT") or 5025),
     }

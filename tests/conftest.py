@@ -19,6 +19,8 @@ from flask.testing import FlaskClient
 import sandbox
 from portal import create_app
 from portal.config import load_settings, normalise_database_url
+from sandbox.mail import MailSink
+from sandbox.messages import outbox_of
 from tests.support import (
     DEMO_LINKS_FILE,
     Sandbox,
@@ -46,6 +48,18 @@ def fc_sandbox(sandbox_server: ServerThread) -> Iterator[Sandbox]:
     yield box
     box.reset()
     box.http.close()
+
+
+@pytest.fixture
+def sandbox_mail(sandbox_server: ServerThread) -> Iterator[MailSink]:
+    """The sandbox's SMTP sink on a free port, keeping what it receives where the shared
+    sandbox lists it (``<sandbox_server.url>/sandbox/mail.json``); emptied afterwards.
+    Point the portal at it with ``mail_url=sandbox_mail.url``."""
+    app = sandbox_server.server.app
+    sink = MailSink(outbox_of(app), port=0).start()
+    yield sink
+    sink.stop()
+    outbox_of(app).clear()
 
 
 # -- database ------------------------------------------------------------------------------

@@ -79,6 +79,21 @@ PRODUCTION = {
 }
 
 
+def wait_until_serving(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 30
+) -> None:
+    """Until ``url``'s ``/healthz`` answers; the server's log if it stopped instead."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.get(url + "/healthz", timeout=2)
+            return
+        except httpx.TransportError:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -31,6 +31,7 @@ from connectors.base import (
     ReadResult,
     Refused,
     Unavailable,
+    new_request_id,
 )
 from connectors.http.admission import QUEUE_WAIT_S, Admission
 from connectors.http.auth import TOKEN_MARGIN_S, Auth
@@ -184,6 +185,13 @@ class _SharedGet:
         self.response: HTTPResponse | None = None
 
 
+def _stamp_request_id(request: httpx.Request) -> None:
+    """Every request this client sends carries an ``X-Request-Id``: a call's is its
+    ``CallContext``'s; what has none of its own (the token request) gets the caller's."""
+    if "X-Request-Id" not in request.headers:
+        request.headers["X-Request-Id"] = new_request_id()
+
+
 class ResilientHTTP:
     """Deadlines, retries, breaker, snapshots, auth, status mapping and logs for one instance.
 
@@ -247,6 +255,7 @@ class ResilientHTTP:
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
             trust_env=False,
+            event_hooks={"request": [_stamp_request_id]},
         )
 
     @property
@@ -748,7 +757,12 @@ class ResilientHTTP:
         if remaining <= 0:
             raise _Transient("deadline reached before the token request", label="deadline")
         with _transport_errors("token endpoint: ", may_act=False):
-            response = self._client.post(url, data=form, timeout=self._timeout(remaining))
+            response = self._client.post(
+                url,
+                data=form,
+                headers={"X-Request-Id": ctx.request_id},
+                timeout=self._timeout(remaining),
+            )
         if response.status_code in UNAVAILABLE_STATUSES:
             raise _Transient(f"token endpoint HTTP {response.status_code}", label="token")
         if response.status_code != 200:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, flash, g, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
@@ -36,7 +36,8 @@ def cookie_name() -> str:
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+    # Signed with PORTAL_SECRET_KEY; verified with it or a previous key (rotation).
+    return URLSafeSerializer(current_settings().secret_keys_oldest_first, salt=_SALT)
 
 
 def agent_cookie() -> dict[str, Any]:

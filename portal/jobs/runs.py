@@ -232,6 +232,18 @@ def failed_runs(now: datetime | None = None) -> list[JobRun]:
     )
 
 
+def failed_counts(now: datetime | None = None) -> dict[str, int]:
+    """Per job name, how many runs ``failed_runs`` lists (failed or interrupted): what
+    ``/metrics`` exposes, one query whatever the history."""
+    now = now or utcnow()
+    rows = db.session.execute(
+        sa.select(JobRun.name, sa.func.count())
+        .where((JobRun.state == "failed") | _stale(now))
+        .group_by(JobRun.name)
+    ).all()
+    return {name: int(count) for name, count in rows}
+
+
 def delete_old_runs(now: datetime | None = None) -> int:
     """Runs past their retention (running ones are kept). Not committed."""
     now = now or utcnow()

@@ -48,7 +48,7 @@ OPTOUT_COOKIE = "measure_optout"
 #: A browser without a session is counted with a random id kept until midnight only.
 VISITOR_COOKIE = "measure_day"
 #: Paths never measured: files, health checks, the agents' own area, the sandbox.
-SKIPPED_PREFIXES = ("/static/", "/healthz", "/readyz", "/agents", "/_admin", "/sandbox")
+SKIPPED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics", "/agents", "/_admin", "/sandbox")
 
 T = TypeVar("T")
 

@@ -36,6 +36,7 @@ from portal.extensions import db
 from portal.integrations import registry
 from portal.measure.events import bind, set_instance
 from portal.models import ServiceLink
+from portal.requestid import carry_request
 from portal.services import kinds
 
 if TYPE_CHECKING:
@@ -255,7 +256,8 @@ def read_concurrently(
     try:
         futures = {
             pool.submit(
-                bind(_read_in_worker),  # a muted request's reads stay unmeasured
+                # A muted request's reads stay unmeasured; they carry its request id.
+                carry_request(bind(_read_in_worker)),
                 app,
                 svc.link.id,
                 readers[svc.slug],

@@ -21,7 +21,13 @@ from portal.dashboard.calendar import create_feed
 from portal.extensions import db
 from portal.logmask import MASK, mask
 from portal.models import Citizen
-from tests.support import PROJECT_ROOT, ServerThread, free_port, portal_settings
+from tests.support import (
+    PROJECT_ROOT,
+    ServerThread,
+    free_port,
+    portal_settings,
+    wait_until_serving,
+)
 
 BIN = Path(sys.executable).parent
 
@@ -72,15 +78,7 @@ def test_the_feed_token_is_masked_in_gunicorns_access_log(tmp_path: Path, fc_san
         server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)  # noqa: S603
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(base + "/healthz", timeout=2)
-                    break
-                except httpx.TransportError:
-                    assert server.poll() is None, log_path.read_text()
-                    assert time.monotonic() < deadline, "gunicorn did not start"
-                    time.sleep(0.2)
+            wait_until_serving(base, server, log_path)
             feed = httpx.get(f"{base}/calendar/{token}.ics", timeout=10)
             assert feed.status_code == 200 and b"BEGIN:VCALENDAR" in feed.content
             wrong = httpx.get(f"{base}/calendar/{'B' * 43}.ics?token={token}", timeout=10)

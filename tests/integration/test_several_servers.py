@@ -68,6 +68,7 @@ def nginx_conf(tmp: Path, a: Gunicorn, b: Gunicorn, ports: dict[str, int]) -> st
             {proxy}
             proxy_pass http://{upstream};
             add_header X-Upstream $upstream_addr always;
+            add_header X-Proxy-Request-Id $request_id always;
         }}
     }}"""
         for name, upstream in (("both", "portal"), ("a", "portal_a"), ("b", "portal_b"))
@@ -376,3 +377,11 @@ def test_status_is_the_same_on_both_servers(
     # Not two empty pages: both show what the worker found.
     merignac = re.search(r"Médiathèque de Mérignac.*?</tr>", on_a.text, re.S)
     assert merignac and "indisponible" in merignac.group(0), on_a.text
+
+
+def test_the_proxys_request_id_is_the_one_the_portal_answers_with(servers: Cluster) -> None:
+    # proxy.conf sends nginx's $request_id, whatever the client wrote; the portal trusts
+    # its one proxy, so nginx's log and the portal's (and the back-ends') share the id.
+    answer = httpx.get(servers.both + "/healthz", headers={"X-Request-Id": "chosen-by-a-client"})
+    assert answer.headers["X-Request-Id"] == answer.headers["X-Proxy-Request-Id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["X-Request-Id"])

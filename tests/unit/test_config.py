@@ -90,6 +90,10 @@ def test_production_refuses_development_defaults_and_plain_http(name: str, value
         ("PORTAL_AGENT_ACR_VALUES", " "),
         ("PORTAL_AGENT_ISSUER", "proconnect"),
         ("PORTAL_AGENT_SESSION_IDLE_MINUTES", "0"),
+        ("PORTAL_METRICS_TOKEN", "short"),
+        ("PORTAL_METRICS_NETWORKS", "10.0.0.0/8, the office"),
+        ("PORTAL_METRICS_NETWORKS", "10.0.0.0/33"),
+        ("PORTAL_LOG_FORMAT", "xml"),
     ],
 )
 def test_nonsense_is_refused_with_the_variable_named(name: str, value: str) -> None:
