@@ -1,14 +1,18 @@
 """Benchmark: how many back-end calls one dashboard view makes, and how long it takes,
 when every back-end answers in 200 ms (a far-away system).
 
-Starts the sandbox and the portal under gunicorn (one worker, so that the portal's
-``/status`` page counts every call of the run), gives every sandbox tenant 200 ms of
-latency per call, signs each demo resident in (three to six services each), and loads
-their dashboard as a browser does: the shell, then every card request the shell names
-and the to-do list, all at once (six connections). Counts the calls each view made (from
-``/status``) and times it, for a first view and for a reload a second later, with the
+Starts the sandbox and the portal under gunicorn (one worker, four threads), gives every
+sandbox tenant 200 ms of latency per call, signs each demo resident in (three to six
+services each), and loads their dashboard as a browser does: the shell, then every card
+request the shell names and the to-do list, all at once (six connections). Counts the
+calls each view made (what the sandbox's back-ends received, from its ``/_admin/calls``)
+and times it, for a first view and for a reload a second later, with the
 to-do list reusing what the cards read (``PORTAL_READ_CACHE_S=30``, the default) and
-reading again (``0``). Usage: ``.venv/bin/python bench/dashboard_calls.py``. Prints a
+reading again (``0``). Then each card on its own (one request after another, a first
+view and a reload): the calls it made and its time. With ``--before PATH`` (another
+checkout, e.g. of the commit before a change), the same is measured on that code too,
+in the same run, and shown side by side. Usage:
+``.venv/bin/python bench/dashboard_calls.py [--before /path/to/checkout]``. Prints a
 Markdown block for docs/benchmarks.md. It only talks to 127.0.0.1.
 """
 
@@ -40,12 +44,11 @@ TENANTS = [
     ("water", "pessac"),
 ]
 LOADER = re.compile(r'hx-get="(/(?:services/[^/"]+/card|cards\?[^"]+))"')
-CALLS = re.compile(r"\((\d+)\)</span>")
 
 
-def calls_so_far(client: httpx.Client) -> int:
-    page = client.get("/status").text
-    return sum(int(n) for n in CALLS.findall(page))
+def calls_so_far(sandbox_url: str) -> int:
+    """Requests the sandbox's back-ends received so far (``/_admin/calls``)."""
+    return sum(httpx.get(f"{sandbox_url}/_admin/calls", timeout=5).json().values())
 
 
 def one_view(client: httpx.Client) -> float:
@@ -60,38 +63,102 @@ def one_view(client: httpx.Client) -> float:
 
 
 RESIDENTS = ["marie-therese", "dartagnan", "amina", "lucas", "jean-baptiste"]
+SLUGS = re.compile(r"(?:/services/([^/]+)/card|slug=([^&]+))")
+
+#: (card, view) → (calls of each, seconds of each)
+PerCard = dict[tuple[str, str], tuple[list[int], list[float]]]
 
 
-def measure(cache_s: str) -> dict[str, tuple[list[int], list[float]]]:
+def each_card(client: httpx.Client, sandbox_url: str, view: str, found: PerCard) -> None:
+    """Every card of the shell asked on its own, one after another."""
+    shell = client.get("/").text
+    for url in [unescape(u) for u in LOADER.findall(shell)]:
+        card = "+".join(a or b for a, b in SLUGS.findall(url))
+        before = calls_so_far(sandbox_url)
+        started = time.perf_counter()
+        answer = client.get(url, headers={"HX-Request": "true"})
+        took = time.perf_counter() - started
+        assert answer.status_code == 200, (url, answer.status_code)
+        calls, times = found.setdefault((card, view), ([], []))
+        calls.append(calls_so_far(sandbox_url) - before)
+        times.append(took)
+
+
+def measure(
+    cache_s: str, root: Path | None = None, *, per_card: bool = True
+) -> tuple[dict[str, tuple[list[int], list[float]]], PerCard]:
+    cards: PerCard = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        servers(Path(tmp), settings={"PORTAL_READ_CACHE_S": cache_s}, portal_workers=1) as (
-            sandbox_url,
-            portal_url,
-        ),
+        servers(
+            Path(tmp),
+            settings={"PORTAL_READ_CACHE_S": cache_s},
+            portal_workers=1,
+            portal_root=root,
+        ) as (sandbox_url, portal_url),
     ):
-        for kind, tenant in TENANTS:
-            httpx.post(
-                f"{sandbox_url}/_admin/faults/{kind}/{tenant}",
-                json={"mode": None, "latency_ms": LATENCY_MS},
-                timeout=5,
-            ).raise_for_status()
+        slow_down(sandbox_url)
         found: dict[str, tuple[list[int], list[float]]] = {"first": ([], []), "reload": ([], [])}
         for resident in RESIDENTS:
             client = sign_in(portal_url, resident)
             for view in ("first", "reload"):
-                before = calls_so_far(client)
+                before = calls_so_far(sandbox_url)
                 found[view][1].append(one_view(client))
-                found[view][0].append(calls_so_far(client) - before)
+                found[view][0].append(calls_so_far(sandbox_url) - before)
                 time.sleep(1)
             client.close()
-        return found
+    if not per_card:
+        return found, cards
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        servers(Path(tmp), portal_workers=1, portal_root=root) as (sandbox_url, portal_url),
+    ):  # fresh servers: a card's first view finds nothing kept by the views above
+        slow_down(sandbox_url)
+        for resident in RESIDENTS:
+            client = sign_in(portal_url, resident)
+            for view in ("first", "reload"):
+                each_card(client, sandbox_url, view, cards)
+            client.close()
+    return found, cards
+
+
+def slow_down(sandbox_url: str) -> None:
+    """Every tenant answers each call after ``LATENCY_MS``."""
+    for kind, tenant in TENANTS:
+        httpx.post(
+            f"{sandbox_url}/_admin/faults/{kind}/{tenant}",
+            json={"mode": None, "latency_ms": LATENCY_MS},
+            timeout=5,
+        ).raise_for_status()
+
+
+def card_table(runs: list[tuple[str, PerCard]]) -> None:
+    """Per card and view: calls (total over the residents who have it) and the median
+    and slowest time, for each run side by side."""
+    heads = " | ".join(f"{label}: calls | {label}: median | {label}: max" for label, _ in runs)
+    print(f"\n| card | view | {heads} |")
+    print("|---|---|" + "---|" * (3 * len(runs)))
+    for key in sorted(runs[-1][1], key=lambda k: (k[0], k[1] != "first")):
+        cells = []
+        for _, cards in runs:
+            calls, times = cards.get(key, ([], []))
+            if not times:
+                cells.append("– | – | –")
+                continue
+            cells.append(
+                f"{sum(calls)} | {statistics.median(times) * 1000:.0f} ms | "
+                f"{max(times) * 1000:.0f} ms"
+            )
+        print(f"| {key[0]} | {key[1]} | {' | '.join(cells)} |")
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args()
-    shared = measure("30")
-    again = measure("0")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--before", type=Path, help="another checkout to measure too")
+    args = parser.parse_args()
+    before = measure("30", args.before) if args.before else None
+    shared, after_cards = measure("30")
+    again, _ = measure("0", per_card=False)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"### Dashboard calls — {now}\n")
     print(
@@ -101,7 +168,10 @@ def main() -> None:
     )
     print("| to-do list | view | back-end calls (total) | view, median | view, max |")
     print("|---|---|---|---|---|")
-    for label, found in (("reuses the cards' reads (30 s)", shared), ("reads again (0)", again)):
+    views = [("reuses the cards' reads (30 s)", shared), ("reads again (0)", again)]
+    if before is not None:
+        views.insert(0, ("before, reuses (30 s)", before[0]))
+    for label, found in views:
         for view in ("first", "reload"):
             counts, times = found[view]
             print(
@@ -111,6 +181,8 @@ def main() -> None:
     for view in ("first", "reload"):
         ratio = sum(shared[view][0]) / sum(again[view][0])
         print(f"\nratio of calls, reused / read again, {view} views: {ratio:.2f}")
+    print("\nEach card on its own (calls summed over the residents who have it):")
+    card_table(([("before", before[1])] if before is not None else []) + [("now", after_cards)])
 
 
 if __name__ == "__main__":

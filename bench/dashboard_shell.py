@@ -60,10 +60,14 @@ def servers(
     extra_instances: str = "",
     settings: dict[str, str] | None = None,
     portal_workers: int = 2,
+    portal_root: Path | None = None,
 ):
     """The sandbox and the portal under gunicorn; ``extra_instances`` is TOML added to
     the repository's instances, with ``{sandbox}`` standing for the sandbox's URL;
-    ``settings``, more of the portal's environment."""
+    ``settings``, more of the portal's environment; ``portal_root``, another checkout
+    of the portal to serve (an earlier commit, to compare with in the same run; the
+    sandbox is always this one's)."""
+    portal_root = portal_root or ROOT
     sandbox_port, portal_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     portal_url = f"http://127.0.0.1:{portal_port}"
@@ -84,12 +88,13 @@ def servers(
         "PORTAL_CARD_DEADLINE_S": "2.5",
         **(settings or {}),
     }
+    portal_env = {**env, "PYTHONPATH": str(portal_root)}
     subprocess.run(
         [BIN / "flask", "--app", "portal", "db", "upgrade"],
-        env=env,
+        env=portal_env,
         check=True,
         capture_output=True,
-        cwd=ROOT,
+        cwd=portal_root,
     )
     log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab")  # noqa: SIM115
     quiet = {"stdout": log, "stderr": log, "cwd": ROOT}
@@ -118,8 +123,8 @@ def servers(
             "4",
             "portal:create_app()",
         ],
-        env=env,
-        **quiet,
+        env=portal_env,
+        **{**quiet, "cwd": portal_root},
     )
     try:
         wait_until_up(sandbox_url + "/api/v2/.well-known/openid-configuration")

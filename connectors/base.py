@@ -60,6 +60,9 @@ class CallContext:
     #: share what one of them just read. 0 (the default) always asks. Writes never use
     #: it, and a write about ``subject`` makes the next read ask again.
     max_age_s: float = 0.0
+    #: A read the per-back-end concurrency limit may hold back (``Admission``); False for
+    #: what a write reads first (the item it acts on): writes are not held back.
+    held_back: bool = True
 
     @classmethod
     def with_timeout(cls, seconds: float, **kwargs: Any) -> CallContext:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TypeVar, cast
 
 from connectors.base import CallContext, Unavailable
 
@@ -50,52 +50,64 @@ def gather(ctx: CallContext, thunks: Sequence[Callable[[], T]], *, max_workers: 
     """Run each thunk, concurrently, and return their results in the thunks' order.
 
     If any raises, the exception of the first failing thunk (in the thunks' order) is
-    raised once all have ended, so a ``ConnectorError`` reaches the caller as if the
-    calls had been made one by one. ``Unavailable`` if the deadline of ``ctx`` passes
-    first (the thunks, which use ``ctx`` too, stop at it as well); what is still
-    queued then is not started. Called from inside the pool (a thunk that gathers),
-    it runs the thunks in turn instead, so nested calls cannot starve the pool.
+    raised once all started have ended, so a ``ConnectorError`` reaches the caller as if
+    the calls had been made one by one; nothing more is started after a failure.
+    ``Unavailable`` if the deadline of ``ctx`` passes first (the thunks, which use
+    ``ctx`` too, stop at it as well); what is not started then never is.
+
+    At most ``max_workers`` helpers from the pool take the thunks in order. A gather
+    inside a gather (a card reading its parts side by side, each part sending its calls
+    side by side), called from a pool thread, takes its share of the thunks itself
+    beside ``max_workers - 1`` helpers, and calls off a helper the pool has not started
+    by the time it runs out of work: so it still goes side by side and can never starve
+    the pool (a pool thread only ever waits for helpers that are running, never for
+    queued ones; with the pool busy, it does it all in turn). The request's own thread
+    only waits, and never past the deadline.
     """
     if not thunks:
         return []
     if ctx.expired:
         raise Unavailable("deadline reached before the calls")
-    if len(thunks) == 1 or max_workers <= 1 or getattr(_in_pool, "active", False):
+    if len(thunks) == 1 or max_workers <= 1:
         return [thunk() for thunk in thunks]
+    outcomes: list[tuple[bool, object] | None] = [None] * len(thunks)
+    lock = threading.Lock()
+    state = {"next": 0, "failed": False}
+
+    def work() -> None:
+        while True:
+            with lock:
+                index = state["next"]
+                if index >= len(thunks) or state["failed"] or ctx.expired:
+                    return
+                state["next"] = index + 1
+            try:
+                outcomes[index] = (True, thunks[index]())
+            except BaseException as exc:  # raised to the caller, in the thunks' order
+                outcomes[index] = (False, exc)
+                with lock:
+                    state["failed"] = True
+
     pool = _shared_pool()
-    futures: list[Future[T] | None] = [None] * len(thunks)
-    running: dict[Future[T], int] = {}
-    next_index = 0
-
-    def submit(index: int) -> None:
-        context = contextvars.copy_context()
-        future = pool.submit(context.run, thunks[index])
-        futures[index] = future
-        running[future] = index
-
-    while next_index < min(max_workers, len(thunks)):
-        submit(next_index)
-        next_index += 1
-    while running:
-        remaining = ctx.remaining()
-        if remaining <= 0:
-            for future in running:
-                future.cancel()
-            raise Unavailable("deadline reached while waiting for concurrent calls")
-        done, _ = wait(list(running), timeout=remaining, return_when=FIRST_COMPLETED)
-        for future in done:
-            del running[future]
-            if future.exception() is not None:
-                next_index = len(thunks)  # one failed: start nothing more
-            elif next_index < len(thunks):
-                submit(next_index)
-                next_index += 1
+    nested = getattr(_in_pool, "active", False)
+    helpers: list[Future[None]] = [
+        pool.submit(contextvars.copy_context().run, work)
+        for _ in range(min(max_workers, len(thunks)) - (1 if nested else 0))
+    ]
+    if nested:
+        work()
+        helpers = [helper for helper in helpers if not helper.cancel()]
+    _done, late = wait(helpers, timeout=ctx.remaining())
+    if late:
+        for helper in late:
+            helper.cancel()
+        raise Unavailable("deadline reached while waiting for concurrent calls")
     results: list[T] = []
-    for started in futures:
-        if started is None:  # not started after a failure, which is raised first
-            break
-        error = started.exception()
-        if error is not None:
-            raise error
-        results.append(started.result())
+    for outcome in outcomes:
+        if outcome is None:  # not started: after a failure, raised first, or the deadline
+            raise Unavailable("deadline reached before every call was sent")
+        ok, value = outcome
+        if not ok:
+            raise cast(BaseException, value)
+        results.append(cast(T, value))
     return results

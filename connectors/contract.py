@@ -6,17 +6,23 @@ show a resident wrong dates or crash in a template. The specs in ``connectors/sp
 are the contract the territory's procurement asks vendors to honour, so they are what
 answers are checked against.
 
-A spec is loaded once; each response schema is compiled once into a Draft 2020-12
-validator whose ``$ref`` into ``#/components/...`` resolve through ``referencing``.
-Errors name the instance, the route and the JSON path that failed, never a value.
+A spec is loaded once; each response schema is checked against the metaschema and
+compiled once into a Draft 2020-12 validator (shared by every route answering with it)
+whose ``$ref`` into ``#/components/...`` resolve through ``referencing``. A body that
+fails stops at its first error (a back-end sending garbage on every read must not cost
+a walk over all of them); a body already found valid, byte for byte, is not walked
+again (the same answer comes back on every reload). Errors name the instance, the
+route and the JSON path that failed, never a value.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -126,6 +132,13 @@ class Contract:
         )
         self._lock = threading.Lock()
         self._validators: dict[tuple[str, str, int], Draft202012Validator | None] = {}
+        #: One validator per response schema (by its JSON pointer), whatever the route.
+        self._compiled: dict[str, Draft202012Validator] = {}
+        #: Digests of bodies found valid, per (method, route, status): not walked again.
+        self._valid: OrderedDict[tuple[str, str, int, bytes], None] = OrderedDict()
+
+    #: Valid bodies remembered (least recently seen forgotten first).
+    MAX_VALID = 4096
 
     @classmethod
     def from_file(cls, path: Path) -> Contract:
@@ -152,17 +165,42 @@ class Contract:
                 return self._paths[candidate]
         return None
 
-    def check(self, instance: str, method: str, route: str, status: int, body: Any) -> None:
-        """Raise ``ContractBroken`` unless ``body`` is what the spec promises."""
+    def check(
+        self,
+        instance: str,
+        method: str,
+        route: str,
+        status: int,
+        body: Any,
+        content: bytes | None = None,
+    ) -> None:
+        """Raise ``ContractBroken`` unless ``body`` is what the spec promises.
+
+        ``content``: the raw bytes ``body`` was parsed from; the same bytes found valid
+        before for this route and status are not checked again.
+        """
         where = f"instance {instance!r}: {method.upper()} {route} {status}"
         validator = self._validator(where, method.lower(), route, status)
         if validator is None:
             return
-        error = best_match(validator.iter_errors(body))
+        seen: tuple[str, str, int, bytes] | None = None
+        if content is not None:
+            digest = hashlib.blake2b(content, digest_size=16).digest()
+            seen = (method.lower(), route, status, digest)
+            with self._lock:
+                if seen in self._valid:
+                    self._valid.move_to_end(seen)
+                    return
+        error = first_error(validator, body)
         if error is not None:
             raise ContractBroken(
                 f"{where}: body breaks {self.name} at {_json_path(error)}: {_describe(error)}"
             )
+        if seen is not None:
+            with self._lock:
+                self._valid[seen] = None
+                while len(self._valid) > self.MAX_VALID:
+                    self._valid.popitem(last=False)
 
     def _validator(
         self, where: str, method: str, route: str, status: int
@@ -194,14 +232,40 @@ class Contract:
         validator: Draft202012Validator | None = None
         if media_type is not None and "schema" in media[media_type]:
             ref = self._uri + "#" + _pointer(*pointer, "content", media_type, "schema")
-            validator = Draft202012Validator(
-                {"$ref": ref},
-                registry=self._registry,
-                format_checker=Draft202012Validator.FORMAT_CHECKER,
-            )
+            validator = self._compile(ref, media[media_type]["schema"])
         with self._lock:
             self._validators[cache_key] = validator
         return validator
+
+    def _compile(self, ref: str, schema: Any) -> Draft202012Validator:
+        """The validator of one response schema, built once: the schema is checked
+        against the metaschema then (``SchemaError`` for a broken spec, at the first
+        answer it is needed for, never at each)."""
+        with self._lock:
+            found = self._compiled.get(ref)
+        if found is not None:
+            return found
+        Draft202012Validator.check_schema(schema)
+        validator = Draft202012Validator(
+            {"$ref": ref},
+            registry=self._registry,
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        with self._lock:
+            return self._compiled.setdefault(ref, validator)
+
+
+def first_error(validator: Draft202012Validator, body: Any) -> ValidationError | None:
+    """The first error of ``body``, or None: the walk stops there. When that error is a
+    choice none of whose branches fit (``oneOf``, ``anyOf``), the most telling of its
+    own branches' errors names the place instead (within that one error only), leaving
+    out the branches meant for another type (``null`` beside an object)."""
+    error = next(validator.iter_errors(body), None)
+    if error is not None and error.context:
+        telling = [e for e in error.context if e.validator != "type" or e.relative_path]
+        inner: ValidationError | None = best_match(telling or error.context)
+        return inner or error
+    return error
 
 
 @functools.cache

@@ -52,12 +52,16 @@ from connectors.base import (
 )
 from connectors.contract import load_contract
 from connectors.http import (
+    QUEUE_WAIT_S,
+    AdmissionCounters,
     BreakerState,
     BreakerStore,
     MemoryBreakerStore,
+    MemoryReferenceCache,
     OutcomeHook,
     Policy,
     RedisBreakerStore,
+    ReferenceCache,
     ResilientHTTP,
     SnapshotStore,
 )
@@ -319,7 +323,11 @@ class Registry:
     construction, so a type that rejects its options fails at start.
 
     The breaker store is ``breaker_store`` if given, else Redis at ``redis_url`` (shared
-    by every web process), else this process's memory.
+    by every web process), else this process's memory. The reference cache (titles,
+    library names) is ``reference_cache`` if given, else one bounded memory cache for
+    every instance of the registry. ``concurrency`` (0: none) limits each instance to
+    that many operations of this process at once, the next waiting ``queue_wait_s`` at
+    most before it is unavailable (``connectors.http.admission``).
     """
 
     def __init__(
@@ -328,16 +336,21 @@ class Registry:
         *,
         breaker_store: BreakerStore | None = None,
         snapshot_store: SnapshotStore | None = None,
+        reference_cache: ReferenceCache | None = None,
         on_outcome: OutcomeHook | None = None,
         redis_url: str | None = None,
         types: Mapping[str, type] | None = None,
         transport: httpx.BaseTransport | None = None,
+        concurrency: int = 0,
+        queue_wait_s: float = QUEUE_WAIT_S,
     ) -> None:
         known_types = discover_types() if types is None else dict(types)
         if breaker_store is None:
             breaker_store = (
                 RedisBreakerStore.from_url(redis_url) if redis_url else MemoryBreakerStore()
             )
+        if reference_cache is None:
+            reference_cache = MemoryReferenceCache()  # one bound for every instance
         self.instances: dict[str, InstanceConfig] = {}
         self._connectors: dict[str, Any] = {}
         self._http: dict[str, ResilientHTTP] = {}
@@ -356,10 +369,13 @@ class Registry:
                 instance,
                 breaker_store=breaker_store,
                 snapshot_store=snapshot_store,
+                reference_cache=reference_cache,
                 on_outcome=on_outcome,
                 contract=load_contract(spec) if spec else None,
                 error_parser=getattr(cls, "error_parser", None),
                 transport=transport,
+                concurrency=concurrency,
+                queue_wait_s=queue_wait_s,
             )
             try:
                 connector = cls(instance, http)
@@ -404,6 +420,10 @@ class Registry:
 
     def breaker_state(self, slug: str) -> BreakerState:
         return self._http[slug].breaker_state()
+
+    def admission(self, slug: str) -> AdmissionCounters:
+        """What the instance's concurrency limit did in this process."""
+        return self._http[slug].admission.counters()
 
     def reset_breakers(self) -> None:
         """Close every instance's breaker and forget its failures."""

@@ -146,6 +146,12 @@ class Settings:
     #: calendar), in seconds; 0 reads again every time. Cards, service pages and writes
     #: always ask the back-end.
     read_cache_s: float = 30.0
+    #: Reads (a card's, a page's) this process lets into one slow back-end at once (its
+    #: calls take 0.5 s or more on average; writes are not held back); the next waits
+    #: 50 ms at most, then its card says the service is unavailable. Half
+    #: the Procfile's 4 threads: one slow back-end cannot hold every thread (0: no
+    #: limit). Per process: each gunicorn worker has its own.
+    backend_concurrency: int = 2
     #: Seconds between two probes of every instance by each web process itself: a
     #: fallback for a portal run without its worker, which probes every minute (0: none).
     probe_interval_s: int = 0
@@ -315,6 +321,8 @@ class Settings:
             problems.append("PORTAL_CARD_DEADLINE_S and PORTAL_PAGE_DEADLINE_S must be positive")
         if not 0 <= self.read_cache_s <= 300:
             problems.append("PORTAL_READ_CACHE_S must be between 0 and 300 seconds")
+        if self.backend_concurrency < 0:
+            problems.append("PORTAL_BACKEND_CONCURRENCY must be 0 (no limit) or more")
         for key in self.encryption_key_list:
             try:
                 if len(base64.urlsafe_b64decode(key.encode("ascii"))) != 32:
@@ -454,6 +462,7 @@ _ENV_NAMES = {
     "card_deadline_s": "PORTAL_CARD_DEADLINE_S",
     "page_deadline_s": "PORTAL_PAGE_DEADLINE_S",
     "read_cache_s": "PORTAL_READ_CACHE_S",
+    "backend_concurrency": "PORTAL_BACKEND_CONCURRENCY",
     "probe_interval_s": "PORTAL_PROBE_INTERVAL_S",
     "jobs_url": "PORTAL_JOBS_URL",
     "metrics_token": "PORTAL_METRICS_TOKEN",

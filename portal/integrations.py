@@ -28,7 +28,7 @@ from flask import Flask, current_app
 from sqlalchemy.engine import CursorResult
 
 from connectors.base import CallContext, ConnectorError, InstanceConfig
-from connectors.http import OutcomeHook, RedisBreakerStore
+from connectors.http import OutcomeHook, RedisBreakerStore, RedisReferenceCache
 from connectors.registry import Registry, RegistryError, load_instances
 from portal.config import ConfigError, Settings
 from portal.demo import load_demo_links
@@ -201,9 +201,17 @@ def build_registry(app: Flask, settings: Settings) -> Registry:
             else None
         ),
         snapshot_store=snapshot_store,
+        # Titles and library names, shared by every process and server when Redis is there.
+        reference_cache=(
+            RedisReferenceCache.from_url(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else None
+        ),
         # Each call's outcome and latency, to the anonymous measurement (``connector_call``)
         # and to /metrics.
         on_outcome=outcome_hooks(connector_outcome_hook(app), observe_connector_call),
+        # One slow back-end cannot hold every thread of the process.
+        concurrency=settings.backend_concurrency,
     )
 
 

@@ -123,13 +123,17 @@ def services_app(
 
     A test that waits for a back-end left hanging marks itself
     ``@pytest.mark.deadlines(card_deadline_s=…, page_deadline_s=…)``: shorter deadlines,
-    the same behaviour, without seconds spent waiting for them to pass."""
+    the same behaviour, without seconds spent waiting for them to pass; one that
+    measures the per-back-end limit, ``@pytest.mark.backend_concurrency(n)``."""
     deadlines = dict(SERVICES_DEADLINES)
     marker = request.node.get_closest_marker("deadlines")
     if marker is not None:
         unknown = set(marker.kwargs) - set(deadlines)
         assert not unknown, f"deadlines: unknown settings {sorted(unknown)}"
         deadlines.update(marker.kwargs)
+    limit = request.node.get_closest_marker("backend_concurrency")
+    if limit is not None:
+        deadlines["backend_concurrency"] = limit.args[0]
     app = create_app(
         portal_settings(
             database_url,

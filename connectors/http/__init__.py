@@ -39,6 +39,7 @@ portal asks again with the same key instead of saying "nothing was done". A read
 a write without a key (a proof check), has nothing to settle later: ``Unavailable``.
 """
 
+from connectors.http.admission import QUEUE_WAIT_S, Admission, AdmissionCounters
 from connectors.http.auth import TOKEN_MARGIN_S, Auth
 from connectors.http.breaker import (
     BreakerDecision,
@@ -67,6 +68,12 @@ from connectors.http.policy import (
     parse_retry_after,
 )
 from connectors.http.problem import ErrorParser, Problem, parse_problem, stable_code
+from connectors.http.refcache import (
+    MemoryReferenceCache,
+    RedisReferenceCache,
+    ReferenceCache,
+    ReferenceData,
+)
 from connectors.http.snapshots import MemorySnapshotStore, Snapshots, SnapshotStore
 from connectors.http.tls import VerifySetting, clear_shared_ssl_contexts, shared_ssl_context
 
@@ -76,12 +83,15 @@ __all__ = [
     "DEFAULT_REFUSAL_REASON",
     "MIN_ATTEMPT_S",
     "NOT_SENT_ERRORS",
+    "QUEUE_WAIT_S",
     "READ_METHODS",
     "RETRYABLE_STATUSES",
     "TOKEN_MARGIN_S",
     "UNAVAILABLE_STATUSES",
     "USER_AGENT",
     "Accept",
+    "Admission",
+    "AdmissionCounters",
     "Auth",
     "BreakerDecision",
     "BreakerState",
@@ -89,11 +99,15 @@ __all__ = [
     "ErrorParser",
     "HTTPResponse",
     "MemoryBreakerStore",
+    "MemoryReferenceCache",
     "MemorySnapshotStore",
     "OutcomeHook",
     "Policy",
     "Problem",
     "RedisBreakerStore",
+    "RedisReferenceCache",
+    "ReferenceCache",
+    "ReferenceData",
     "ResilientHTTP",
     "SnapshotStore",
     "Snapshots",

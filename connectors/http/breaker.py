@@ -147,6 +147,13 @@ return failures
 """
 
 
+def redis_client(url: str, timeout_s: float) -> redis.Redis:
+    """Short socket timeouts: a slow Redis must not eat a resident's deadline."""
+    import redis as redis_lib
+
+    return redis_lib.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+
 class RedisBreakerStore:
     """Breaker state shared by every web process through Redis.
 
@@ -170,13 +177,7 @@ class RedisBreakerStore:
     def from_url(
         cls, url: str, prefix: str = "compte-territorial:", *, timeout_s: float = 0.25
     ) -> RedisBreakerStore:
-        """Short socket timeouts: a slow Redis must not eat a resident's deadline."""
-        import redis as redis_lib
-
-        client = redis_lib.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-        )
-        return cls(client, prefix)
+        return cls(redis_client(url, timeout_s), prefix)
 
     def key(self, slug: str) -> str:
         return f"{self._prefix}breaker:{slug}"

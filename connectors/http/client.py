@@ -33,6 +33,7 @@ from connectors.base import (
     Unavailable,
     new_request_id,
 )
+from connectors.http.admission import QUEUE_WAIT_S, Admission
 from connectors.http.auth import TOKEN_MARGIN_S, Auth
 from connectors.http.breaker import BreakerState, BreakerStore, MemoryBreakerStore
 from connectors.http.policy import (
@@ -44,6 +45,7 @@ from connectors.http.policy import (
     parse_retry_after,
 )
 from connectors.http.problem import ErrorParser, Problem, is_json, mime, parse_problem
+from connectors.http.refcache import ReferenceCache, ReferenceData
 from connectors.http.snapshots import Snapshots, SnapshotStore
 from connectors.http.snapshots import what as key_kind
 from connectors.http.tls import shared_ssl_context
@@ -158,9 +160,29 @@ class _Call:
         return f"{self.method} {self.route}"
 
     @property
+    def shared_key(self) -> tuple[object, ...]:
+        """What a GET asks, whoever asks it: two equal keys get the same answer."""
+        return (
+            self.path,
+            tuple(sorted((self.params or {}).items())),
+            tuple(sorted((k.lower(), v) for k, v in (self.headers or {}).items())),
+            self.accept,
+        )
+
+    @property
     def settles_later(self) -> bool:
         """A write the back-end deduplicates by key: an unanswered one can be asked again."""
         return self.method not in READ_METHODS and bool(self.idempotency_key)
+
+
+class _SharedGet:
+    """A GET on its way, and its successful answer once it lands."""
+
+    __slots__ = ("landed", "response")
+
+    def __init__(self) -> None:
+        self.landed = threading.Event()
+        self.response: HTTPResponse | None = None
 
 
 def _stamp_request_id(request: httpx.Request) -> None:
@@ -186,9 +208,12 @@ class ResilientHTTP:
         *,
         breaker_store: BreakerStore | None = None,
         snapshot_store: SnapshotStore | None = None,
+        reference_cache: ReferenceCache | None = None,
         on_outcome: OutcomeHook | None = None,
         contract: Contract | None = None,
         error_parser: ErrorParser | None = None,
+        concurrency: int = 0,
+        queue_wait_s: float = QUEUE_WAIT_S,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -200,6 +225,13 @@ class ResilientHTTP:
         self.snapshots = Snapshots(
             instance.slug, snapshot_store, refresh_s=self.policy.snapshot_refresh_s
         )
+        #: At most ``concurrency`` reads of this process in the back-end at once (0: no
+        #: limit); the next waits ``queue_wait_s`` at most, then is unavailable. Writes
+        #: (and what they read first) are not held back: a resident's action is rare,
+        #: and refusing it would cost more than the thread it holds.
+        self.admission = Admission(instance.slug, concurrency, queue_wait_s)
+        #: Reference data (titles, library names) shared by every resident, kept for hours.
+        self.reference = ReferenceData(instance.slug, reference_cache)
         self.contract = contract
         self.error_parser: ErrorParser = error_parser or parse_problem
         self._on_outcome = on_outcome
@@ -210,6 +242,10 @@ class ResilientHTTP:
         #: (subject, key) -> set once the read of it on its way in this process ends.
         self._in_flight: dict[tuple[str, str], threading.Event] = {}
         self._in_flight_lock = threading.Lock()
+        #: Notified when a half-open probe of this process lands.
+        self._probe_done = threading.Condition()
+        #: GETs on their way, by what they ask: the same GET asked meanwhile shares it.
+        self._gets: dict[tuple[object, ...], _SharedGet] = {}
         self._client = httpx.Client(
             base_url=instance.base_url.rstrip("/") + "/",
             transport=transport,
@@ -305,8 +341,10 @@ class ResilientHTTP:
             if ctx.offline:
                 raise Unavailable("offline: snapshots only")
             # Connectors that compose several calls (Koha) shape the payload in ``fetch``:
-            # a slip there is as much a broken contract as one in ``parse``.
-            payload = self.parse(key, lambda _: fetch(), None)
+            # a slip there is as much a broken contract as one in ``parse``. One place in
+            # the back-end for the whole read, however many calls it makes.
+            with self.admission.enter(ctx) if ctx.held_back else contextlib.nullcontext():
+                payload = self.parse(key, lambda _: fetch(), None)
             data = self.parse(key, parse, payload)
         except (Unavailable, ContractBroken) as exc:
             if ctx.subject and not ctx.offline:
@@ -430,6 +468,32 @@ class ResilientHTTP:
             refusals={**DEFAULT_REFUSALS, **(refusals or {})},
             not_found=not_found,
         )
+        if call.method == "GET":
+            return self._shared_get(ctx, call)
+        return self._logical_call(ctx, call)
+
+    def _shared_get(self, ctx: CallContext, call: _Call) -> HTTPResponse:
+        """A GET asked while the very same GET is on its way (a card's parts read side by
+        side, the to-do list beside the cards) waits for that one's answer instead of
+        sending it again: only a successful answer is shared; otherwise it is sent."""
+        key = call.shared_key
+        with self._in_flight_lock:
+            leader = self._gets.get(key)
+            if leader is None:
+                mine = self._gets[key] = _SharedGet()
+        if leader is not None:
+            if leader.landed.wait(timeout=ctx.remaining()) and leader.response is not None:
+                return leader.response
+            return self._logical_call(ctx, call)
+        try:
+            mine.response = self._logical_call(ctx, call)
+            return mine.response
+        finally:
+            with self._in_flight_lock:
+                self._gets.pop(key, None)
+            mine.landed.set()
+
+    def _logical_call(self, ctx: CallContext, call: _Call) -> HTTPResponse:
         started = time.monotonic()
         ok = False
         try:
@@ -514,6 +578,9 @@ class ResilientHTTP:
                 probe_ttl_s=min(remaining, self.instance.timeout_s) + 1.0,
             )
             if decision == "reject":
+                if self._await_probe(ctx):
+                    attempt -= 1  # waiting for another call's probe is not an attempt
+                    continue
                 self._log(ctx, call, "circuit-open", 0.0, attempt)
                 raise self._unavailable(last, "circuit open", self._cooldown_left(now))
             probe = decision == "probe"
@@ -522,11 +589,13 @@ class ResilientHTTP:
             except ConnectorError:
                 # The back-end answered (too much, or refused our credentials): it is up.
                 self.breakers.on_success(self.slug, probe=probe)
+                self._probe_landed(probe)
                 raise
             except _Transient as exc:
                 self.breakers.on_failure(
                     self.slug, self._clock(), self.policy.breaker_threshold, probe=probe
                 )
+                self._probe_landed(probe)
                 last = exc
                 if exc.sent and call.settles_later:
                     raise OutcomeUnknown(
@@ -538,6 +607,7 @@ class ResilientHTTP:
                 self._sleep(delay)
                 continue
             self.breakers.on_success(self.slug, probe=probe)
+            self._probe_landed(probe)
             if status == 401 and self._auth.oauth and not token_retried:
                 # A revoked or rotated token: the call was refused before being processed,
                 # so one more try with a fresh token is safe even for a write.
@@ -545,6 +615,28 @@ class ResilientHTTP:
                 self._auth.drop_token()
                 continue
             return self._interpret(call, status, headers, content)
+
+    #: How long a call refused while another call probes the back-end waits, at most,
+    #: before asking the breaker again (a probe of another process is not notified).
+    PROBE_WAIT_S = 0.1
+
+    def _await_probe(self, ctx: CallContext) -> bool:
+        """Refused because another call is probing the back-end after its cool-down (the
+        parts of a card read side by side): wait for that probe instead of failing, and
+        say whether there is still time to ask the breaker again."""
+        if self.breaker_state().state != "half_open":
+            return False  # open and cooling down: nothing to wait for
+        left = ctx.remaining() - MIN_ATTEMPT_S
+        if left <= 0:
+            return False
+        with self._probe_done:
+            self._probe_done.wait(timeout=min(self.PROBE_WAIT_S, left))
+        return ctx.remaining() > MIN_ATTEMPT_S
+
+    def _probe_landed(self, probe: bool) -> None:
+        if probe:
+            with self._probe_done:
+                self._probe_done.notify_all()
 
     def _retry_delay(
         self, ctx: CallContext, call: _Call, failure: _Transient, attempt: int
@@ -604,6 +696,7 @@ class ResilientHTTP:
         """Send once; return (status, headers, body) or raise ``_Transient``."""
         started = time.monotonic()
         label = "error"
+        on_its_way = self.admission.call_started()  # the back-end's pace, for the limit
         try:
             headers = self._headers(ctx, call)
             remaining = ctx.remaining()
@@ -636,6 +729,7 @@ class ResilientHTTP:
             label = exc.label
             raise
         finally:
+            self.admission.call_ended(on_its_way)
             self._log(ctx, call, label, time.monotonic() - started, attempt)
 
     def _read_body(self, ctx: CallContext, response: httpx.Response) -> bytes:
@@ -740,7 +834,7 @@ class ResilientHTTP:
         except ValueError:
             raise ContractBroken(f"{where}: body is not valid JSON") from None
         if self.contract is not None:
-            self.contract.check(self.slug, call.method, call.route, status, body)
+            self.contract.check(self.slug, call.method, call.route, status, body, content)
         return HTTPResponse(status, headers, content, body)
 
     def _log(

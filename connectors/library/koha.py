@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import httpx
 
@@ -211,29 +209,6 @@ def parse_koha_error(headers: httpx.Headers, content: bytes) -> Problem:
     )
 
 
-class _TTLCache(Generic[V]):
-    """A small bounded cache of slow-changing reference data (titles, library names)."""
-
-    def __init__(self, ttl_s: float, max_items: int = 2048) -> None:
-        self._ttl = ttl_s
-        self._max = max_items
-        self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, V]] = {}
-
-    def get_or_set(self, key: str, compute: Callable[[], V]) -> V:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        value = compute()
-        with self._lock:
-            self._items[key] = (now + self._ttl, value)
-            while len(self._items) > self._max:
-                del self._items[next(iter(self._items))]
-        return value
-
-
 class KohaLibraryConnector:
     """A Koha library system, through Koha's REST API v1 and a staff API account."""
 
@@ -249,14 +224,23 @@ class KohaLibraryConnector:
     #: A resource that does not exist: a 404 behind authentication proves health.
     probe_route: ClassVar[str] = "/api/v1/patrons/0"
 
-    TITLE_TTL_S = 600.0
-    LIBRARY_TTL_S = 3600.0
+    #: How long a record's title and a library's name are kept (``http.reference``:
+    #: Redis when the portal has one, else this process's memory).
+    TITLE_TTL_S = 6 * 3600.0
+    LIBRARY_TTL_S = 12 * 3600.0
+    #: What a current Koha embeds in one answer (titles, library names); an older one
+    #: refuses these with a 400, and is then asked for its lists without them.
+    CHECKOUT_EMBEDS = "item.biblio,library"
+    HOLD_EMBEDS = "biblio,pickup_library"
 
     def __init__(self, instance: InstanceConfig, http: ResilientHTTP) -> None:
         self.instance = instance
         self.http = http
-        self._titles: _TTLCache[tuple[str, str]] = _TTLCache(self.TITLE_TTL_S)
-        self._libraries: _TTLCache[str] = _TTLCache(self.LIBRARY_TTL_S)
+        embeds = instance.options.get("embeds", True)
+        if not isinstance(embeds, bool):
+            raise ValueError("options.embeds")
+        #: False once this Koha refused the embeds (or the operator said so).
+        self._embeds = embeds
 
     # -- proving a card --------------------------------------------------------------
 
@@ -303,14 +287,16 @@ class KohaLibraryConnector:
     def patron(self, ctx: CallContext, link: LinkRef) -> ReadResult[PatronSummary]:
         def fetch() -> dict[str, Any]:
             pid = link.external_id
+            # The same lists as the loans and holds ask for (same embeds): read side by
+            # side with them, each is sent once (``ResilientHTTP`` shares a GET on its way).
             patron, checkouts, holds, account = gather(
                 ctx,
                 [
                     lambda: self.http.get_json(
                         ctx, f"{API}/patrons/{{patron_id}}", path_params={"patron_id": pid}
                     ),
-                    lambda: self._checkouts(ctx, pid, embed_item=False),
-                    lambda: self._raw_holds(ctx, pid),
+                    lambda: self._checkouts(ctx, pid, embedded=True),
+                    lambda: self._raw_holds(ctx, pid, embedded=True),
                     lambda: self._raw_account(ctx, pid),
                 ],
             )
@@ -329,12 +315,23 @@ class KohaLibraryConnector:
 
     def loans(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Loan]]:
         def fetch() -> dict[str, Any]:
-            checkouts = self._checkouts(ctx, link.external_id, embed_item=True)
+            checkouts = self._checkouts(ctx, link.external_id, embedded=True)
             ids = [as_str(c["checkout_id"]) for c in checkouts]
             biblio_ids = [(c.get("item") or {}).get("biblio_id") for c in checkouts]
             library_ids = [c.get("library_id") for c in checkouts]
-            renewals = gather(ctx, [partial(self._allows_renewal, ctx, i) for i in ids])
-            titles, branches = self._lookups(ctx, biblio_ids, library_ids)
+            known = self._embedded(
+                [(c.get("item") or {}).get("biblio") for c in checkouts],
+                [c.get("library") for c in checkouts],
+            )
+            # Koha says whether a loan can be renewed one checkout at a time: those calls,
+            # and whatever title or library name is not known yet, all side by side.
+            found = gather(
+                ctx,
+                [partial(self._allows_renewal, ctx, checkout_id) for checkout_id in ids]
+                + [partial(self._lookups, ctx, biblio_ids, library_ids, known)],
+            )
+            renewals = cast(list[dict[str, Any] | None], found[:-1])
+            titles, branches = cast(tuple[dict[str, tuple[str, str]], dict[str, str]], found[-1])
             loans = []
             for checkout, checkout_id, renewal, biblio_id, library_id in zip(
                 checkouts, ids, renewals, biblio_ids, library_ids, strict=True
@@ -369,11 +366,15 @@ class KohaLibraryConnector:
 
     def holds(self, ctx: CallContext, link: LinkRef) -> ReadResult[Sequence[Hold]]:
         def fetch() -> dict[str, Any]:
-            raw = self._raw_holds(ctx, link.external_id)
+            raw = self._raw_holds(ctx, link.external_id, embedded=True)
+            known = self._embedded(
+                [hold.get("biblio") for hold in raw], [hold.get("pickup_library") for hold in raw]
+            )
             titles, places = self._lookups(
                 ctx,
                 [hold.get("biblio_id") for hold in raw],
                 [hold.get("pickup_library_id") for hold in raw],
+                known,
             )
             holds = []
             for hold in raw:
@@ -483,25 +484,69 @@ class KohaLibraryConnector:
 
     # -- Koha calls ------------------------------------------------------------------
 
-    def _checkouts(
-        self, ctx: CallContext, patron_id: str, *, embed_item: bool = False
-    ) -> list[Any]:
-        body = self.http.get_json(
-            ctx,
-            f"{API}/checkouts",
-            params={"patron_id": patron_id, "checked_in": "false", "_per_page": -1},
-            headers={"x-koha-embed": "item"} if embed_item else None,
-        )
+    def _checkouts(self, ctx: CallContext, patron_id: str, *, embedded: bool = False) -> list[Any]:
+        """The patron's current checkouts; ``embedded``: with each one's item and, from a
+        current Koha, the item's record and the library (else the item alone)."""
+
+        def ask(embeds: str | None) -> Any:
+            return self.http.get_json(
+                ctx,
+                f"{API}/checkouts",
+                params={"patron_id": patron_id, "checked_in": "false", "_per_page": -1},
+                headers={"x-koha-embed": embeds} if embeds else None,
+                refusals={400: None} if embeds else None,
+            )
+
+        body = self._embedding(ask, self.CHECKOUT_EMBEDS, "item") if embedded else ask(None)
         return self.http.parse("checkouts", _as_list, body)
 
-    def _raw_holds(self, ctx: CallContext, patron_id: str) -> list[Any]:
-        body = self.http.get_json(
-            ctx,
-            f"{API}/patrons/{{patron_id}}/holds",
-            path_params={"patron_id": patron_id},
-            params={"_per_page": -1},
-        )
+    def _raw_holds(self, ctx: CallContext, patron_id: str, *, embedded: bool = False) -> list[Any]:
+        def ask(embeds: str | None) -> Any:
+            return self.http.get_json(
+                ctx,
+                f"{API}/patrons/{{patron_id}}/holds",
+                path_params={"patron_id": patron_id},
+                params={"_per_page": -1},
+                headers={"x-koha-embed": embeds} if embeds else None,
+                refusals={400: None} if embeds else None,
+            )
+
+        body = self._embedding(ask, self.HOLD_EMBEDS, None) if embedded else ask(None)
         return self.http.parse("holds", _as_list, body)
+
+    def _embedding(
+        self, ask: Callable[[str | None], Any], embeds: str, otherwise: str | None
+    ) -> Any:
+        """Ask with ``embeds`` while this Koha takes them; once it refuses them (a 400,
+        as a Koha older than the embeds answers), with ``otherwise`` from then on."""
+        if self._embeds:
+            try:
+                return ask(embeds)
+            except Refused:
+                log.info(
+                    "instance %s: Koha refused the embeds %s: asking without them",
+                    self.instance.slug,
+                    embeds,
+                )
+                self._embeds = False
+        return ask(otherwise)
+
+    @staticmethod
+    def _embedded(
+        biblios: Sequence[Any], libraries: Sequence[Any]
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+        """Titles and library names a list brought along (by ``_ref(id)``): these need
+        no lookup."""
+        titles: dict[str, tuple[str, str]] = {}
+        for biblio in biblios:
+            if isinstance(biblio, dict) and biblio.get("biblio_id") is not None:
+                title, author = _title(biblio)
+                titles[_ref(biblio["biblio_id"])] = (title, author)
+        names: dict[str, str] = {}
+        for library in libraries:
+            if isinstance(library, dict) and library.get("library_id"):
+                names[_ref(library["library_id"])] = str(library.get("name") or "")
+        return titles, {ref: name for ref, name in names.items() if name}
 
     def _raw_account(self, ctx: CallContext, patron_id: str) -> dict[str, Any]:
         body = self.http.get_json(
@@ -525,16 +570,24 @@ class KohaLibraryConnector:
         return body
 
     def _lookups(
-        self, ctx: CallContext, biblio_ids: Sequence[Any], library_ids: Sequence[Any]
+        self,
+        ctx: CallContext,
+        biblio_ids: Sequence[Any],
+        library_ids: Sequence[Any],
+        known: tuple[dict[str, tuple[str, str]], dict[str, str]] = ({}, {}),
     ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
-        """Titles and library names for a list of loans or holds, each asked once and all
-        side by side: by ``_ref(id)``."""
+        """Titles and library names for a list of loans or holds, by ``_ref(id)``: those
+        in ``known`` (embedded in the list), the others from the reference cache or
+        asked, each once and all side by side."""
+        known_titles, known_names = known
         biblios: dict[str, Any] = {}
         for biblio_id in biblio_ids:
-            biblios.setdefault(_ref(biblio_id), biblio_id)
+            if _ref(biblio_id) not in known_titles:
+                biblios.setdefault(_ref(biblio_id), biblio_id)
         libraries: dict[str, Any] = {}
         for library_id in library_ids:
-            libraries.setdefault(_ref(library_id), library_id)
+            if _ref(library_id) not in known_names:
+                libraries.setdefault(_ref(library_id), library_id)
         thunks: list[Callable[[], object]] = [
             partial(self._biblio, ctx, biblio_id) for biblio_id in biblios.values()
         ]
@@ -547,14 +600,14 @@ class KohaLibraryConnector:
         names = {
             ref: str(value) for ref, value in zip(libraries, found[len(biblios) :], strict=True)
         }
-        return titles, names
+        return {**known_titles, **titles}, {**known_names, **names}
 
     def _biblio(self, ctx: CallContext, biblio_id: Any) -> tuple[str, str]:
-        """Title and author of a record, cached briefly: loans and holds repeat them."""
+        """Title and author of a record, kept for hours: every resident sees the same."""
         if biblio_id is None:
             return "", ""
 
-        def fetch() -> tuple[str, str]:
+        def fetch() -> list[str]:
             try:
                 body = self.http.get_json(
                     ctx,
@@ -564,11 +617,13 @@ class KohaLibraryConnector:
                     not_found="",
                 )
             except Refused:
-                return "", ""
-            title = " : ".join(p for p in (body.get("title"), body.get("subtitle")) if p)
-            return title.strip(" /:"), str(body.get("author") or "").strip(" ,.")
+                return ["", ""]
+            return _title(body)
 
-        return self._titles.get_or_set(str(biblio_id), fetch)
+        found = self.http.reference.lookup("biblio", str(biblio_id), self.TITLE_TTL_S, fetch)
+        if not (isinstance(found, list) and len(found) == 2):
+            return "", ""
+        return str(found[0]), str(found[1])
 
     def _library_name(self, ctx: CallContext, library_id: Any) -> str:
         if not library_id:
@@ -586,7 +641,15 @@ class KohaLibraryConnector:
                 return str(library_id)
             return str(body.get("name") or library_id)
 
-        return self._libraries.get_or_set(str(library_id), fetch)
+        return str(
+            self.http.reference.lookup("library", str(library_id), self.LIBRARY_TTL_S, fetch)
+        )
+
+
+def _title(biblio: dict[str, Any]) -> list[str]:
+    """A record's title (with its subtitle) and author, as a resident reads them."""
+    title = " : ".join(str(p) for p in (biblio.get("title"), biblio.get("subtitle")) if p)
+    return [title.strip(" /:"), str(biblio.get("author") or "").strip(" ,.")]
 
 
 def _ref(value: Any) -> str:

@@ -404,7 +404,7 @@ def _invoices(service: Service) -> Panel[Sequence[Invoice]]:
         result = conn.invoices(ctx, ref)
         return result.data, result.fetched_at, result.stale
 
-    return read_panel(service, read, current_settings().page_deadline_s)
+    return read_panel(service, read, current_settings().page_deadline_s, for_write=True)
 
 
 # -- confirmation --------------------------------------------------------------------------

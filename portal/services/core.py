@@ -174,17 +174,21 @@ def read_panel(
     offline: bool = False,
     max_age_s: float = 0.0,
     actor: Actor | None = None,
+    for_write: bool = False,
 ) -> Panel[T]:
     """``offline``: from the last good snapshots only, calling no back-end.
     ``max_age_s``: what was read for this account less than that many seconds ago (and
     not written since) answers without asking again (``CallContext.max_age_s``).
-    ``actor``: who reads, the request's actor (``current_actor()``) unless given."""
+    ``actor``: who reads, the request's actor (``current_actor()``) unless given.
+    ``for_write``: what a write reads first, never held back by the per-back-end
+    concurrency limit (``PORTAL_BACKEND_CONCURRENCY``), as the write itself is not."""
     ctx = CallContext.with_timeout(
         deadline_s,
         actor=(actor or current_actor()).context_actor,
         subject=str(service.link.id),
         offline=offline,
         max_age_s=max_age_s,
+        held_back=not for_write,
     )
     try:
         data, fetched_at, stale = reader(service.connector, ctx, service.ref)

@@ -149,7 +149,9 @@ class Run(Generic[A]):
         return key
 
     def read(self, reader: Reader[Any], max_age_s: float = 0.0) -> Panel[Any]:
-        self.panel = read_panel(self.svc, reader, self.budget.left(), max_age_s=max_age_s)
+        self.panel = read_panel(
+            self.svc, reader, self.budget.left(), max_age_s=max_age_s, for_write=True
+        )
         return self.panel
 
     def owned(

@@ -186,3 +186,12 @@ def proof_checks() -> Response:
     state = backend_state()
     with state.lock:
         return jsonify(dict(state.proof_checks))
+
+
+@bp.get("/calls")
+def calls() -> Response:
+    """Requests each tenant received since the last reset (``kind/tenant`` → count): what
+    a benchmark counts a page's back-end calls with."""
+    state = backend_state()
+    with state.lock:
+        return jsonify(dict(state.calls))

@@ -187,6 +187,7 @@ def pop_tenant(_endpoint: str | None, values: dict[str, Any] | None) -> None:
 def apply_fault(kind: str, tenant: str, *, koha: bool = False) -> Response | None:
     """Misbehave as the admin API asked for this tenant, or return None to go on."""
     state = backend_state()
+    state.count_call(kind, tenant)
     fault = state.fault(kind, tenant)
     if fault.writes_only and request.method in ("GET", "HEAD"):
         return None

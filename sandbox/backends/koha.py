@@ -42,7 +42,8 @@ bp = Blueprint("backend_koha", __name__, url_prefix="/koha/<tenant>/api/v1")
 bp.url_value_preprocessor(pop_tenant)
 bp.after_request(hold_answer_back)
 
-CHECKOUT_EMBEDS = {"item", "library", "patron", "issuer", "renewals"}
+CHECKOUT_EMBEDS = {"item", "item.biblio", "library", "patron", "issuer", "renewals"}
+HOLD_EMBEDS = {"biblio", "pickup_library", "cancellation_requested"}
 
 
 def tenant() -> KohaTenant:
@@ -169,8 +170,10 @@ def checkout_json(koha: KohaTenant, checkout: KohaCheckout, embeds: set[str]) ->
         "note_date": None,
         "note_seen": None,
     }
-    if "item" in embeds:
+    if "item" in embeds or "item.biblio" in embeds:
         body["item"] = item_json(koha, checkout.item_id)
+        if "item.biblio" in embeds:
+            body["item"]["biblio"] = biblio_json(koha, body["item"]["biblio_id"])
     if "library" in embeds:
         body["library"] = library_json(koha, checkout.library_id)
     if "patron" in embeds:
@@ -178,8 +181,24 @@ def checkout_json(koha: KohaTenant, checkout: KohaCheckout, embeds: set[str]) ->
     return body
 
 
-def hold_json(hold: KohaHold) -> dict[str, Any]:
+def biblio_json(koha: KohaTenant, biblio_id: int) -> dict[str, Any] | None:
+    biblio = koha.biblios.get(biblio_id)
+    if biblio is None:
+        return None
     return {
+        "biblio_id": biblio.biblio_id,
+        "title": biblio.title,
+        "subtitle": None,
+        "author": biblio.author,
+        "publisher": biblio.publisher,
+        "copyright_date": biblio.copyright_date,
+        "framework_id": "",
+        "serial": False,
+    }
+
+
+def hold_json(koha: KohaTenant, hold: KohaHold, embeds: set[str]) -> dict[str, Any]:
+    body = {
         "hold_id": hold.hold_id,
         "patron_id": hold.patron_id,
         "hold_date": _d(hold.hold_date),
@@ -203,6 +222,15 @@ def hold_json(hold: KohaHold) -> dict[str, Any]:
         "item_type": None,
         "item_level": hold.item_id is not None,
     }
+    if "biblio" in embeds:
+        body["biblio"] = biblio_json(koha, hold.biblio_id)
+    if "pickup_library" in embeds:
+        body["pickup_library"] = (
+            library_json(koha, hold.pickup_library_id)
+            if hold.pickup_library_id in koha.libraries
+            else None
+        )
+    return body
 
 
 def renewal_blocker(koha: KohaTenant, checkout: KohaCheckout) -> str | None:
@@ -386,31 +414,25 @@ def get_biblio(biblio_id: int) -> Response:
     if "application/json" not in request.headers.get("Accept", ""):
         response = json_response(["application/json"], status=406)
         return response
-    biblio = tenant().biblios.get(biblio_id)
-    if biblio is None:
+    body = biblio_json(tenant(), biblio_id)
+    if body is None:
         return koha_error(404, "Bibliographic record not found", "not_found")
-    return json_response(
-        {
-            "biblio_id": biblio.biblio_id,
-            "title": biblio.title,
-            "subtitle": None,
-            "author": biblio.author,
-            "publisher": biblio.publisher,
-            "copyright_date": biblio.copyright_date,
-            "framework_id": "",
-            "serial": False,
-        }
-    )
+    return json_response(body)
 
 
 @bp.get("/patrons/<int:patron_id>/holds")
 def patron_holds(patron_id: int) -> Response:
+    embeds = _embeds()
+    unknown = embeds - HOLD_EMBEDS
+    if unknown:
+        return koha_error(400, f"Embedding objects is not allowed: {', '.join(sorted(unknown))}")
     patron = _patron_or_404(patron_id)
     if isinstance(patron, Response):
         return patron
-    holds = [hold for hold in tenant().holds.values() if hold.patron_id == patron_id]
+    koha = tenant()
+    holds = [hold for hold in koha.holds.values() if hold.patron_id == patron_id]
     holds.sort(key=lambda hold: hold.hold_id)
-    response = json_response([hold_json(hold) for hold in holds])
+    response = json_response([hold_json(koha, hold, embeds) for hold in holds])
     response.headers["X-Total-Count"] = str(len(holds))
     return response
 

@@ -155,6 +155,8 @@ class BackendState:
     #: Proofs of ownership each tenant has checked (``kind/tenant``), for the tests
     #: that show the portal's limits stop attempts before they reach a back-end.
     proof_checks: dict[str, int] = field(default_factory=dict)
+    #: Requests each tenant received (``kind/tenant``), faults and errors included.
+    calls: dict[str, int] = field(default_factory=dict)
     #: Set to wake every hanging request at once (on reset or when a fault is cleared).
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -174,6 +176,7 @@ class BackendState:
             self.notifications.clear()
             self.payfip = PayfipSettings()
             self.proof_checks.clear()
+            self.calls.clear()
             self._release_hanging()
 
     def current(self) -> Dataset:
@@ -211,6 +214,11 @@ class BackendState:
                 del self.payments[payment_id]
                 return None
             return payment
+
+    def count_call(self, kind: str, tenant: str) -> None:
+        with self.lock:
+            name = f"{kind}/{tenant}"
+            self.calls[name] = self.calls.get(name, 0) + 1
 
     def count_proof_check(self, kind: str, tenant: str) -> None:
         with self.lock:

@@ -65,7 +65,33 @@ def test_waiting_stops_at_the_deadline() -> None:
         release.set()
 
 
-def test_a_gather_inside_a_gather_runs_in_turn_and_cannot_starve_the_pool() -> None:
+def test_a_gather_inside_a_gather_cannot_starve_the_pool() -> None:
+    # 40 outer calls, more than the pool's threads, each gathering two inner ones.
     inner = [lambda: 1, lambda: 2]
     outer = [lambda: gather(ctx(), inner) for _ in range(40)]
     assert gather(ctx(), outer, max_workers=40) == [[1, 2]] * 40
+
+
+def test_a_gather_inside_a_gather_still_goes_side_by_side() -> None:
+    # Two parts read side by side, each sending two calls side by side: the four calls
+    # wait for one another, so only four at once ends them (a card's parts and calls).
+    barrier = threading.Barrier(4, timeout=5)
+    part = [barrier.wait, barrier.wait]
+    found = gather(ctx(), [lambda: gather(ctx(), part), lambda: gather(ctx(), part)])
+    assert len(found) == 2 and all(len(calls) == 2 for calls in found)
+
+
+def test_after_a_failure_nothing_more_is_started() -> None:
+    started: list[int] = []
+
+    def refuse() -> None:
+        raise Refused("Non.", "no")
+
+    def call(i: int) -> None:
+        started.append(i)
+        threading.Event().wait(0.01)
+
+    thunks = [refuse] + [lambda i=i: call(i) for i in range(50)]
+    with pytest.raises(Refused):
+        gather(ctx(), thunks, max_workers=2)
+    assert len(started) < 10

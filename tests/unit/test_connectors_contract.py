@@ -244,3 +244,76 @@ def test_the_shipped_specs_are_openapi_3_1() -> None:
             assert str(document.get("openapi", "")).startswith("3.1"), name
             for schema in (document.get("components") or {}).get("schemas", {}).values():
                 Draft202012Validator.check_schema(schema)
+
+
+# -- the cost of a check --------------------------------------------------------------------
+
+
+def test_a_body_full_of_errors_stops_at_the_first(contract: Contract, monkeypatch) -> None:
+    walked: list[object] = []
+    iter_errors = Draft202012Validator.iter_errors
+
+    def counting(self: Draft202012Validator, instance: Any, *args: Any) -> Any:
+        for error in iter_errors(self, instance, *args):
+            walked.append(error)
+            yield error
+
+    monkeypatch.setattr(Draft202012Validator, "iter_errors", counting)
+    body = {"loans": [loan(renewable="oui", due_date="le 3 mai") for _ in range(500)]}
+    with pytest.raises(ContractBroken) as raised:
+        contract.check("bib-test", "GET", ROUTE, 200, body)
+    # The top-level walk yielded one error, not a thousand: it stopped there.
+    assert len(walked) == 1
+    assert "$.loans[0]" in str(raised.value) and "oui" not in str(raised.value)
+
+
+def test_a_choice_none_of_whose_branches_fit_names_the_field_inside() -> None:
+    koha = load_contract("koha-subset.yaml")
+    assert koha is not None
+    checkout = {
+        "checkout_id": 1,
+        "patron_id": 2,
+        "item_id": 3,
+        "due_date": "2026-12-01T23:59:00+01:00",
+        "renewals_count": 0,
+        "library_id": "CENTRAL",
+        "item": {"item_id": 3, "external_id": "x"},  # no biblio_id: neither Item nor null
+    }
+    with pytest.raises(ContractBroken) as raised:
+        koha.check("bib-test", "GET", "/api/v1/checkouts", 200, [checkout])
+    message = str(raised.value)
+    assert "$[0].item" in message and "'biblio_id'" in message
+
+
+def test_a_body_found_valid_is_not_walked_again(contract: Contract, monkeypatch) -> None:
+    import connectors.contract as module
+
+    walks: list[object] = []
+    first_error = module.first_error
+    monkeypatch.setattr(module, "first_error", lambda v, b: walks.append(b) or first_error(v, b))
+    content = b'{"loans": []}'
+    for _ in range(3):
+        contract.check("bib-test", "GET", ROUTE, 200, {"loans": []}, content)
+    assert len(walks) == 1
+    contract.check("bib-test", "GET", ROUTE, 200, {"loans": [loan()]}, b"other bytes")
+    assert len(walks) == 2
+    broken = b'{"loans": 1}'
+    for _ in range(2):  # what failed is never remembered as valid
+        with pytest.raises(ContractBroken):
+            contract.check("bib-test", "GET", ROUTE, 200, {"loans": 1}, broken)
+    assert len(walks) == 4
+
+
+def test_each_response_schema_is_checked_and_compiled_once(contract: Contract, monkeypatch) -> None:
+    checked: list[object] = []
+    check_schema = Draft202012Validator.check_schema
+    monkeypatch.setattr(
+        Draft202012Validator,
+        "check_schema",
+        classmethod(lambda cls, schema, **kw: checked.append(schema) or check_schema(schema)),
+    )
+    for _ in range(3):
+        contract.check("bib-test", "GET", ROUTE, 200, {"loans": [loan()]})
+        # The same operation through another spelling of its route: the same validator.
+        contract.check("bib-test", "GET", "/patrons/{id}/loans", 200, {"loans": []})
+    assert len(checked) == 1
