@@ -53,7 +53,9 @@ def queue_for(settings: Settings) -> Huey:
         return PostgresHuey(name, dsn=dsn, results=False)
     path = Path(url.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(name, filename=str(path), results=False)
+    # Two workers (or a worker and ``flask jobs run``) open the file at once as they start,
+    # on a busy machine: wait for the other's lock rather than stop.
+    return SqliteHuey(name, filename=str(path), results=False, timeout=30)
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,8 @@ def test_two_workers_run_each_periods_job_once(
     deadline = time.monotonic() + 90
     logs: list[str] = []
     while time.monotonic() < deadline:
-        assert all(p.poll() is None for p in consumers), "a worker stopped"
         logs = [(tmp_path / f"worker-{i}.log").read_text() for i in (1, 2)]
+        assert all(p.poll() is None for p in consumers), "a worker stopped:\n" + "\n".join(logs)
         both = "\n".join(logs)
         queued = sum(int(n) for n in re.findall(r"tick: (\d+) job\(s\) queued", both))
         ended = len(re.findall(r"job \S+, period \S+: (?:done|taken by another)", both))
