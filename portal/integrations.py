@@ -201,7 +201,7 @@ def build_registry(app: Flask, settings: Settings) -> Registry:
             else None
         ),
         snapshot_store=snapshot_store,
-        # Titles and library names, shared by every process and server when Redis is there.
+        # Reference data (titles, places), shared by every process and server with Redis.
         reference_cache=(
             RedisReferenceCache.from_url(settings.redis_url, settings.redis_prefix)
             if settings.redis_url
