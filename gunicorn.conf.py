@@ -17,6 +17,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+#: Seconds an idle keep-alive connection stays open (gunicorn's default is 2). Residents
+#: pause 1 to 3 s between pages: at 2 s, a browser (or nginx) reusing a connection the
+#: server closes at the same instant gets a reset, which the load runs saw as errors
+#: on one instance reached directly. Longer than nginx's upstream reuse, it never
+#: races it either; gthread workers park idle connections without holding a thread.
+keepalive = 75
+
 
 def on_starting(server: Any) -> None:
     from portal.config import ConfigError, load_settings

@@ -149,9 +149,9 @@ class Settings:
     #: Reads (a card's, a page's) this process lets into one slow back-end at once (its
     #: calls take 0.5 s or more on average; writes are not held back); the next waits
     #: 50 ms at most, then its card says the service is unavailable. Half
-    #: the Procfile's 4 threads: one slow back-end cannot hold every thread (0: no
+    #: the Procfile's 8 threads: one slow back-end cannot hold every thread (0: no
     #: limit). Per process: each gunicorn worker has its own.
-    backend_concurrency: int = 2
+    backend_concurrency: int = 4
     #: Seconds between two probes of every instance by each web process itself: a
     #: fallback for a portal run without its worker, which probes every minute (0: none).
     probe_interval_s: int = 0

@@ -2,7 +2,7 @@
 
 Starts the sandbox (identity provider and back-ends; ``--latency-ms`` added to every
 back-end call), then ``--instances`` portals as the ``Procfile`` runs them (gunicorn,
-2 workers × 4 threads each) on PostgreSQL and Redis, behind nginx when there are two
+2 workers × 8 threads each) on PostgreSQL and Redis, behind nginx when there are two
 (round robin, ``deploy/nginx/proxy.conf`` as operators install it), then locust,
 headless and bounded (``locustfile.py`` beside this file: sign-in through the
 provider, dashboard, cards, to-do list, a service page, activity, one write, think time
@@ -53,8 +53,8 @@ BIN = Path(sys.executable).parent
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 PROXY_CONF = ROOT / "deploy" / "nginx" / "proxy.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-#: As the Procfile runs the portal.
-WORKERS, THREADS = 2, 4
+#: As the Procfile runs the portal (``--workers``/``--threads`` to compare others).
+WORKERS, THREADS = 2, 8
 
 
 def free_port() -> int:
@@ -243,7 +243,8 @@ def report(args: argparse.Namespace, rows: list[dict[str, str]], samples: Sample
     lines = [
         f"### Load, {args.users} residents, {where} — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"Machine: {machine()}; gunicorn {WORKERS} workers × {THREADS} threads per instance; "
+        f"Machine: {machine()}; gunicorn {args.workers} workers × {args.threads} threads "
+        "per instance; "
         f"PostgreSQL{' and Redis' if args.redis_url else ''}; sandbox back-ends "
         f"+{args.latency_ms} ms a call; locust -u {args.users} -r {args.spawn_rate} "
         f"-t {args.duration}s, think time 1–3 s; load average at the end {load}.",
@@ -317,6 +318,8 @@ def main() -> None:
     parser.add_argument("-t", "--duration", type=int, default=30, help="seconds")
     parser.add_argument("--instances", type=int, choices=(1, 2), default=1)
     parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=THREADS, help="threads a worker")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/bench_load")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--output", type=Path, help="also write the Markdown block here")
@@ -390,9 +393,9 @@ def main() -> None:
                         "--bind",
                         f"127.0.0.1:{port}",
                         "--workers",
-                        str(WORKERS),
+                        str(args.workers),
                         "--threads",
-                        str(THREADS),
+                        str(args.threads),
                         "portal:create_app()",
                     ],
                     env,
