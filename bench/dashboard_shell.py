@@ -61,6 +61,7 @@ def servers(
     settings: dict[str, str] | None = None,
     portal_workers: int = 2,
     portal_root: Path | None = None,
+    portal_threads: int = 4,
 ):
     """The sandbox and the portal under gunicorn; ``extra_instances`` is TOML added to
     the repository's instances, with ``{sandbox}`` standing for the sandbox's URL;
@@ -120,7 +121,7 @@ def servers(
             "-w",
             str(portal_workers),
             "--threads",
-            "4",
+            str(portal_threads),
             "portal:create_app()",
         ],
         env=portal_env,

@@ -1,15 +1,15 @@
 """Benchmark: one slow back-end and the other routes.
 
-Starts the sandbox and the portal under gunicorn (2 workers × 4 threads, as the
-``Procfile``), signs two Koha residents in, and for ``--seconds`` keeps ``--load``
-threads asking for their Koha card (a second's pause between two asks) while one prober
-asks, in turn, ``/healthz``, the dashboard shell and another service's card (Mérignac's
-library), timing each. Four runs side by side: every back-end healthy; Koha answering
-each call in 200 ms (far away but healthy), then in 700 ms (slow, within its
-deadline), with the per-back-end limit
-(``PORTAL_BACKEND_CONCURRENCY``, default); the same without a limit (``0``: the
-portal before it had one). Prints p50/p95 of each probed route and what the Koha cards
-said, as a Markdown block for docs/benchmarks.md. Usage:
+Starts the sandbox and the portal under gunicorn (2 workers × 8 threads, as the
+``Procfile``; ``--threads`` for another count), signs two Koha residents in, and for
+``--seconds`` keeps ``--load`` threads asking for their Koha card (a second's pause
+between two asks) while one prober asks, in turn, ``/healthz``, the dashboard shell and
+another service's card (Mérignac's library), timing each. Four runs side by side: every
+back-end healthy; Koha answering each call in 200 ms (far away but healthy), then in 700
+ms (slow, within its deadline), with the per-back-end limit
+(``PORTAL_BACKEND_CONCURRENCY``, default); the same without a limit (``0``: the portal
+before it had one). Prints p50/p95 of each probed route and what the Koha cards said, as
+a Markdown block for docs/benchmarks.md. Usage:
 ``.venv/bin/python bench/slow_backend.py [--seconds 20] [--load 24]``. Bounded in time;
 it only talks to 127.0.0.1.
 """
@@ -42,10 +42,12 @@ def p(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered)) - 1))] * 1000
 
 
-def run(seconds: float, load: int, latency_ms: int, settings: dict[str, str]) -> dict[str, object]:
+def run(
+    seconds: float, load: int, latency_ms: int, settings: dict[str, str], threads: int = 8
+) -> dict[str, object]:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        servers(Path(tmp), settings=settings) as (sandbox_url, portal_url),
+        servers(Path(tmp), settings=settings, portal_threads=threads) as (sandbox_url, portal_url),
     ):
         residents = [sign_in(portal_url, who) for who in ("marie-therese", "lucas")]
         for client in residents:  # linked, and their snapshots written, before the load
@@ -101,16 +103,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--load", type=int, default=24)
     parser.add_argument("--limit", type=int, help="PORTAL_BACKEND_CONCURRENCY (default: its)")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads (Procfile: 8)")
     args = parser.parse_args()
+    t = args.threads
     limited = {} if args.limit is None else {"PORTAL_BACKEND_CONCURRENCY": str(args.limit)}
     limit = "default" if args.limit is None else str(args.limit)
     runs = [
-        ("every back-end healthy", run(args.seconds, args.load, 0, limited)),
-        (f"Koha at 200 ms, limit ({limit})", run(args.seconds, args.load, 200, limited)),
-        (f"Koha at 700 ms, limit ({limit})", run(args.seconds, args.load, 700, limited)),
+        ("every back-end healthy", run(args.seconds, args.load, 0, limited, t)),
+        (f"Koha at 200 ms, limit ({limit})", run(args.seconds, args.load, 200, limited, t)),
+        (f"Koha at 700 ms, limit ({limit})", run(args.seconds, args.load, 700, limited, t)),
         (
             "Koha at 700 ms, no limit (before)",
-            run(args.seconds, args.load, 700, {"PORTAL_BACKEND_CONCURRENCY": "0"}),
+            run(args.seconds, args.load, 700, {"PORTAL_BACKEND_CONCURRENCY": "0"}, t),
         ),
     ]
     cpu = platform.processor() or platform.machine()
@@ -121,7 +125,7 @@ def main() -> None:
     print(f"### One slow back-end — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
     print(
         f"Machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; "
-        f"gunicorn 2 workers × 4 threads; SQLite; {args.load} threads asking for Koha cards "
+        f"gunicorn 2 workers × {t} threads; SQLite; {args.load} threads asking for Koha cards "
         f"for {args.seconds:.0f} s, one prober.\n"
     )
     heads = " | ".join(f"{label} p50 | p95" for label in PROBED)
