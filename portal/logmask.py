@@ -52,11 +52,15 @@ class GunicornLogger(Logger):
     """gunicorn's logger, with every access-log atom (request line, path, query, raw
     URI, referrer, environ values) masked before it is formatted."""
 
+    #: ``PORTAL_LOG_FORMAT=json``, read once by ``setup``.
+    json_lines = False
+
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         from portal.logformat import JsonFormatter, log_format
 
-        if log_format() == "json":
+        self.json_lines = log_format() == "json"
+        if self.json_lines:
             for logger in (self.error_log, self.access_log):
                 for handler in logger.handlers:
                     handler.setFormatter(JsonFormatter())
@@ -65,9 +69,7 @@ class GunicornLogger(Logger):
         """With ``PORTAL_LOG_FORMAT=json``, one JSON line per request (the format's
         fields, not ``--access-logformat``'s): the method, the path without its query
         string, the status, the duration and the request's id the portal answered with."""
-        from portal.logformat import log_format
-
-        if log_format() != "json":
+        if not self.json_lines:
             super().access(resp, req, environ, request_time)
             return
         if not self.access_log_enabled:

@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 SMTP_TIMEOUT_S = 10.0
 
 
+def mail_configured() -> bool:
+    """Whether a message would go anywhere: both the server and the sender are set."""
+    settings = current_settings()
+    return bool(settings.mail_url and settings.mail_from)
+
+
 def send_mail(
     to: str,
     subject: str,
@@ -36,10 +42,10 @@ def send_mail(
     first: a reader that shows no HTML shows it); ``headers`` are added as given (such
     as ``List-Unsubscribe``). True once the server accepted it. False when mail is not
     configured, or when sending failed (logged, without the address)."""
-    settings = current_settings()
-    if not settings.mail_url or not settings.mail_from:
+    if not mail_configured():
         log.info("mail is not configured (PORTAL_MAIL_URL, PORTAL_MAIL_FROM): notice not sent")
         return False
+    settings = current_settings()
     url = urlsplit(settings.mail_url)
     message = EmailMessage()
     message["From"] = settings.mail_from

@@ -17,7 +17,7 @@ from typing import Protocol
 import httpx
 
 from portal.config import current_settings
-from portal.notify import send_mail
+from portal.notify import mail_configured, send_mail
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ class EmailNotifier:
     channel = "email"
 
     def configured(self) -> bool:
-        settings = current_settings()
-        return bool(settings.mail_url and settings.mail_from)
+        return mail_configured()
 
     def send(self, message: Message) -> bool:
         return send_mail(

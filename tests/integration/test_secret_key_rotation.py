@@ -61,6 +61,22 @@ def test_a_previous_key_in_the_fallbacks_keeps_residents_signed_in(portals) -> N
     assert "/auth/login" in answer.headers["Location"]
 
 
+def test_an_unsubscribe_link_sent_before_a_rotation_still_works_with_the_fallback(
+    portals,
+) -> None:
+    """A reminder's link never expires (RFC 8058): the fallback keeps it, as it keeps the
+    session; once the old key is gone, the link opens nothing (a clear 404)."""
+    from portal.reminders.tokens import unsubscribe_citizen, unsubscribe_token
+
+    with portals["before"].app_context():
+        token = unsubscribe_token(42)
+    with portals["rotated"].app_context():
+        assert unsubscribe_citizen(token) == 42
+        assert unsubscribe_token(42) != token  # signed anew with the new key
+    with portals["forgotten"].app_context():
+        assert unsubscribe_citizen(token) is None
+
+
 def test_fallbacks_too_short_are_refused_in_production() -> None:
     from portal.config import ConfigError, load_settings
     from tests.support import PRODUCTION
